@@ -1,6 +1,140 @@
-//! The filesystem core: names ↔ keys, directories, listing, streaming reads and writes, policy.
-//! Knows nothing of FUSE or FTP.
+//! The filesystem core: names ↔ keys, directories, listing, streaming reads and writes, and the policy.
+//! It knows nothing of FUSE or FTP: it speaks paths, byte streams and `FsError`.
 
+mod budget;
+mod cache;
+mod error;
+mod list;
+mod namespace;
+mod path;
+mod policy;
+mod read;
 mod types;
+mod write;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opendal::Operator;
+
+use crate::config::{Account, Config};
+
+pub use budget::{MemoryBudget, Reservation};
+pub use error::{FsError, FsErrorKind, FsResult};
+pub use list::ReadDir;
+pub use path::{Key, MAX_KEY_BYTES};
+pub use policy::Policy;
+pub use read::{ByteStream, ReadHandle};
 pub use types::{DirEntry, FileKind, Metadata};
+pub use write::{OpenMode, WriteHandle};
+
+use cache::MetaCache;
+
+/// Tuning of one filesystem; from the config, or chosen by tests.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub part_size: u64,
+    /// Parts in flight per upload (`upload_thread_num`).
+    pub upload_concurrency: usize,
+    pub single_file_max_size: u64,
+    pub max_list_file: usize,
+    pub max_rename_objects: usize,
+    pub metadata_ttl: Duration,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            part_size: config.part_size(),
+            upload_concurrency: config.optional.upload_thread_num.max(1),
+            single_file_max_size: config.file.single_file_max_size,
+            max_list_file: config.optional.max_list_file,
+            max_rename_objects: config.optional.max_rename_objects,
+            metadata_ttl: config.optional.metadata_ttl,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            part_size: 8 * 1024 * 1024,
+            upload_concurrency: 4,
+            single_file_max_size: 200 * 1024 * 1024 * 1024,
+            max_list_file: 10_000,
+            max_rename_objects: 10_000,
+            metadata_ttl: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One account's bucket as a filesystem. Cheap to clone; FUSE and FTP share one instance (one cache, one policy).
+#[derive(Clone)]
+pub struct BucketFs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    op: Operator,
+    policy: Policy,
+    settings: Settings,
+    budget: MemoryBudget,
+    cache: MetaCache,
+    /// Files being written now, with their size so far: `stat` shows them, a second writer is refused.
+    writing: Mutex<HashMap<Key, Arc<std::sync::atomic::AtomicU64>>>,
+}
+
+impl BucketFs {
+    pub fn new(op: Operator, policy: Policy, settings: Settings, budget: MemoryBudget) -> Self {
+        let cache = MetaCache::new(settings.metadata_ttl);
+        Self {
+            inner: Arc::new(Inner {
+                op,
+                policy,
+                settings,
+                budget,
+                cache,
+                writing: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The filesystem of one configured account.
+    pub fn for_account(
+        op: Operator,
+        account: &Account,
+        config: &Config,
+        budget: MemoryBudget,
+    ) -> Self {
+        Self::new(
+            op,
+            Policy::new(account.authority, account.delete_enable),
+            Settings::from_config(config),
+            budget,
+        )
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.inner.policy
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.inner.budget
+    }
+
+    pub(crate) fn op(&self) -> &Operator {
+        &self.inner.op
+    }
+
+    pub(crate) fn cache(&self) -> &MetaCache {
+        &self.inner.cache
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -30,3 +30,36 @@ pub struct DirEntry {
     pub name: String,
     pub meta: Metadata,
 }
+
+impl Metadata {
+    pub fn directory() -> Self {
+        Self {
+            kind: FileKind::Directory,
+            size: 0,
+            mtime: None,
+            etag: None,
+        }
+    }
+
+    pub fn file(size: u64, mtime: Option<SystemTime>) -> Self {
+        Self {
+            kind: FileKind::File,
+            size,
+            mtime,
+            etag: None,
+        }
+    }
+
+    /// From a HEAD or a listing entry of the store.
+    pub(crate) fn from_store(meta: &opendal::Metadata) -> Self {
+        if meta.is_dir() {
+            return Self::directory();
+        }
+        Self {
+            kind: FileKind::File,
+            size: meta.content_length(),
+            mtime: meta.last_modified().map(SystemTime::from),
+            etag: meta.etag().map(|e| e.trim_matches('"').to_string()),
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! Names: stat, mkdir, rmdir, delete, rename. Directories are `dir/` markers or implicit common prefixes.
+
+use std::sync::atomic::Ordering;
+
+use futures::{StreamExt, TryStreamExt};
+use tracing::{info, instrument, warn};
+
+use super::error::{FsError, FsErrorKind, FsResult};
+use super::path::Key;
+use super::types::{FileKind, Metadata};
+use super::{cache::Cached, BucketFs};
+
+/// Copies in flight during a directory rename.
+const RENAME_CONCURRENCY: usize = 8;
+
+impl BucketFs {
+    /// Metadata of a path; directories are markers or implicit prefixes, files win over directories of the
+    /// same name.
+    #[instrument(level = "debug", skip(self))]
+    pub async fn stat(&self, path: &str) -> FsResult<Metadata> {
+        let key = Key::parse(path)?;
+        self.stat_key(&key).await
+    }
+
+    pub(crate) async fn stat_key(&self, key: &Key) -> FsResult<Metadata> {
+        if key.is_root() {
+            return Ok(Metadata::directory());
+        }
+        if let Some(size) = self.writing_size(key) {
+            return Ok(Metadata::file(size, Some(std::time::SystemTime::now())));
+        }
+        match self.cache().get(key) {
+            Cached::Present(meta) => return Ok(meta),
+            Cached::Absent => return Err(FsError::not_found(&key.display())),
+            Cached::Unknown => {}
+        }
+        let found = self.stat_store(key).await?;
+        self.cache().put(key, found.clone());
+        found.ok_or_else(|| FsError::not_found(&key.display()))
+    }
+
+    /// Asks the store: a HEAD of the object and a one-key listing of the prefix, concurrently.
+    pub(crate) async fn stat_store(&self, key: &Key) -> FsResult<Option<Metadata>> {
+        let (object, dir) = tokio::join!(self.op().stat(key.as_str()), self.dir_has_entries(key));
+        match object {
+            Ok(meta) if meta.is_dir() => return Ok(Some(Metadata::directory())),
+            Ok(meta) => return Ok(Some(Metadata::from_store(&meta))),
+            Err(e) if is_absent(&e) => {}
+            Err(e) => return Err(FsError::store(&format!("stat {}", key.display()), e)),
+        }
+        Ok(dir?.then(Metadata::directory))
+    }
+
+    /// True when a marker or any key exists under `key/`.
+    async fn dir_has_entries(&self, key: &Key) -> FsResult<bool> {
+        let listed = async {
+            let mut lister = self.op().lister_with(&key.dir_prefix()).limit(1).await?;
+            lister.try_next().await
+        }
+        .await;
+        match listed {
+            Ok(entry) => Ok(entry.is_some()),
+            Err(e) if is_absent(&e) => Ok(false),
+            Err(e) => Err(FsError::store(&format!("list {}", key.display()), e)),
+        }
+    }
+
+    /// The directory `path` must exist (for mkdir, create, rename targets).
+    pub(crate) async fn require_dir(&self, key: &Key) -> FsResult<()> {
+        match self.stat_key(key).await {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(FsError::new(
+                FsErrorKind::NotADirectory,
+                format!("{}: not a directory", key.display()),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `key` exists, with its metadata.
+    pub(crate) async fn lookup_key(&self, key: &Key) -> FsResult<Option<Metadata>> {
+        match self.stat_key(key).await {
+            Ok(meta) => Ok(Some(meta)),
+            Err(e) if e.kind() == FsErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a directory marker `path/`.
+    #[instrument(level = "info", skip(self))]
+    pub async fn mkdir(&self, path: &str) -> FsResult<Metadata> {
+        let key = Key::parse(path)?;
+        self.policy().check_write("mkdir", &key.display())?;
+        if key.is_root() || self.lookup_key(&key).await?.is_some() {
+            return Err(FsError::new(
+                FsErrorKind::AlreadyExists,
+                format!("{}: already exists", key.display()),
+            ));
+        }
+        if let Some(parent) = key.parent() {
+            self.require_dir(&parent).await?;
+        }
+        self.op()
+            .create_dir(&key.dir_prefix())
+            .await
+            .map_err(|e| FsError::store(&format!("mkdir {}", key.display()), e))?;
+        let meta = Metadata::directory();
+        self.cache().put(&key, Some(meta.clone()));
+        info!(path = %key.display(), "directory created");
+        Ok(meta)
+    }
+
+    /// Removes an empty directory (its marker).
+    #[instrument(level = "info", skip(self))]
+    pub async fn rmdir(&self, path: &str) -> FsResult<()> {
+        let key = Key::parse(path)?;
+        if key.is_root() {
+            return Err(FsError::new(
+                FsErrorKind::PermissionDenied,
+                "the root directory cannot be removed",
+            ));
+        }
+        self.policy().check_destroy("rmdir", &key.display())?;
+        let meta = self.stat_key(&key).await?;
+        if !meta.is_dir() {
+            return Err(FsError::new(
+                FsErrorKind::NotADirectory,
+                format!("{}: not a directory", key.display()),
+            ));
+        }
+        if !self.dir_is_empty(&key).await? {
+            return Err(FsError::new(
+                FsErrorKind::NotEmpty,
+                format!("{}: directory not empty", key.display()),
+            ));
+        }
+        self.op()
+            .delete(&key.dir_prefix())
+            .await
+            .map_err(|e| FsError::store(&format!("rmdir {}", key.display()), e))?;
+        self.cache().put(&key, None);
+        info!(path = %key.display(), "directory removed");
+        Ok(())
+    }
+
+    /// True when nothing but the marker lies under `key/`.
+    async fn dir_is_empty(&self, key: &Key) -> FsResult<bool> {
+        let prefix = key.dir_prefix();
+        let listed = async {
+            let mut lister = self.op().lister_with(&prefix).limit(2).await?;
+            while let Some(entry) = lister.try_next().await? {
+                if entry.path() != prefix {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        .await;
+        listed.or_else(|e| {
+            if is_absent(&e) {
+                Ok(true)
+            } else {
+                Err(FsError::store(&format!("list {}", key.display()), e))
+            }
+        })
+    }
+
+    /// Deletes a file.
+    #[instrument(level = "info", skip(self))]
+    pub async fn remove_file(&self, path: &str) -> FsResult<()> {
+        let key = Key::parse(path)?;
+        self.policy().check_destroy("delete", &key.display())?;
+        if self.writing_size(&key).is_some() {
+            return Err(FsError::new(
+                FsErrorKind::Busy,
+                format!("{}: the file is being written", key.display()),
+            ));
+        }
+        let meta = self.stat_key(&key).await?;
+        if meta.is_dir() {
+            return Err(FsError::new(
+                FsErrorKind::IsADirectory,
+                format!("{}: is a directory", key.display()),
+            ));
+        }
+        self.op()
+            .delete(key.as_str())
+            .await
+            .map_err(|e| FsError::store(&format!("delete {}", key.display()), e))?;
+        self.cache().put(&key, None);
+        info!(path = %key.display(), "file deleted");
+        Ok(())
+    }
+
+    /// Renames a file (server-side copy, then delete) or a directory (every key under it, up to
+    /// `max_rename_objects`). A failure never leaves a half-renamed tree silently: copies are rolled back,
+    /// and originals that could not be deleted are reported.
+    #[instrument(level = "info", skip(self))]
+    pub async fn rename(&self, from: &str, to: &str) -> FsResult<()> {
+        let from = Key::parse(from)?;
+        let to = Key::parse(to)?;
+        self.policy().check_write("rename", &from.display())?;
+        if from.is_root() || to.is_root() {
+            return Err(FsError::new(
+                FsErrorKind::PermissionDenied,
+                "the root directory cannot be renamed",
+            ));
+        }
+        if from == to {
+            self.stat_key(&from).await?;
+            return Ok(());
+        }
+        if to.starts_with(&from) {
+            return Err(FsError::new(
+                FsErrorKind::InvalidName,
+                format!(
+                    "cannot move {} into itself ({})",
+                    from.display(),
+                    to.display()
+                ),
+            ));
+        }
+        for key in [&from, &to] {
+            if self.writing_size(key).is_some() {
+                return Err(FsError::new(
+                    FsErrorKind::Busy,
+                    format!("{}: the file is being written", key.display()),
+                ));
+            }
+        }
+        let source = self.stat_key(&from).await?;
+        if let Some(parent) = to.parent() {
+            self.require_dir(&parent).await?;
+        }
+        if let Some(target) = self.lookup_key(&to).await? {
+            self.policy().check_destroy("rename onto", &to.display())?;
+            match (source.kind, target.kind) {
+                (FileKind::File, FileKind::Directory) => {
+                    return Err(FsError::new(
+                        FsErrorKind::IsADirectory,
+                        format!("{}: is a directory", to.display()),
+                    ))
+                }
+                (FileKind::Directory, FileKind::File) => {
+                    return Err(FsError::new(
+                        FsErrorKind::NotADirectory,
+                        format!("{}: not a directory", to.display()),
+                    ))
+                }
+                (FileKind::Directory, FileKind::Directory) if !self.dir_is_empty(&to).await? => {
+                    return Err(FsError::new(
+                        FsErrorKind::NotEmpty,
+                        format!("{}: directory not empty", to.display()),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let result = match source.kind {
+            FileKind::File => self.rename_file(&from, &to).await,
+            FileKind::Directory => self.rename_dir(&from, &to).await,
+        };
+        self.cache().forget_tree(&from);
+        self.cache().forget_tree(&to);
+        result
+    }
+
+    async fn rename_file(&self, from: &Key, to: &Key) -> FsResult<()> {
+        let context = || format!("rename {} to {}", from.display(), to.display());
+        self.copy_object(from.as_str(), to.as_str())
+            .await
+            .map_err(|e| FsError::store(&context(), e))?;
+        if let Err(e) = self.op().delete(from.as_str()).await {
+            return Err(FsError::new(
+                FsErrorKind::Store,
+                format!(
+                    "{}: copied, but the original could not be deleted, so both exist: {e}",
+                    context()
+                ),
+            ));
+        }
+        info!(from = %from.display(), to = %to.display(), "file renamed");
+        Ok(())
+    }
+
+    async fn rename_dir(&self, from: &Key, to: &Key) -> FsResult<()> {
+        let context = || format!("rename {} to {}", from.display(), to.display());
+        let from_prefix = from.dir_prefix();
+        let to_prefix = to.dir_prefix();
+        let limit = self.settings().max_rename_objects;
+
+        let mut keys = Vec::new();
+        let mut lister = self
+            .op()
+            .lister_with(&from_prefix)
+            .recursive(true)
+            .await
+            .map_err(|e| FsError::store(&context(), e))?;
+        while let Some(entry) = lister
+            .try_next()
+            .await
+            .map_err(|e| FsError::store(&context(), e))?
+        {
+            if keys.len() == limit {
+                return Err(FsError::new(
+                    FsErrorKind::TooManyObjects,
+                    format!(
+                        "{}: more than {limit} objects (max_rename_objects); nothing was moved",
+                        context()
+                    ),
+                ));
+            }
+            keys.push(entry.path().to_string());
+        }
+        // An implicit directory has no marker; give the new name one so it survives as a directory.
+        if !keys.iter().any(|k| *k == from_prefix) {
+            keys.push(from_prefix.clone());
+        }
+
+        let copies = futures::stream::iter(keys.iter().map(|source| {
+            let target = format!("{to_prefix}{}", &source[from_prefix.len()..]);
+            async move {
+                let result = if source.ends_with('/') {
+                    self.op().create_dir(&target).await
+                } else {
+                    self.copy_object(source, &target).await
+                };
+                (target, result)
+            }
+        }))
+        .buffer_unordered(RENAME_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+
+        let failed = copies
+            .iter()
+            .find_map(|(_, r)| r.as_ref().err())
+            .map(|e| e.to_string());
+        if let Some(first_error) = failed {
+            let made: Vec<String> = copies
+                .into_iter()
+                .filter(|(_, r)| r.is_ok())
+                .map(|(t, _)| t)
+                .collect();
+            let rollback = self.op().delete_iter(made.clone()).await;
+            let fate = match rollback {
+                Ok(()) => "the copies were removed; nothing was moved".to_string(),
+                Err(e) => format!(
+                    "{} copies under {} could not be removed ({e})",
+                    made.len(),
+                    to.display()
+                ),
+            };
+            return Err(FsError::new(
+                FsErrorKind::Store,
+                format!("{}: {first_error}; {fate}", context()),
+            ));
+        }
+
+        let moved = keys.len();
+        if let Err(e) = self.op().delete_iter(keys).await {
+            warn!(from = %from.display(), to = %to.display(), error = %e, "originals not deleted after rename");
+            return Err(FsError::new(
+                FsErrorKind::Store,
+                format!("{}: all {moved} objects were copied, but originals could not be deleted, so both exist: {e}", context()),
+            ));
+        }
+        info!(from = %from.display(), to = %to.display(), objects = moved, "directory renamed");
+        Ok(())
+    }
+
+    /// Server-side copy where the store has one (S3 and COS: CopyObject, or multipart copy above 5 GiB);
+    /// otherwise the bytes are streamed through this process.
+    async fn copy_object(&self, from: &str, to: &str) -> opendal::Result<()> {
+        if self.op().info().capability().copy {
+            return self.op().copy(from, to).await.map(|_| ());
+        }
+        let mut writer = self
+            .op()
+            .writer_with(to)
+            .chunk(self.settings().part_size as usize)
+            .await?;
+        let mut source = self.op().reader(from).await?.into_stream(..).await?;
+        let copied = async {
+            while let Some(bytes) = source.try_next().await? {
+                writer.write(bytes).await?;
+            }
+            writer.close().await.map(|_| ())
+        }
+        .await;
+        if copied.is_err() {
+            let _ = writer.abort().await;
+        }
+        copied
+    }
+
+    /// Size so far of a file this process is writing now.
+    pub(crate) fn writing_size(&self, key: &Key) -> Option<u64> {
+        let writing = self.inner.writing.lock().ok()?;
+        writing.get(key).map(|size| size.load(Ordering::Relaxed))
+    }
+}
+
+/// Not found, or (on a local directory) a path through a file: the name does not exist.
+fn is_absent(e: &opendal::Error) -> bool {
+    matches!(
+        e.kind(),
+        opendal::ErrorKind::NotFound | opendal::ErrorKind::NotADirectory
+    )
+}

@@ -1,0 +1,189 @@
+//! Virtual paths ↔ object keys. `..` never leaves the root; `.` and `..` never reach the store.
+
+use super::error::{FsError, FsErrorKind, FsResult};
+
+/// COS's limit on a key, in bytes.
+pub const MAX_KEY_BYTES: usize = 850;
+
+/// A normalised path under the bucket root: no leading or trailing `/`, no empty, `.` or `..` segments.
+/// The root is the empty key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(String);
+
+impl Key {
+    pub fn root() -> Self {
+        Key(String::new())
+    }
+
+    /// Normalises `path` (absolute or relative to the root); `..` at the root stays at the root.
+    pub fn parse(path: &str) -> FsResult<Self> {
+        let mut segments: Vec<&str> = Vec::new();
+        for segment in path.split('/') {
+            match segment {
+                "" | "." => {}
+                ".." => {
+                    segments.pop();
+                }
+                name => {
+                    validate_segment(name)?;
+                    segments.push(name);
+                }
+            }
+        }
+        let key = segments.join("/");
+        // The directory marker adds one byte.
+        if key.len() + 1 > MAX_KEY_BYTES {
+            return Err(FsError::new(
+                FsErrorKind::InvalidName,
+                format!(
+                    "name too long: {} bytes, the store allows {}",
+                    key.len(),
+                    MAX_KEY_BYTES - 1
+                ),
+            ));
+        }
+        Ok(Key(key))
+    }
+
+    /// `parent/name` for a child name given by a caller (FUSE lookups).
+    pub fn join(&self, name: &str) -> FsResult<Self> {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(FsError::new(
+                FsErrorKind::InvalidName,
+                format!("invalid name {name:?}"),
+            ));
+        }
+        validate_segment(name)?;
+        let joined = if self.is_root() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.0)
+        };
+        Key::parse(&joined)
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The object key of a file.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The prefix of a directory's children (and its marker key): `a/b/`, or `` for the root.
+    pub fn dir_prefix(&self) -> String {
+        if self.is_root() {
+            String::new()
+        } else {
+            format!("{}/", self.0)
+        }
+    }
+
+    /// The path a user sees: `/a/b`.
+    pub fn display(&self) -> String {
+        format!("/{}", self.0)
+    }
+
+    pub fn parent(&self) -> Option<Key> {
+        if self.is_root() {
+            return None;
+        }
+        Some(match self.0.rfind('/') {
+            Some(i) => Key(self.0[..i].to_string()),
+            None => Key::root(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or("")
+    }
+
+    /// True when `self` is `other` or lies below it.
+    pub fn starts_with(&self, other: &Key) -> bool {
+        other.is_root() || self.0 == other.0 || self.0.starts_with(&other.dir_prefix())
+    }
+}
+
+fn validate_segment(name: &str) -> FsResult<()> {
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(FsError::new(
+            FsErrorKind::InvalidName,
+            format!(
+                "name {name:?} contains the control character U+{:04X}",
+                c as u32
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_and_never_escapes_the_root() {
+        assert_eq!(Key::parse("/a/./b//c/").unwrap().as_str(), "a/b/c");
+        assert_eq!(
+            Key::parse("../../etc/passwd").unwrap().as_str(),
+            "etc/passwd"
+        );
+        assert_eq!(Key::parse("/a/../../b").unwrap().as_str(), "b");
+        assert!(Key::parse("/..").unwrap().is_root());
+        assert!(Key::parse("").unwrap().is_root());
+    }
+
+    #[test]
+    fn prefixes_parents_and_names() {
+        let k = Key::parse("/dir/sub/file.txt").unwrap();
+        assert_eq!(k.dir_prefix(), "dir/sub/file.txt/");
+        assert_eq!(k.parent().unwrap().as_str(), "dir/sub");
+        assert_eq!(k.name(), "file.txt");
+        assert_eq!(Key::parse("x").unwrap().parent(), Some(Key::root()));
+        assert_eq!(Key::root().parent(), None);
+        assert_eq!(k.display(), "/dir/sub/file.txt");
+    }
+
+    #[test]
+    fn refuses_control_characters_and_long_keys() {
+        assert_eq!(
+            Key::parse("a\nb").unwrap_err().kind(),
+            FsErrorKind::InvalidName
+        );
+        assert_eq!(
+            Key::parse("a\0b").unwrap_err().kind(),
+            FsErrorKind::InvalidName
+        );
+        assert!(Key::parse(&"x".repeat(849)).is_ok());
+        assert_eq!(
+            Key::parse(&"x".repeat(850)).unwrap_err().kind(),
+            FsErrorKind::InvalidName
+        );
+        // Multi-byte names count bytes, not characters.
+        assert!(Key::parse(&"中".repeat(283)).is_ok());
+        assert!(Key::parse(&"中".repeat(284)).is_err());
+    }
+
+    #[test]
+    fn join_refuses_path_tricks() {
+        let root = Key::root();
+        assert_eq!(root.join("a").unwrap().as_str(), "a");
+        assert_eq!(
+            Key::parse("a").unwrap().join("b c").unwrap().as_str(),
+            "a/b c"
+        );
+        for bad in ["", ".", "..", "a/b"] {
+            assert!(root.join(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn starts_with_is_by_segment() {
+        let a = Key::parse("a").unwrap();
+        assert!(Key::parse("a/b").unwrap().starts_with(&a));
+        assert!(a.starts_with(&a));
+        assert!(!Key::parse("ab").unwrap().starts_with(&a));
+        assert!(a.starts_with(&Key::root()));
+    }
+}

@@ -1,0 +1,116 @@
+//! The permission table of DESIGN.md, decided here and only here.
+
+use super::error::{FsError, FsErrorKind, FsResult};
+use crate::config::Authority;
+
+/// What one account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub authority: Authority,
+    pub delete_enable: bool,
+}
+
+impl Policy {
+    pub fn new(authority: Authority, delete_enable: bool) -> Self {
+        Self {
+            authority,
+            delete_enable,
+        }
+    }
+
+    /// Everything allowed (tools and tests).
+    pub fn full() -> Self {
+        Self::new(Authority::ReadWrite, true)
+    }
+
+    /// Listing a directory or reading a file's bytes.
+    pub fn check_read(&self, what: &str, path: &str) -> FsResult<()> {
+        if self.authority.can_read() {
+            Ok(())
+        } else {
+            Err(FsError::new(
+                FsErrorKind::PermissionDenied,
+                format!(
+                    "{what} {path}: this account may not read (authority {})",
+                    self.authority.letters()
+                ),
+            ))
+        }
+    }
+
+    /// Creating a file or directory, appending, renaming to a new name.
+    pub fn check_write(&self, what: &str, path: &str) -> FsResult<()> {
+        if self.authority.can_write() {
+            Ok(())
+        } else {
+            Err(FsError::new(
+                FsErrorKind::ReadOnly,
+                format!(
+                    "{what} {path}: this account is read-only (authority {})",
+                    self.authority.letters()
+                ),
+            ))
+        }
+    }
+
+    /// Deleting, or replacing an existing object (overwrite, rename onto it).
+    pub fn check_destroy(&self, what: &str, path: &str) -> FsResult<()> {
+        self.check_write(what, path)?;
+        if self.delete_enable {
+            Ok(())
+        } else {
+            Err(FsError::new(
+                FsErrorKind::DeleteDenied,
+                format!("{what} {path}: deleting or replacing data is disabled for this account (delete_enable = false)"),
+            ))
+        }
+    }
+
+    /// Whether the account can change anything at all (an R-only mount is mounted read-only).
+    pub fn is_read_only(&self) -> bool {
+        !self.authority.can_write()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Authority::*;
+
+    #[test]
+    fn the_table() {
+        for (authority, delete_enable) in [
+            (Read, true),
+            (Read, false),
+            (Write, true),
+            (Write, false),
+            (ReadWrite, true),
+            (ReadWrite, false),
+        ] {
+            let p = Policy::new(authority, delete_enable);
+            assert_eq!(p.check_read("read", "/f").is_ok(), authority != Write);
+            assert_eq!(p.check_write("mkdir", "/d").is_ok(), authority != Read);
+            assert_eq!(
+                p.check_destroy("delete", "/f").is_ok(),
+                authority != Read && delete_enable
+            );
+            if authority == Read {
+                assert_eq!(
+                    p.check_destroy("delete", "/f").unwrap_err().kind(),
+                    FsErrorKind::ReadOnly
+                );
+            } else if !delete_enable {
+                assert_eq!(
+                    p.check_destroy("delete", "/f").unwrap_err().kind(),
+                    FsErrorKind::DeleteDenied
+                );
+            }
+            if authority == Write {
+                assert_eq!(
+                    p.check_read("list", "/").unwrap_err().kind(),
+                    FsErrorKind::PermissionDenied
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! The core over OpenDAL's memory service: object model, policy table, write modes, reads.
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+
+use super::*;
+use crate::config::Authority;
+
+fn memory_fs(policy: Policy, settings: Settings) -> BucketFs {
+    let op = opendal::Operator::new(opendal::services::Memory::default()).expect("memory operator");
+    BucketFs::new(op, policy, settings, MemoryBudget::new(64 * 1024 * 1024))
+}
+
+fn small_parts() -> Settings {
+    Settings {
+        part_size: 1024 * 1024,
+        upload_concurrency: 2,
+        metadata_ttl: Duration::from_secs(1),
+        ..Settings::default()
+    }
+}
+
+fn rw() -> BucketFs {
+    memory_fs(Policy::full(), small_parts())
+}
+
+async fn put(fs: &BucketFs, path: &str, data: &[u8]) {
+    let mut w = fs
+        .open_write(path, OpenMode::Truncate)
+        .await
+        .expect("open_write");
+    w.write(Bytes::copy_from_slice(data)).await.expect("write");
+    w.close().await.expect("close");
+}
+
+async fn get(fs: &BucketFs, path: &str) -> Vec<u8> {
+    let (_, stream) = fs.read_stream(path, 0).await.expect("read_stream");
+    let chunks: Vec<Bytes> = stream.try_collect().await.expect("read");
+    chunks.concat()
+}
+
+async fn names(fs: &BucketFs, path: &str) -> Vec<String> {
+    let mut dir = fs.read_dir(path).await.expect("read_dir");
+    let mut out = Vec::new();
+    while let Some(e) = dir.next_entry().await.expect("next_entry") {
+        out.push(format!(
+            "{}{}",
+            e.name,
+            if e.meta.is_dir() { "/" } else { "" }
+        ));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn markers_and_implicit_directories_are_both_directories() {
+    let fs = rw();
+    fs.mkdir("/made").await.unwrap();
+    fs.op().write("implicit/child.txt", "x").await.unwrap();
+    assert!(fs.stat("/made").await.unwrap().is_dir());
+    assert!(fs.stat("/implicit").await.unwrap().is_dir());
+    assert_eq!(names(&fs, "/").await, vec!["implicit/", "made/"]);
+    assert_eq!(names(&fs, "/implicit").await, vec!["child.txt"]);
+    assert!(names(&fs, "/made").await.is_empty());
+}
+
+#[tokio::test]
+async fn exact_names_not_prefixes() {
+    let fs = rw();
+    put(&fs, "/abc.txt", b"1").await;
+    assert_eq!(
+        fs.stat("/a").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    assert_eq!(
+        fs.stat("/abc").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    assert_eq!(fs.stat("/abc.txt").await.unwrap().size, 1);
+}
+
+#[tokio::test]
+async fn mkdir_rmdir_rules() {
+    let fs = rw();
+    fs.mkdir("/d").await.unwrap();
+    assert_eq!(
+        fs.mkdir("/d").await.unwrap_err().kind(),
+        FsErrorKind::AlreadyExists
+    );
+    put(&fs, "/f", b"x").await;
+    assert_eq!(
+        fs.mkdir("/f").await.unwrap_err().kind(),
+        FsErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        fs.mkdir("/missing/sub").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    put(&fs, "/d/inner", b"x").await;
+    assert_eq!(
+        fs.rmdir("/d").await.unwrap_err().kind(),
+        FsErrorKind::NotEmpty
+    );
+    assert!(
+        fs.op().exists("d/inner").await.unwrap(),
+        "a refused rmdir deletes nothing"
+    );
+    fs.remove_file("/d/inner").await.unwrap();
+    fs.rmdir("/d").await.unwrap();
+    assert_eq!(
+        fs.stat("/d").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    assert_eq!(
+        fs.rmdir("/f").await.unwrap_err().kind(),
+        FsErrorKind::NotADirectory
+    );
+    assert_eq!(
+        fs.remove_file("/").await.unwrap_err().kind(),
+        FsErrorKind::IsADirectory
+    );
+}
+
+#[tokio::test]
+async fn multipart_write_and_ranged_reads_round_trip() {
+    let fs = rw();
+    let data: Vec<u8> = (0..5 * 1024 * 1024 + 123)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let mut w = fs.open_write("/big.bin", OpenMode::Truncate).await.unwrap();
+    for chunk in data.chunks(300_000) {
+        w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    assert_eq!(
+        fs.stat("/big.bin").await.unwrap().size,
+        data.len() as u64,
+        "stat shows a file being written"
+    );
+    assert!(
+        !fs.op().exists("big.bin").await.unwrap(),
+        "nothing is committed before close"
+    );
+    w.close().await.unwrap();
+    assert_eq!(get(&fs, "/big.bin").await, data);
+
+    let (_, tail) = fs.read_stream("/big.bin", 4_000_000).await.unwrap();
+    let tail: Vec<Bytes> = tail.try_collect().await.unwrap();
+    assert_eq!(tail.concat(), &data[4_000_000..]);
+
+    let mut r = fs.open_read("/big.bin").await.unwrap();
+    // Sequential, then a small reorder, then a seek back.
+    let mut offset = 0u64;
+    while offset < 3_000_000 {
+        let got = r.read_at(offset, 131_072).await.unwrap();
+        assert_eq!(
+            &got[..],
+            &data[offset as usize..offset as usize + got.len()]
+        );
+        offset += got.len() as u64;
+    }
+    assert_eq!(
+        &r.read_at(offset - 100_000, 1000).await.unwrap()[..],
+        &data[offset as usize - 100_000..][..1000]
+    );
+    assert_eq!(&r.read_at(10, 20).await.unwrap()[..], &data[10..30]);
+    let end = data.len() as u64;
+    assert_eq!(
+        &r.read_at(end - 5, 100).await.unwrap()[..],
+        &data[data.len() - 5..]
+    );
+    assert!(r.read_at(end, 100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn size_limit_aborts_and_keeps_the_old_object() {
+    let fs = memory_fs(
+        Policy::full(),
+        Settings {
+            single_file_max_size: 1000,
+            ..small_parts()
+        },
+    );
+    put(&fs, "/f", b"old").await;
+    let mut w = fs.open_write("/f", OpenMode::Truncate).await.unwrap();
+    w.write(Bytes::from(vec![1u8; 1000])).await.unwrap();
+    let err = w.write(Bytes::from_static(b"!")).await.unwrap_err();
+    assert_eq!(err.kind(), FsErrorKind::TooLarge);
+    assert!(
+        w.close().await.is_err(),
+        "an aborted upload cannot be committed"
+    );
+    assert_eq!(get(&fs, "/f").await, b"old");
+}
+
+#[tokio::test]
+async fn abort_and_drop_commit_nothing() {
+    let fs = rw();
+    let mut w = fs.open_write("/a", OpenMode::Truncate).await.unwrap();
+    w.write(Bytes::from(vec![0u8; 3 * 1024 * 1024]))
+        .await
+        .unwrap();
+    w.abort().await;
+    assert_eq!(
+        fs.stat("/a").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    {
+        let mut w = fs.open_write("/b", OpenMode::Truncate).await.unwrap();
+        w.write(Bytes::from_static(b"partial")).await.unwrap();
+    }
+    assert!(!fs.op().exists("b").await.unwrap());
+    // The writer slot is free again.
+    put(&fs, "/b", b"ok").await;
+    assert_eq!(get(&fs, "/b").await, b"ok");
+}
+
+#[tokio::test]
+async fn append_modes() {
+    let fs = rw();
+    put(&fs, "/log", b"hello ").await;
+    let mut w = fs.open_write("/log", OpenMode::Append).await.unwrap();
+    assert_eq!(w.size(), 6);
+    w.write(Bytes::from_static(b"world")).await.unwrap();
+    w.close().await.unwrap();
+    assert_eq!(get(&fs, "/log").await, b"hello world");
+
+    // Open without truncate, write at the end: append.
+    let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
+    w.write_at(11, Bytes::from_static(b"!")).await.unwrap();
+    w.close().await.unwrap();
+    assert_eq!(get(&fs, "/log").await, b"hello world!");
+
+    // Open without truncate, truncate(0), write from 0: what vsftpd does.
+    let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
+    w.truncate(0).await.unwrap();
+    w.write_at(0, Bytes::from_static(b"new")).await.unwrap();
+    w.close().await.unwrap();
+    assert_eq!(get(&fs, "/log").await, b"new");
+
+    // Any other offset is refused and nothing changes.
+    let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
+    assert_eq!(
+        w.write_at(1, Bytes::from_static(b"x"))
+            .await
+            .unwrap_err()
+            .kind(),
+        FsErrorKind::InvalidOffset
+    );
+    assert_eq!(
+        w.truncate(2).await.unwrap_err().kind(),
+        FsErrorKind::InvalidOffset
+    );
+    w.close().await.unwrap();
+    assert_eq!(get(&fs, "/log").await, b"new");
+
+    // Append to a missing file creates it.
+    let mut w = fs.open_write("/fresh", OpenMode::Append).await.unwrap();
+    w.write(Bytes::from_static(b"a")).await.unwrap();
+    w.close().await.unwrap();
+    assert_eq!(get(&fs, "/fresh").await, b"a");
+}
+
+#[tokio::test]
+async fn empty_files_and_busy_writers() {
+    let fs = rw();
+    fs.open_write("/empty", OpenMode::Truncate)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    assert_eq!(fs.stat("/empty").await.unwrap().size, 0);
+    let w = fs.open_write("/x", OpenMode::Truncate).await.unwrap();
+    assert_eq!(
+        fs.open_write("/x", OpenMode::Truncate)
+            .await
+            .unwrap_err()
+            .kind(),
+        FsErrorKind::Busy
+    );
+    assert_eq!(
+        fs.remove_file("/x").await.unwrap_err().kind(),
+        FsErrorKind::Busy
+    );
+    w.close().await.unwrap();
+    assert_eq!(
+        fs.open_write("/nodir/x", OpenMode::Truncate)
+            .await
+            .unwrap_err()
+            .kind(),
+        FsErrorKind::NotFound
+    );
+    fs.mkdir("/d").await.unwrap();
+    assert_eq!(
+        fs.open_write("/d", OpenMode::Truncate)
+            .await
+            .unwrap_err()
+            .kind(),
+        FsErrorKind::IsADirectory
+    );
+}
+
+#[tokio::test]
+async fn rename_files_and_trees() {
+    let fs = rw();
+    put(&fs, "/a.txt", b"A").await;
+    fs.rename("/a.txt", "/b.txt").await.unwrap();
+    assert_eq!(
+        fs.stat("/a.txt").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    assert_eq!(get(&fs, "/b.txt").await, b"A");
+
+    fs.mkdir("/src").await.unwrap();
+    fs.mkdir("/src/sub").await.unwrap();
+    put(&fs, "/src/one", b"1").await;
+    put(&fs, "/src/sub/two", b"2").await;
+    fs.rename("/src", "/dst").await.unwrap();
+    assert_eq!(
+        fs.stat("/src").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    assert_eq!(names(&fs, "/dst").await, vec!["one", "sub/"]);
+    assert_eq!(get(&fs, "/dst/sub/two").await, b"2");
+
+    assert_eq!(
+        fs.rename("/dst", "/dst/inside").await.unwrap_err().kind(),
+        FsErrorKind::InvalidName
+    );
+    assert_eq!(
+        fs.rename("/b.txt", "/dst").await.unwrap_err().kind(),
+        FsErrorKind::IsADirectory
+    );
+    assert_eq!(
+        fs.rename("/nope", "/x").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn rename_limit_moves_nothing() {
+    let fs = memory_fs(
+        Policy::full(),
+        Settings {
+            max_rename_objects: 3,
+            ..small_parts()
+        },
+    );
+    fs.mkdir("/tree").await.unwrap();
+    for i in 0..4 {
+        put(&fs, &format!("/tree/f{i}"), b"x").await;
+    }
+    let err = fs.rename("/tree", "/moved").await.unwrap_err();
+    assert_eq!(err.kind(), FsErrorKind::TooManyObjects);
+    assert_eq!(names(&fs, "/tree").await.len(), 4);
+    assert_eq!(
+        fs.stat("/moved").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn listing_is_capped_and_says_so() {
+    let fs = memory_fs(
+        Policy::full(),
+        Settings {
+            max_list_file: 3,
+            ..small_parts()
+        },
+    );
+    for i in 0..5 {
+        put(&fs, &format!("/f{i}"), b"x").await;
+    }
+    let mut dir = fs.read_dir("/").await.unwrap();
+    let mut n = 0;
+    while dir.next_entry().await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 3);
+    assert!(dir.capped());
+
+    let fs = memory_fs(
+        Policy::full(),
+        Settings {
+            max_list_file: 5,
+            ..small_parts()
+        },
+    );
+    for i in 0..5 {
+        put(&fs, &format!("/f{i}"), b"x").await;
+    }
+    let mut dir = fs.read_dir("/").await.unwrap();
+    while dir.next_entry().await.unwrap().is_some() {}
+    assert!(!dir.capped(), "exactly at the cap is not capped");
+}
+
+#[tokio::test]
+async fn cache_sees_own_writes_and_expires_for_others() {
+    let fs = memory_fs(
+        Policy::full(),
+        Settings {
+            metadata_ttl: Duration::from_millis(200),
+            ..small_parts()
+        },
+    );
+    assert_eq!(
+        fs.stat("/late").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    fs.op().write("late", "x").await.unwrap();
+    // A negative entry hides another writer's object until the TTL passes…
+    assert_eq!(
+        fs.stat("/late").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // …then it shows.
+    assert_eq!(fs.stat("/late").await.unwrap().size, 1);
+    // Own writes show at once.
+    put(&fs, "/own", b"12").await;
+    assert_eq!(fs.stat("/own").await.unwrap().size, 2);
+    fs.remove_file("/own").await.unwrap();
+    assert_eq!(
+        fs.stat("/own").await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+}
+
+#[tokio::test]
+async fn policy_table_through_the_core() {
+    for (authority, delete_enable) in [
+        (Authority::Read, true),
+        (Authority::Write, true),
+        (Authority::Write, false),
+        (Authority::ReadWrite, true),
+        (Authority::ReadWrite, false),
+    ] {
+        let fs = memory_fs(Policy::new(authority, delete_enable), small_parts());
+        fs.op().write("existing", "data").await.unwrap();
+        fs.op().create_dir("dir/").await.unwrap();
+        let can_read = authority.can_read();
+        let can_write = authority.can_write();
+        let can_destroy = can_write && delete_enable;
+        let label = format!("{authority:?} delete_enable={delete_enable}");
+
+        assert!(
+            fs.stat("/existing").await.is_ok(),
+            "{label}: stat is always allowed"
+        );
+        assert_eq!(fs.read_dir("/").await.is_ok(), can_read, "{label}: list");
+        assert_eq!(
+            fs.read_stream("/existing", 0).await.is_ok(),
+            can_read,
+            "{label}: read"
+        );
+        assert_eq!(
+            fs.mkdir("/newdir").await.is_ok(),
+            can_write,
+            "{label}: mkdir"
+        );
+        let created = fs.open_write("/new", OpenMode::Truncate).await;
+        assert_eq!(created.is_ok(), can_write, "{label}: create");
+        if let Ok(w) = created {
+            w.close().await.unwrap();
+        }
+        let overwrite = fs.open_write("/existing", OpenMode::Truncate).await;
+        assert_eq!(
+            overwrite.as_ref().map(|_| ()).map_err(|e| e.kind()).is_ok(),
+            can_destroy,
+            "{label}: overwrite"
+        );
+        drop(overwrite);
+        let append = fs.open_write("/existing", OpenMode::Append).await;
+        assert_eq!(append.is_ok(), can_write, "{label}: append");
+        drop(append);
+        if can_write {
+            fs.rename("/new", "/renamed").await.unwrap();
+            assert_eq!(
+                fs.rename("/renamed", "/existing").await.is_ok(),
+                can_destroy,
+                "{label}: rename onto"
+            );
+        }
+        assert_eq!(
+            fs.remove_file("/existing").await.is_ok() || !fs.op().exists("existing").await.unwrap(),
+            can_destroy,
+            "{label}: delete"
+        );
+        assert_eq!(
+            fs.rmdir("/dir").await.is_ok(),
+            can_destroy,
+            "{label}: rmdir"
+        );
+
+        let denied = fs.remove_file("/existing").await.err().map(|e| e.kind());
+        match (can_write, delete_enable) {
+            (false, _) => assert_eq!(denied, Some(FsErrorKind::ReadOnly), "{label}"),
+            (true, false) => assert_eq!(denied, Some(FsErrorKind::DeleteDenied), "{label}"),
+            _ => {}
+        }
+        if !can_read {
+            assert_eq!(
+                fs.read_dir("/").await.unwrap_err().kind(),
+                FsErrorKind::PermissionDenied
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn memory_budget_makes_writers_wait_not_fail() {
+    let op = opendal::Operator::new(opendal::services::Memory::default()).unwrap();
+    // Room for exactly one upload's minimum (two 1 MiB parts).
+    let fs = BucketFs::new(
+        op,
+        Policy::full(),
+        small_parts(),
+        MemoryBudget::new(2 * 1024 * 1024),
+    );
+    let mut first = fs.open_write("/one", OpenMode::Truncate).await.unwrap();
+    first.write(Bytes::from_static(b"1")).await.unwrap();
+    assert_eq!(fs.budget().available(), 0);
+    let second = {
+        let fs = fs.clone();
+        tokio::spawn(async move {
+            let mut w = fs.open_write("/two", OpenMode::Truncate).await.unwrap();
+            w.write(Bytes::from_static(b"2")).await.unwrap();
+            w.close().await.unwrap();
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!second.is_finished(), "the second writer waits for memory");
+    first.close().await.unwrap();
+    second.await.unwrap();
+    assert_eq!(get(&fs, "/two").await, b"2");
+    assert_eq!(fs.budget().available(), 2 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn names_are_validated() {
+    let fs = rw();
+    assert_eq!(
+        fs.mkdir("/bad\nname").await.unwrap_err().kind(),
+        FsErrorKind::InvalidName
+    );
+    let long = format!("/{}", "n".repeat(900));
+    assert_eq!(
+        fs.open_write(&long, OpenMode::Truncate)
+            .await
+            .unwrap_err()
+            .kind(),
+        FsErrorKind::InvalidName
+    );
+    put(&fs, "/中文 目录.txt", "内容".as_bytes()).await;
+    assert_eq!(names(&fs, "/").await, vec!["中文 目录.txt"]);
+    // `..` cannot leave the root.
+    assert_eq!(get(&fs, "/../../中文 目录.txt").await, "内容".as_bytes());
+}

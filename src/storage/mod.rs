@@ -1,0 +1,201 @@
+//! One OpenDAL operator per account: cos | s3 | fs | memory, with timeout, retry and tracing layers.
+//!
+//! This is the only room that knows how a store is reached. `bucketfs` receives a ready `Operator`.
+
+mod fault;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use opendal::layers::{RetryLayer, TimeoutLayer, TracingLayer};
+use opendal::{ErrorKind, HttpTransporter, Operator};
+use opendal_http_transport_reqwest::ReqwestTransport;
+
+use crate::config::{Account, StorageConfig};
+
+pub use fault::{FaultInjector, FaultRule};
+
+/// Why a store could not be built or reached.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage settings are invalid: {0}")]
+    Invalid(String),
+    #[error("credentials were refused ({0})")]
+    Credentials(String),
+    #[error("the bucket does not exist ({0})")]
+    NoSuchBucket(String),
+    #[error("the store is unreachable ({0})")]
+    Unreachable(String),
+    #[error("the store answered with an error ({0})")]
+    Other(String),
+}
+
+/// Knobs that are not part of the config file: test hooks and tuning.
+#[derive(Debug, Clone, Default)]
+pub struct StorageOptions {
+    /// Host names to resolve to fixed addresses instead of DNS (tests reach a local server under COS's
+    /// virtual-host names this way). The port of the address is ignored; the URL's port is used.
+    pub resolve: Vec<(String, SocketAddr)>,
+    /// Requests matching its rules fail before they leave the process (fault injection for tests).
+    pub faults: Option<FaultInjector>,
+}
+
+/// Timeouts: a control call (stat, list page, delete, complete) gets 60 s; an idle data stream 30 s.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+const RETRIES: usize = 4;
+
+/// Builds the operator for one account's storage.
+pub fn build_operator(
+    config: &StorageConfig,
+    options: &StorageOptions,
+) -> Result<Operator, StorageError> {
+    let op = match config {
+        StorageConfig::Cos {
+            bucket,
+            endpoint,
+            secret_id,
+            secret_key,
+        } => {
+            let builder = opendal::services::Cos::default()
+                .bucket(bucket)
+                .endpoint(endpoint)
+                .secret_id(secret_id.expose())
+                .secret_key(secret_key.expose())
+                .disable_config_load();
+            Operator::new(builder)
+        }
+        StorageConfig::S3 {
+            bucket,
+            endpoint,
+            region,
+            access_key,
+            secret_key,
+            virtual_host,
+        } => {
+            let mut builder = opendal::services::S3::default()
+                .bucket(bucket)
+                .endpoint(endpoint)
+                .region(region)
+                .access_key_id(access_key.expose())
+                .secret_access_key(secret_key.expose())
+                .disable_config_load()
+                .disable_ec2_metadata();
+            if *virtual_host {
+                builder = builder.enable_virtual_host_style();
+            }
+            Operator::new(builder)
+        }
+        StorageConfig::Fs { root } => {
+            // A fresh try-it-out setup has no data directory yet; creating it is what the user wants.
+            std::fs::create_dir_all(root).map_err(|e| {
+                StorageError::Invalid(format!("cannot create {}: {e}", root.display()))
+            })?;
+            let root = root.to_str().ok_or_else(|| {
+                StorageError::Invalid(format!("{} is not valid UTF-8", root.display()))
+            })?;
+            // Writes go to a temporary file beside the root and are renamed into place on close, so an
+            // aborted upload leaves the old file untouched (and an append can read the old bytes while writing).
+            let staging = format!("{}.cosftpd-tmp", root.trim_end_matches('/'));
+            std::fs::create_dir_all(&staging)
+                .map_err(|e| StorageError::Invalid(format!("cannot create {staging}: {e}")))?;
+            Operator::new(
+                opendal::services::Fs::default()
+                    .root(root)
+                    .atomic_write_dir(&staging),
+            )
+        }
+        StorageConfig::Memory => Operator::new(opendal::services::Memory::default()),
+    }
+    .map_err(|e| StorageError::Invalid(e.to_string()))?;
+
+    let op = with_http_transport(op, options)?;
+    Ok(op
+        .layer(
+            TimeoutLayer::new()
+                .with_timeout(CONTROL_TIMEOUT)
+                .with_io_timeout(IO_TIMEOUT),
+        )
+        .layer(RetryLayer::new().with_jitter().with_max_times(RETRIES))
+        .layer(TracingLayer::new()))
+}
+
+fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operator, StorageError> {
+    let mut client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true);
+    for (host, addr) in &options.resolve {
+        client = client.resolve(host, *addr);
+    }
+    let client = client
+        .build()
+        .map_err(|e| StorageError::Invalid(format!("HTTP client: {e}")))?;
+    let transport = ReqwestTransport::new(client);
+    let transporter = match &options.faults {
+        Some(faults) => HttpTransporter::new(faults.wrap(transport)),
+        None => HttpTransporter::new(transport),
+    };
+    let ctx = op.context().with_http_transport(transporter);
+    Ok(op.with_context(ctx))
+}
+
+/// One cheap request (the first page of a listing) to prove the bucket is there and the keys work.
+pub async fn check(op: &Operator) -> Result<(), StorageError> {
+    use futures::TryStreamExt;
+    let result = async {
+        let mut lister = op.lister_with("/").limit(1).await?;
+        lister.try_next().await?;
+        Ok::<_, opendal::Error>(())
+    }
+    .await;
+    result.map_err(classify)
+}
+
+/// Sorts a store error into what a user can act on.
+pub fn classify(err: opendal::Error) -> StorageError {
+    let text = err.to_string();
+    match err.kind() {
+        ErrorKind::PermissionDenied => StorageError::Credentials(text),
+        ErrorKind::NotFound => StorageError::NoSuchBucket(text),
+        ErrorKind::ConfigInvalid => StorageError::Invalid(text),
+        _ if text.contains("NoSuchBucket") => StorageError::NoSuchBucket(text),
+        _ if text.contains("InvalidAccessKeyId")
+            || text.contains("SignatureDoesNotMatch")
+            || text.contains("AccessDenied") =>
+        {
+            StorageError::Credentials(text)
+        }
+        _ if err.is_temporary()
+            || text.contains("send http request")
+            || text.contains("timeout") =>
+        {
+            StorageError::Unreachable(text)
+        }
+        _ => StorageError::Other(text),
+    }
+}
+
+/// Builds and (unless `skip_check`) checks every account's store; errors name the account and bucket.
+pub async fn open_account(
+    account: &Account,
+    options: &StorageOptions,
+    skip_check: bool,
+) -> Result<Operator, String> {
+    let describe = || {
+        format!(
+            "[{}] user {} ({})",
+            account.section,
+            account.user,
+            account.storage.describe()
+        )
+    };
+    let op =
+        build_operator(&account.storage, options).map_err(|e| format!("{}: {e}", describe()))?;
+    if !skip_check {
+        check(&op)
+            .await
+            .map_err(|e| format!("{}: {e}", describe()))?;
+    }
+    Ok(op)
+}
