@@ -4,4 +4,6 @@
 
 pub mod bucketfs;
 pub mod config;
+pub mod daemon;
+pub mod logging;
 pub mod storage;

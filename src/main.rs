@@ -1,1 +1,170 @@
-fn main() {}
+//! `cosftpd serve | mount | check-config`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use cosftpd::config::{Config, ConfigErrors, StorageConfig};
+use cosftpd::daemon::{self, Mode, RunOptions};
+use cosftpd::storage::StorageOptions;
+
+/// FTP(S) server and FUSE mounts for Tencent COS, S3-compatible stores and local directories.
+///
+/// One config file (the original COS FTP Server's conf/vsftpd.conf format) binds each FTP account to a bucket.
+#[derive(Debug, Parser)]
+#[command(name = "cosftpd", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mount every account's bucket at its home_dir and serve FTP(S) until SIGINT/SIGTERM.
+    Serve(RunArgs),
+    /// Mount every account's bucket at its home_dir (no FTP) until SIGINT/SIGTERM.
+    Mount(RunArgs),
+    /// Validate the config and print what it sets up; exit status 1 on any error.
+    CheckConfig {
+        /// Config file.
+        #[arg(short, long, default_value = "conf/vsftpd.conf")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Config file.
+    #[arg(short, long, default_value = "conf/vsftpd.conf")]
+    config: PathBuf,
+    /// Do not contact the stores at start (by default each bucket is listed once to catch bad keys early).
+    #[arg(long)]
+    no_check: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Serve(args) => run(args, Mode::Serve),
+        Command::Mount(args) => run(args, Mode::MountOnly),
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        print_errors(path, &errors);
+        ExitCode::FAILURE
+    })
+}
+
+fn print_errors(path: &Path, errors: &ConfigErrors) {
+    eprintln!("{}: {} error(s):", path.display(), errors.errors.len());
+    for e in &errors.errors {
+        eprintln!("  {e}");
+    }
+}
+
+fn run(args: RunArgs, mode: Mode) -> ExitCode {
+    let config = match load(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let _log = match cosftpd::logging::init(
+        config.optional.log_level,
+        config.optional.log_dir.as_deref(),
+    ) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("cosftpd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{}: {warning}", args.config.display());
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cosftpd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = RunOptions {
+        mode,
+        no_check: args.no_check,
+        storage: StorageOptions::default(),
+    };
+    match runtime.block_on(daemon::run(config, options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("cosftpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    println!("{}: OK", path.display());
+    for w in &config.warnings {
+        println!("warning: {w}");
+    }
+    let n = &config.network;
+    println!(
+        "FTP: {}:{} passive {}-{} masquerade {}",
+        n.listen_address,
+        n.listen_port,
+        n.passive_ports.start(),
+        n.passive_ports.end(),
+        n.masquerade_address
+            .as_deref()
+            .unwrap_or("(control connection address)")
+    );
+    println!(
+        "uploads: part size {} (single_file_max_size {}), {} parts in flight; memory budget {} (worst case for data buffers)",
+        human(config.part_size()),
+        human(config.file.single_file_max_size),
+        config.optional.upload_thread_num,
+        human(config.worst_case_memory())
+    );
+    for a in &config.accounts {
+        let where_ = match &a.storage {
+            StorageConfig::Fs { root } => format!("fs {}", root.display()),
+            other => other.describe(),
+        };
+        println!(
+            "[{}] user {:<12} {:<2} delete_enable={:<5} home_dir {}  ->  {}",
+            a.section,
+            a.user,
+            a.authority.letters(),
+            a.delete_enable,
+            a.home_dir.display(),
+            where_
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,187 @@
+//! Wires config → stores → one `BucketFs` per account → mounts + FTP listener; signals and shutdown.
+
+use std::sync::Arc;
+
+use tracing::{error, info, warn};
+
+use crate::bucketfs::{BucketFs, MemoryBudget};
+use crate::config::{Account, Config};
+use crate::storage::{self, StorageOptions};
+
+/// What the process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Mounts (where enabled) and the FTP server.
+    Serve,
+    /// Mounts only, for scripting against them.
+    MountOnly,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub mode: Mode,
+    /// Skip the start-up bucket check (a config naming a real region, used offline).
+    pub no_check: bool,
+    pub storage: StorageOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Storage(String),
+    #[error("home_dir {path}: {source}")]
+    HomeDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("mount: {0}")]
+    Mount(String),
+    #[error("FTP listener: {0}")]
+    Ftp(String),
+    #[error("signal handling: {0}")]
+    Signal(std::io::Error),
+}
+
+/// One account, ready to serve.
+#[derive(Clone)]
+pub struct AccountFs {
+    pub account: Account,
+    pub fs: BucketFs,
+}
+
+/// Builds every account's filesystem; all stores are checked concurrently and every failure is reported.
+pub async fn open_accounts(
+    config: &Config,
+    options: &RunOptions,
+) -> Result<Vec<AccountFs>, DaemonError> {
+    let budget = MemoryBudget::new(config.optional.memory_budget);
+    let opened = futures::future::join_all(
+        config
+            .accounts
+            .iter()
+            .map(|account| storage::open_account(account, &options.storage, options.no_check)),
+    )
+    .await;
+    let mut accounts = Vec::new();
+    let mut failures = Vec::new();
+    for (account, op) in config.accounts.iter().zip(opened) {
+        match op {
+            Ok(op) => accounts.push(AccountFs {
+                account: account.clone(),
+                fs: BucketFs::for_account(op, account, config, budget.clone()),
+            }),
+            Err(e) => failures.push(e),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(DaemonError::Storage(failures.join("\n")));
+    }
+    Ok(accounts)
+}
+
+/// Creates missing home directories when `create_home_dir` allows it.
+pub fn prepare_home_dirs(config: &Config) -> Result<(), DaemonError> {
+    for account in &config.accounts {
+        if config.optional.create_home_dir && !account.home_dir.exists() {
+            std::fs::create_dir_all(&account.home_dir).map_err(|source| DaemonError::HomeDir {
+                path: account.home_dir.display().to_string(),
+                source,
+            })?;
+            info!(home_dir = %account.home_dir.display(), "home directory created");
+        }
+    }
+    Ok(())
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
+    let config = Arc::new(config);
+    prepare_home_dirs(&config)?;
+    let accounts = open_accounts(&config, &options).await?;
+    for a in &accounts {
+        info!(
+            user = %a.account.user,
+            storage = %a.account.storage.describe(),
+            home_dir = %a.account.home_dir.display(),
+            authority = a.account.authority.letters(),
+            delete_enable = a.account.delete_enable,
+            "account ready"
+        );
+    }
+
+    let mounts = mounts::mount_all(&config, &accounts, options.mode)?;
+    let ftp = match options.mode {
+        Mode::Serve => Some(ftp_listener::start(Arc::clone(&config), &accounts).await?),
+        Mode::MountOnly => None,
+    };
+
+    let signal = wait_for_signal().await;
+    info!("shutting down");
+    if let Some(ftp) = ftp {
+        ftp.shutdown().await;
+    }
+    drop(mounts);
+    if let Err(e) = &signal {
+        error!(error = %e, "signal handling failed");
+    }
+    signal
+}
+
+async fn wait_for_signal() -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+    Ok(())
+}
+
+mod mounts {
+    //! FUSE mounts of every account with `mount_enable` (filled in by the FUSE adapter).
+    use super::*;
+
+    pub struct Mounts;
+
+    pub fn mount_all(
+        config: &Config,
+        accounts: &[AccountFs],
+        mode: Mode,
+    ) -> Result<Mounts, DaemonError> {
+        if !config.optional.mount_enable {
+            info!("mount_enable = false: no FUSE mounts");
+            return Ok(Mounts);
+        }
+        let _ = accounts;
+        match mode {
+            Mode::MountOnly => Err(DaemonError::Mount(
+                "the FUSE adapter is not built into this version".into(),
+            )),
+            Mode::Serve => {
+                warn!("the FUSE adapter is not built into this version; serving FTP only");
+                Ok(Mounts)
+            }
+        }
+    }
+}
+
+mod ftp_listener {
+    //! The FTP listener (filled in by the FTP frontend).
+    use super::*;
+
+    pub struct FtpServer;
+
+    impl FtpServer {
+        pub async fn shutdown(self) {}
+    }
+
+    pub async fn start(
+        config: Arc<Config>,
+        accounts: &[AccountFs],
+    ) -> Result<FtpServer, DaemonError> {
+        let _ = (config, accounts);
+        warn!("the FTP frontend is not built into this version");
+        Ok(FtpServer)
+    }
+}
