@@ -1,4 +1,7 @@
 //! The FTP(S) frontend: our own protocol engine over `bucketfs`.
 
 pub mod auth;
+pub mod data;
 pub mod limits;
+pub mod stream;
+pub mod tls;
