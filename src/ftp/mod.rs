@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod data;
+pub mod fs_reply;
 pub mod limits;
 pub mod stream;
 pub mod tls;
