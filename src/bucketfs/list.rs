@@ -93,6 +93,11 @@ impl ReadDir {
         self.capped
     }
 
+    /// Entries returned so far.
+    pub fn yielded(&self) -> usize {
+        self.yielded
+    }
+
     pub fn dir(&self) -> &Key {
         &self.dir
     }

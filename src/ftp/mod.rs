@@ -6,3 +6,4 @@ pub mod fs_reply;
 pub mod limits;
 pub mod stream;
 pub mod tls;
+pub mod transfer;

@@ -1,0 +1,182 @@
+//! The listeners: admit or refuse each connection (limits, lockout), hand it to a session task, stop on request.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tracing::{info, warn};
+
+use super::auth::LoginGuard;
+use super::data::PassivePorts;
+use super::limits::{canonical, ConnectionLimits};
+use super::session;
+use crate::config::{Config, LegacyEncoding, TlsMode};
+use crate::daemon::AccountFs;
+
+/// Everything sessions share.
+pub struct ServerContext {
+    pub accounts: HashMap<String, AccountFs>,
+    pub config: Arc<Config>,
+    pub limits: ConnectionLimits,
+    pub logins: LoginGuard,
+    pub passive: PassivePorts,
+    /// The address announced in PASV replies, when `masquerade_address` is set (resolved at start).
+    pub masquerade: Option<IpAddr>,
+    pub tls: Option<TlsAcceptor>,
+    pub tls_mode: TlsMode,
+    pub legacy_encoding: LegacyEncoding,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: io::Error },
+    #[error("masquerade_address {name}: {message}")]
+    Masquerade { name: String, message: String },
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
+}
+
+impl ServerContext {
+    pub async fn new(config: Arc<Config>, accounts: &[AccountFs]) -> Result<Self, ServerError> {
+        let net = &config.network;
+        let opt = &config.optional;
+        let masquerade = match &net.masquerade_address {
+            None => None,
+            Some(name) => Some(resolve(name).await?),
+        };
+        let tls = match (&net.tls_cert_file, &net.tls_key_file) {
+            (Some(cert), Some(key)) => Some(super::tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        Ok(Self {
+            accounts: accounts.iter().map(|a| (a.account.user.clone(), a.clone())).collect(),
+            limits: ConnectionLimits::new(opt.max_connection_num, opt.max_connection_per_ip),
+            logins: LoginGuard::new(opt.login_fail_limit, opt.login_fail_window, opt.login_ban_time),
+            passive: PassivePorts::new(net.passive_ports.clone()),
+            masquerade,
+            tls_mode: if tls.is_some() { net.tls_mode } else { TlsMode::Off },
+            tls,
+            legacy_encoding: net.legacy_encoding,
+            config,
+        })
+    }
+}
+
+/// `masquerade_address` may be an IP address or a host name (the original silently ignored names).
+async fn resolve(name: &str) -> Result<IpAddr, ServerError> {
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let mut addrs = tokio::net::lookup_host((name, 0))
+        .await
+        .map_err(|e| ServerError::Masquerade { name: name.to_string(), message: e.to_string() })?;
+    let first = addrs.next();
+    // PASV can only announce IPv4; prefer it when the name has both.
+    let v4 = std::iter::once(first).flatten().chain(addrs).find(|a| a.is_ipv4());
+    v4.or(first)
+        .map(|a| a.ip())
+        .ok_or_else(|| ServerError::Masquerade { name: name.to_string(), message: "no address found".into() })
+}
+
+/// The running listeners; `shutdown` stops accepting and ends every session.
+pub struct FtpServer {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl FtpServer {
+    /// Binds the control listener (and the implicit-TLS one when configured) and starts accepting.
+    pub async fn start(context: Arc<ServerContext>) -> Result<FtpServer, ServerError> {
+        let net = &context.config.network;
+        let mut listeners = vec![(bind(SocketAddr::new(net.listen_address, net.listen_port)).await?, false)];
+        if let (Some(port), Some(_)) = (net.tls_implicit_port, &context.tls) {
+            listeners.push((bind(SocketAddr::new(net.listen_address, port)).await?, true));
+        }
+        let (stop, _) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut local_addrs = Vec::new();
+        for (listener, implicit_tls) in listeners {
+            let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: SocketAddr::new(net.listen_address, 0), source })?;
+            info!(%addr, implicit_tls, "FTP listening");
+            local_addrs.push(addr);
+            tasks.spawn(accept_loop(listener, implicit_tls, Arc::clone(&context), stop.subscribe()));
+        }
+        Ok(FtpServer { stop, tasks, local_addrs })
+    }
+
+    /// The bound addresses (the control listener first), for tests that listen on port 0.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    implicit_tls: bool,
+    context: Arc<ServerContext>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => admit(stream, peer, implicit_tls, &context, &stop, &mut sessions).await,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    sessions.shutdown().await;
+}
+
+async fn admit(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    context: &Arc<ServerContext>,
+    stop: &watch::Receiver<bool>,
+    sessions: &mut JoinSet<()>,
+) {
+    let ip = canonical(peer.ip());
+    if context.logins.is_banned(ip) {
+        info!(%peer, "connection refused: address locked out after failed logins");
+        let _ = stream.write_all(b"421 Too many failed logins from your address; try again later.\r\n").await;
+        return;
+    }
+    let permit = match context.limits.try_admit(ip) {
+        Ok(permit) => permit,
+        Err(e) => {
+            info!(%peer, reason = %e, "connection refused");
+            let _ = stream.write_all(format!("421 {e}; try again later.\r\n").as_bytes()).await;
+            return;
+        }
+    };
+    let context = Arc::clone(context);
+    let stop = stop.clone();
+    sessions.spawn(async move {
+        session::run(stream, peer, implicit_tls, context, stop).await;
+        drop(permit);
+    });
+}

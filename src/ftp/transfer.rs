@@ -1,0 +1,220 @@
+//! The three data transfers: receive a file into a `WriteHandle`, send a `ByteStream`, send a listing. Each runs
+//! as its own task so the session can keep reading the control connection (ABOR, STAT, QUIT) meanwhile.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::sync::oneshot;
+
+use super::fs_reply::code_for;
+use super::stream::MaybeTls;
+use crate::bucketfs::{ByteStream, DirEntry, ReadDir, WriteHandle};
+
+/// How much one read from the data connection may take before it is handed to the upload.
+const RECEIVE_CHUNK: usize = 1024 * 1024;
+
+/// How a transfer ended: the final reply, and the bytes moved.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: u16,
+    pub text: String,
+    pub bytes: u64,
+}
+
+impl Outcome {
+    fn ok(text: impl Into<String>, bytes: u64) -> Self {
+        Self {
+            code: 226,
+            text: text.into(),
+            bytes,
+        }
+    }
+
+    fn failed(code: u16, text: impl Into<String>, bytes: u64) -> Self {
+        Self {
+            code,
+            text: text.into(),
+            bytes,
+        }
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.code == 226
+    }
+}
+
+/// Why a transfer stopped early, when the session asked it to.
+pub enum Cancel {
+    /// ABOR: reply 426.
+    Abort,
+}
+
+/// Receives the data connection into `handle`; 226 only after the upload is complete in the store. Any failure
+/// (client reset, store error, size limit, ABOR) aborts the upload, so nothing is committed.
+pub async fn receive(
+    mut handle: WriteHandle,
+    mut data: MaybeTls,
+    cancel: oneshot::Receiver<Cancel>,
+    progress: Arc<AtomicU64>,
+) -> Outcome {
+    let path = handle.path();
+    let received = async {
+        let mut buf = BytesMut::with_capacity(RECEIVE_CHUNK);
+        loop {
+            if buf.capacity() - buf.len() < RECEIVE_CHUNK / 16 {
+                buf.reserve(RECEIVE_CHUNK);
+            }
+            let n = data.read_buf(&mut buf).await.map_err(ReceiveError::Data)?;
+            if n == 0 {
+                break;
+            }
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+            // Hand over buffers of half a MiB or more; small reads accumulate first.
+            if buf.len() >= RECEIVE_CHUNK / 2 {
+                handle
+                    .write(buf.split().freeze())
+                    .await
+                    .map_err(ReceiveError::Store)?;
+            }
+        }
+        if !buf.is_empty() {
+            handle
+                .write(buf.split().freeze())
+                .await
+                .map_err(ReceiveError::Store)?;
+        }
+        Ok(())
+    };
+    let result = tokio::select! {
+        r = received => Some(r),
+        _ = cancel => None,
+    };
+    let bytes = progress.load(Ordering::Relaxed);
+    match result {
+        None => {
+            handle.abort().await;
+            Outcome::failed(426, "Transfer aborted; nothing was stored.", bytes)
+        }
+        Some(Err(ReceiveError::Data(e))) => {
+            handle.abort().await;
+            Outcome::failed(
+                426,
+                format!("Data connection failed ({e}); nothing was stored."),
+                bytes,
+            )
+        }
+        // The core already aborted the upload.
+        Some(Err(ReceiveError::Store(e))) => Outcome::failed(code_for(&e), e.to_string(), bytes),
+        Some(Ok(())) => match handle.close().await {
+            Ok(meta) => Outcome::ok(
+                format!("Transfer complete: {path} ({} bytes).", meta.size),
+                bytes,
+            ),
+            Err(e) => Outcome::failed(code_for(&e), format!("{e}; nothing was stored."), bytes),
+        },
+    }
+}
+
+enum ReceiveError {
+    Data(std::io::Error),
+    Store(crate::bucketfs::FsError),
+}
+
+/// Sends a file's bytes; the reply is 226 once the client has them all.
+pub async fn send(
+    mut stream: ByteStream,
+    data: MaybeTls,
+    cancel: oneshot::Receiver<Cancel>,
+    progress: Arc<AtomicU64>,
+) -> Outcome {
+    let mut data = data;
+    let sent = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Outcome::failed(451, e.to_string(), 0))?;
+            data.write_all(&chunk)
+                .await
+                .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))?;
+            progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        data.shutdown()
+            .await
+            .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))
+    };
+    finish(sent, cancel, &progress, "Transfer complete.").await
+}
+
+/// Sends a listing as its pages arrive, one formatted line per entry.
+pub async fn send_listing<F>(
+    mut dir: ReadDir,
+    format: F,
+    data: MaybeTls,
+    cancel: oneshot::Receiver<Cancel>,
+    progress: Arc<AtomicU64>,
+) -> Outcome
+where
+    F: Fn(&DirEntry) -> Option<Vec<u8>> + Send,
+{
+    let mut out = BufWriter::with_capacity(64 * 1024, data);
+    let sent = async {
+        loop {
+            let entry = match dir.next_entry().await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                Err(e) => return Err(Outcome::failed(451, e.to_string(), 0)),
+            };
+            if let Some(line) = format(&entry) {
+                out.write_all(&line).await.map_err(|e| {
+                    Outcome::failed(426, format!("Data connection failed ({e})."), 0)
+                })?;
+                progress.fetch_add(line.len() as u64, Ordering::Relaxed);
+            }
+        }
+        out.flush()
+            .await
+            .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))?;
+        out.get_mut()
+            .shutdown()
+            .await
+            .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))
+    };
+    let text = String::new();
+    let mut outcome = finish(sent, cancel, &progress, &text).await;
+    if outcome.succeeded() {
+        outcome.text = if dir.capped() {
+            format!(
+                "Directory send OK; listing truncated at {} entries (max_list_file).",
+                dir.yielded()
+            )
+        } else {
+            "Directory send OK.".to_string()
+        };
+    }
+    outcome
+}
+
+async fn finish<F>(
+    work: F,
+    cancel: oneshot::Receiver<Cancel>,
+    progress: &AtomicU64,
+    ok_text: &str,
+) -> Outcome
+where
+    F: std::future::Future<Output = Result<(), Outcome>>,
+{
+    let result = tokio::select! {
+        r = work => Some(r),
+        _ = cancel => None,
+    };
+    let bytes = progress.load(Ordering::Relaxed);
+    match result {
+        Some(Ok(())) => Outcome::ok(ok_text, bytes),
+        Some(Err(mut failed)) => {
+            failed.bytes = bytes;
+            failed
+        }
+        None => Outcome::failed(426, "Transfer aborted.", bytes),
+    }
+}
