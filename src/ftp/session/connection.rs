@@ -1,0 +1,190 @@
+//! Session settings and the data-connection setup: AUTH/PBSZ/PROT, OPTS, TYPE/MODE/STRU, PASV/EPSV/PORT/EPRT.
+
+use std::net::{IpAddr, SocketAddr};
+
+use tracing::info;
+
+use super::super::addr;
+use super::super::command::{EpsvArg, ModeCode, OptsArg, ProtLevel, StruCode, TypeCode};
+use super::super::data::DataPlan;
+use super::super::limits::canonical;
+use super::super::reply::Reply;
+use super::super::stream::MaybeTls;
+use super::{Flow, Login, Session};
+use crate::config::TlsMode;
+
+type Io<T> = std::io::Result<T>;
+
+impl Session {
+    /// AUTH TLS: 234, then the handshake on the control connection. A failed handshake ends the session.
+    pub(super) async fn auth(&mut self) -> Io<Flow> {
+        let Some(acceptor) = self.context.tls.clone() else {
+            return self.reply(502, "TLS is not configured on this server.").await;
+        };
+        if self.tls_active() {
+            return self.reply(503, "Already using TLS.").await;
+        }
+        self.reply(234, "Proceed with negotiation.").await?;
+        let Some(MaybeTls::Plain(tcp)) = self.control.take() else {
+            return Ok(Flow::Quit);
+        };
+        match tokio::time::timeout(self.context.config.optional.login_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => {
+                self.control = Some(MaybeTls::Tls(Box::new(tls)));
+                // RFC 4217 §4: the session is reset after AUTH.
+                self.login = Login::None;
+                self.input.clear();
+                Ok(Flow::Continue)
+            }
+            Ok(Err(e)) => {
+                info!(error = %e, "TLS handshake failed");
+                Ok(Flow::Quit)
+            }
+            Err(_) => {
+                info!("TLS handshake timed out");
+                Ok(Flow::Quit)
+            }
+        }
+    }
+
+    pub(super) async fn prot(&mut self, level: ProtLevel) -> Io<Flow> {
+        if !self.tls_active() {
+            return self.reply(503, "PROT needs a TLS connection (AUTH TLS first).").await;
+        }
+        if !self.pbsz {
+            return self.reply(503, "PBSZ required first.").await;
+        }
+        match level {
+            ProtLevel::Private => {
+                self.protect_data = true;
+                self.reply(200, "PROT now Private.").await
+            }
+            ProtLevel::Clear if self.context.tls_mode == TlsMode::Required => {
+                self.reply(536, "Data connections must be protected on this server (PROT P).").await
+            }
+            ProtLevel::Clear => {
+                self.protect_data = false;
+                self.reply(200, "PROT now Clear.").await
+            }
+            _ => self.reply(536, "Only PROT P and PROT C are supported.").await,
+        }
+    }
+
+    pub(super) async fn opts(&mut self, opts: OptsArg) -> Io<Flow> {
+        match opts {
+            OptsArg::Utf8(true) => self.reply(200, "Always in UTF8 mode.").await,
+            OptsArg::Utf8(false) => self.reply(504, "UTF8 cannot be turned off.").await,
+            OptsArg::Mlst(facts) => {
+                self.mlst_facts = facts;
+                self.reply(200, format!("MLST OPTS {}", facts.to_opts_string())).await
+            }
+            OptsArg::Other(text) => self.reply(501, format!("Option not understood: {text}.")).await,
+        }
+    }
+
+    pub(super) async fn type_(&mut self, kind: TypeCode) -> Io<Flow> {
+        match kind {
+            TypeCode::Ascii => {
+                self.binary = false;
+                self.reply(200, "Switching to ASCII mode.").await
+            }
+            TypeCode::Image => {
+                self.binary = true;
+                self.reply(200, "Switching to Binary mode.").await
+            }
+            _ => self.reply(504, "Unsupported TYPE (A and I are).").await,
+        }
+    }
+
+    pub(super) async fn mode(&mut self, mode: ModeCode) -> Io<Flow> {
+        match mode {
+            ModeCode::Stream => self.reply(200, "Mode set to S.").await,
+            _ => self.reply(504, "Only MODE S is supported.").await,
+        }
+    }
+
+    pub(super) async fn stru(&mut self, stru: StruCode) -> Io<Flow> {
+        match stru {
+            StruCode::File => self.reply(200, "Structure set to F.").await,
+            _ => self.reply(504, "Only STRU F is supported.").await,
+        }
+    }
+
+    pub(super) async fn stat_session(&mut self) -> Io<Flow> {
+        let lines = vec![
+            "FTP server status:".to_string(),
+            format!("     Connected to {}", canonical(self.peer.ip())),
+            format!("     Logged in as {}", self.user_name()),
+            format!("     TYPE: {}", if self.binary { "BINARY" } else { "ASCII" }),
+            format!("     Control connection is {}", if self.tls_active() { "TLS" } else { "plain text" }),
+            format!("     Data connections will be {}", if self.protect_data { "TLS" } else { "plain text" }),
+            "End of status".to_string(),
+        ];
+        self.send(Reply::multiline(211, lines)).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Where the data listener binds: the address the client reached us on.
+    fn data_bind_ip(&self) -> IpAddr {
+        canonical(self.local.ip())
+    }
+
+    pub(super) async fn pasv(&mut self) -> Io<Flow> {
+        if self.epsv_all {
+            return self.reply(503, "EPSV ALL was sent: use EPSV.").await;
+        }
+        let announce = match self.context.masquerade.unwrap_or_else(|| self.data_bind_ip()) {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(_) => return self.reply(522, "PASV needs IPv4; use EPSV (1,2).").await,
+        };
+        let listener = match self.context.passive.bind(self.data_bind_ip()).await {
+            Ok(l) => l,
+            Err(e) => return self.reply(425, format!("Cannot open a passive port: {e}.")).await,
+        };
+        let port = match listener.local_addr() {
+            Ok(a) => a.port(),
+            Err(e) => return self.reply(425, format!("Cannot open a passive port: {e}.")).await,
+        };
+        self.data = DataPlan::Passive { listener, peer: self.peer.ip() };
+        self.send(addr::pasv_reply(announce, port)).await?;
+        Ok(Flow::Continue)
+    }
+
+    pub(super) async fn epsv(&mut self, arg: EpsvArg) -> Io<Flow> {
+        match arg {
+            EpsvArg::All => {
+                self.epsv_all = true;
+                return self.reply(200, "EPSV ALL ok.").await;
+            }
+            EpsvArg::Protocol(p) if !matches!(p, 1 | 2) => {
+                return self.reply(522, "Network protocol not supported, use (1,2).").await;
+            }
+            _ => {}
+        }
+        let listener = match self.context.passive.bind(self.data_bind_ip()).await {
+            Ok(l) => l,
+            Err(e) => return self.reply(425, format!("Cannot open a passive port: {e}.")).await,
+        };
+        let port = match listener.local_addr() {
+            Ok(a) => a.port(),
+            Err(e) => return self.reply(425, format!("Cannot open a passive port: {e}.")).await,
+        };
+        self.data = DataPlan::Passive { listener, peer: self.peer.ip() };
+        self.send(addr::epsv_reply(port)).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// PORT/EPRT: only to the client itself, at an unprivileged port (no FTP bounce).
+    pub(super) async fn port(&mut self, target: SocketAddr) -> Io<Flow> {
+        if self.epsv_all {
+            return self.reply(503, "EPSV ALL was sent: use EPSV.").await;
+        }
+        if !addr::is_allowed_active_target(self.peer.ip(), target) {
+            info!(%target, "refused PORT/EPRT to a foreign address or privileged port");
+            return self.reply(504, "PORT must name your own address and a port above 1023.").await;
+        }
+        self.data = DataPlan::Active { target, local: self.local.ip() };
+        self.reply(200, "PORT command successful. Consider using PASV.").await
+    }
+}
+

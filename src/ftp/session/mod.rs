@@ -1,0 +1,516 @@
+//! One control connection: the state machine from greeting to QUIT. Commands are parsed by `command`, replies
+//! encoded by `reply`; file operations go to the account's `BucketFs`, which decides every permission.
+
+mod commands;
+mod connection;
+mod transfers;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::auth::{verify_password, FAILED_LOGIN_DELAY};
+use super::command::{self, Command, ParseError};
+use super::data::DataPlan;
+use super::fs_reply::code_for;
+use super::limits::canonical;
+use super::listing;
+use super::path::{self, NameEncoding};
+use super::reply::Reply;
+use super::server::ServerContext;
+use super::stream::MaybeTls;
+use super::transfer::{self, Cancel, Outcome};
+use crate::bucketfs::{FsError, FsErrorKind, Metadata, OpenMode};
+use crate::config::{LegacyEncoding, TlsMode};
+use crate::daemon::AccountFs;
+
+/// Longest control line we accept (RFC 959 has no limit; clients send far less).
+const MAX_LINE: usize = 4096;
+/// A "line" this long without an end is a flood: the session is closed.
+const MAX_FLOOD: usize = 1024 * 1024;
+
+/// Runs a session to its end. Never panics on input; every failure ends this connection only.
+pub async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    context: Arc<ServerContext>,
+    stop: watch::Receiver<bool>,
+) {
+    let span = info_span!("ftp", %peer, user = tracing::field::Empty);
+    async move {
+        let local = match stream.local_addr() {
+            Ok(addr) => addr,
+            Err(e) => {
+                warn!(error = %e, "no local address");
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let control = if implicit_tls {
+            let Some(acceptor) = context.tls.clone() else { return };
+            match tokio::time::timeout(context.config.optional.login_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => MaybeTls::Tls(Box::new(tls)),
+                Ok(Err(e)) => return info!(error = %e, "TLS handshake failed"),
+                Err(_) => return info!("TLS handshake timed out"),
+            }
+        } else {
+            MaybeTls::Plain(stream)
+        };
+        info!(implicit_tls, "session start");
+        let started = Instant::now();
+        let mut session = Session::new(context, control, peer, local, implicit_tls, stop);
+        let reason = session.serve().await;
+        info!(user = session.user_name(), reason, seconds = started.elapsed().as_secs(), "session end");
+    }
+    .instrument(span)
+    .await
+}
+
+enum Login {
+    None,
+    /// USER given, waiting for PASS.
+    User(String),
+    LoggedIn(AccountFs),
+}
+
+struct Transfer {
+    task: JoinHandle<Outcome>,
+    cancel: oneshot::Sender<Cancel>,
+    progress: Arc<AtomicU64>,
+    command: &'static str,
+    path: String,
+    started: Instant,
+}
+
+struct Session {
+    context: Arc<ServerContext>,
+    control: Option<MaybeTls>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    stop: watch::Receiver<bool>,
+    input: BytesMut,
+    /// Bytes of an over-long line thrown away so far.
+    discarded: usize,
+    login: Login,
+    cwd: String,
+    rest: u64,
+    rename_from: Option<String>,
+    data: DataPlan,
+    epsv_all: bool,
+    binary: bool,
+    pbsz: bool,
+    protect_data: bool,
+    mlst_facts: listing::Facts,
+    connected_at: Instant,
+    transfer: Option<Transfer>,
+}
+
+impl Session {
+    fn new(
+        context: Arc<ServerContext>,
+        control: MaybeTls,
+        peer: SocketAddr,
+        local: SocketAddr,
+        implicit_tls: bool,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            context,
+            control: Some(control),
+            peer,
+            local,
+            stop,
+            input: BytesMut::with_capacity(512),
+            discarded: 0,
+            login: Login::None,
+            cwd: "/".to_string(),
+            rest: 0,
+            rename_from: None,
+            data: DataPlan::None,
+            epsv_all: false,
+            binary: true,
+            pbsz: implicit_tls,
+            protect_data: implicit_tls,
+            mlst_facts: listing::Facts::default(),
+            connected_at: Instant::now(),
+            transfer: None,
+        }
+    }
+
+    fn user_name(&self) -> &str {
+        match &self.login {
+            Login::LoggedIn(a) => &a.account.user,
+            Login::User(u) => u,
+            Login::None => "-",
+        }
+    }
+
+    fn encoding(&self) -> NameEncoding {
+        match self.context.legacy_encoding {
+            LegacyEncoding::None => NameEncoding::Utf8,
+            LegacyEncoding::Gbk => NameEncoding::Gbk,
+        }
+    }
+
+    fn tls_active(&self) -> bool {
+        self.control.as_ref().is_some_and(MaybeTls::is_tls)
+    }
+
+    /// The command loop; returns why the session ended.
+    async fn serve(&mut self) -> &'static str {
+        if self.send(Reply::new(220, "cosftpd ready.")).await.is_err() {
+            return "greeting failed";
+        }
+        loop {
+            let line = match self.next_line().await {
+                Ok(line) => line,
+                Err(reason) => {
+                    self.cancel_transfer().await;
+                    return reason;
+                }
+            };
+            match self.handle_line(&line).await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => {
+                    self.cancel_transfer().await;
+                    return "quit";
+                }
+                Err(_) => {
+                    self.cancel_transfer().await;
+                    return "control connection lost";
+                }
+            }
+        }
+    }
+
+    /// The next control line, while also finishing a running transfer (its final reply is sent as soon as it
+    /// ends). Errors carry why the session must end.
+    async fn next_line(&mut self) -> Result<Line, &'static str> {
+        loop {
+            if let Some(line) = self.take_line().map_err(|_| "control line flood")? {
+                return Ok(line);
+            }
+            let logged_in = matches!(self.login, Login::LoggedIn(_));
+            let timeout = if self.transfer.is_some() {
+                // A long transfer is activity: no idle timeout while one runs.
+                Duration::from_secs(u64::MAX / 4)
+            } else if logged_in {
+                self.context.config.optional.idle_timeout
+            } else {
+                self.context.config.optional.login_timeout.saturating_sub(self.connected_at.elapsed())
+            };
+            let Some(control) = self.control.as_mut() else { return Err("no control connection") };
+            let read = tokio::select! {
+                r = control.read_buf(&mut self.input) => Event::Read(r),
+                outcome = wait_transfer(&mut self.transfer) => Event::TransferDone(outcome),
+                _ = tokio::time::sleep(timeout) => Event::Timeout,
+                _ = self.stop.changed() => Event::Stop,
+            };
+            match read {
+                Event::Read(Ok(0)) => return Err("client closed the connection"),
+                Event::Read(Ok(_)) => {}
+                Event::Read(Err(_)) => return Err("control connection error"),
+                Event::TransferDone(outcome) => {
+                    let done = self.transfer.take();
+                    self.finish_transfer(done, outcome).await.map_err(|_| "control connection lost")?;
+                }
+                Event::Timeout => {
+                    let text = if logged_in { "Timeout: no command for too long." } else { "Timeout: login took too long." };
+                    let _ = self.send(Reply::new(421, text)).await;
+                    return Err("timeout");
+                }
+                Event::Stop => {
+                    let _ = self.send(Reply::new(421, "Server shutting down.")).await;
+                    return Err("server shutdown");
+                }
+            }
+        }
+    }
+
+    /// Splits one line off the input buffer (CRLF or bare LF), dropping Telnet IAC sequences. An over-long line is
+    /// discarded as it arrives (memory stays bounded) and answered with 500; a flood ends the session.
+    fn take_line(&mut self) -> Result<Option<Line>, ()> {
+        let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
+            if self.input.len() > MAX_LINE {
+                self.discarded += self.input.len();
+                self.input.clear();
+                if self.discarded > MAX_FLOOD {
+                    return Err(());
+                }
+            }
+            return Ok(None);
+        };
+        let raw = self.input.split_to(end + 1);
+        if self.discarded > 0 || raw.len() > MAX_LINE {
+            self.discarded = 0;
+            return Ok(Some(Line::TooLong));
+        }
+        Ok(Some(Line::Command(strip_telnet(&raw[..end]))))
+    }
+
+    async fn send(&mut self, reply: Reply) -> std::io::Result<()> {
+        let bytes = reply.to_bytes();
+        // GBK clients get names back in GBK; everything else in a reply is ASCII, the same in both.
+        let bytes = match self.encoding() {
+            NameEncoding::Gbk => match std::str::from_utf8(&bytes) {
+                Ok(text) => path::encode(text, NameEncoding::Gbk).into_owned(),
+                Err(_) => bytes,
+            },
+            NameEncoding::Utf8 => bytes,
+        };
+        let Some(control) = self.control.as_mut() else {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotConnected, "no control connection"));
+        };
+        control.write_all(&bytes).await?;
+        control.flush().await
+    }
+
+    async fn reply(&mut self, code: u16, text: impl Into<String>) -> std::io::Result<Flow> {
+        self.send(Reply::new(code, text)).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn fs_error(&mut self, err: &FsError) -> std::io::Result<Flow> {
+        info!(user = self.user_name(), error = %err, "refused");
+        self.reply(code_for(err), err.to_string()).await
+    }
+
+    async fn handle_line(&mut self, line: &Line) -> std::io::Result<Flow> {
+        let line = match line {
+            Line::TooLong => {
+                return self.reply(500, format!("Command line too long (limit {MAX_LINE} bytes).")).await;
+            }
+            Line::Command(line) => line,
+        };
+        if line.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let command = match command::parse(line) {
+            Ok(command) => command,
+            Err(e) => return self.parse_error(e).await,
+        };
+        if self.transfer.is_some() {
+            return self.during_transfer(command).await;
+        }
+        self.dispatch(command).await
+    }
+
+    async fn parse_error(&mut self, e: ParseError) -> std::io::Result<Flow> {
+        let (code, text) = (e.reply_code(), e.to_string());
+        self.reply(code, text).await
+    }
+
+    /// While a transfer runs, only ABOR, STAT, NOOP and QUIT are served (RFC 959 §4.1.3).
+    async fn during_transfer(&mut self, command: Command) -> std::io::Result<Flow> {
+        match command {
+            Command::Abor => {
+                let (done, outcome) = self.stop_transfer().await;
+                if let Some(outcome) = outcome {
+                    self.finish_transfer(done, outcome).await?;
+                }
+                self.reply(226, "ABOR successful.").await
+            }
+            Command::Stat(None) => {
+                let text = match &self.transfer {
+                    Some(t) => format!(
+                        "{} {}: {} bytes so far.",
+                        t.command,
+                        t.path,
+                        t.progress.load(std::sync::atomic::Ordering::Relaxed)
+                    ),
+                    None => "No transfer.".into(),
+                };
+                self.reply(213, text).await
+            }
+            Command::Noop => self.reply(200, "NOOP ok.").await,
+            Command::Quit => {
+                self.cancel_transfer().await;
+                self.reply(221, "Goodbye.").await?;
+                Ok(Flow::Quit)
+            }
+            _ => self.reply(503, "A transfer is in progress; send ABOR first.").await,
+        }
+    }
+
+    async fn dispatch(&mut self, command: Command) -> std::io::Result<Flow> {
+        // Commands allowed before login.
+        match command {
+            Command::User(name) => return self.user(name).await,
+            Command::Pass(password) => return self.pass(password).await,
+            Command::Quit => {
+                self.reply(221, "Goodbye.").await?;
+                return Ok(Flow::Quit);
+            }
+            Command::Auth(_) => return self.auth().await,
+            Command::Pbsz(_) => {
+                if !self.tls_active() {
+                    return self.reply(503, "PBSZ needs a TLS connection (AUTH TLS first).").await;
+                }
+                self.pbsz = true;
+                return self.reply(200, "PBSZ=0").await;
+            }
+            Command::Prot(level) => return self.prot(level).await,
+            Command::Feat => return self.send(feat_reply(self.context.tls.is_some())).await.map(|()| Flow::Continue),
+            Command::Syst => return self.reply(215, "UNIX Type: L8").await,
+            Command::Noop => return self.reply(200, "NOOP ok.").await,
+            Command::Help(_) => return self.send(help_reply()).await.map(|()| Flow::Continue),
+            Command::Opts(opts) => return self.opts(opts).await,
+            Command::Abor => return self.reply(225, "No transfer to abort.").await,
+            Command::Unknown(verb) => return self.reply(500, format!("Unknown command {verb:?}.")).await,
+            _ => {}
+        }
+        let Login::LoggedIn(account) = &self.login else {
+            return self.reply(530, "Please login with USER and PASS.").await;
+        };
+        let account = account.clone();
+        match command {
+            Command::Pwd => {
+                let quoted = Reply::quote_path(&self.cwd);
+                self.reply(257, format!("{quoted} is the current directory.")).await
+            }
+            Command::Cwd(arg) => self.cwd(&account, &arg).await,
+            Command::Cdup => self.cwd(&account, b"..").await,
+            Command::Mkd(arg) => self.mkd(&account, &arg).await,
+            Command::Rmd(arg) => self.simple(&account, &arg, Op::Rmdir).await,
+            Command::Dele(arg) => self.simple(&account, &arg, Op::Delete).await,
+            Command::Rnfr(arg) => self.rnfr(&account, &arg).await,
+            Command::Rnto(arg) => self.rnto(&account, &arg).await,
+            Command::Size(arg) => self.size(&account, &arg).await,
+            Command::Mdtm(arg) => self.mdtm(&account, &arg).await,
+            Command::Mlst(arg) => self.mlst(&account, arg.as_deref()).await,
+            Command::Stat(Some(arg)) => self.stat_path(&account, &arg).await,
+            Command::Stat(None) => self.stat_session().await,
+            Command::Type(kind) => self.type_(kind).await,
+            Command::Mode(mode) => self.mode(mode).await,
+            Command::Stru(stru) => self.stru(stru).await,
+            Command::Allo => self.reply(202, "ALLO is not needed.").await,
+            Command::Rest(offset) => {
+                self.rest = offset;
+                self.reply(350, format!("Restart position accepted ({offset}).")).await
+            }
+            Command::Pasv => self.pasv().await,
+            Command::Epsv(arg) => self.epsv(arg).await,
+            Command::Port(target) => self.port(SocketAddr::V4(target)).await,
+            Command::Eprt(target) => self.port(target).await,
+            Command::Site(arg) => self.site(&arg).await,
+            Command::Retr(arg) => self.retr(&account, &arg).await,
+            Command::Stor(arg) => self.store(&account, &arg, StoreKind::Stor).await,
+            Command::Appe(arg) => self.store(&account, &arg, StoreKind::Appe).await,
+            Command::Stou(arg) => self.store(&account, arg.as_deref().unwrap_or(b""), StoreKind::Stou).await,
+            Command::List(arg) => self.list(&account, arg.as_deref(), ListKind::List).await,
+            Command::Nlst(arg) => self.list(&account, arg.as_deref(), ListKind::Nlst).await,
+            Command::Mlsd(arg) => self.list(&account, arg.as_deref(), ListKind::Mlsd).await,
+            // Handled above.
+            _ => self.reply(502, "Command not implemented.").await,
+        }
+    }
+}
+
+enum Line {
+    Command(Vec<u8>),
+    TooLong,
+}
+
+enum Event {
+    Read(std::io::Result<usize>),
+    TransferDone(Outcome),
+    Timeout,
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Rmdir,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreKind {
+    Stor,
+    Appe,
+    Stou,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListKind {
+    List,
+    Nlst,
+    Mlsd,
+}
+
+/// Resolves when the running transfer ends (never, when there is none).
+async fn wait_transfer(transfer: &mut Option<Transfer>) -> Outcome {
+    match transfer {
+        Some(t) => match (&mut t.task).await {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome { code: 451, text: format!("Transfer failed: {e}"), bytes: 0 },
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Drops Telnet IAC command sequences (clients send IAC IP, IAC DM before ABOR) and a trailing CR.
+fn strip_telnet(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut bytes = raw.iter().copied();
+    while let Some(b) = bytes.next() {
+        if b == 0xFF {
+            match bytes.next() {
+                Some(0xFF) => out.push(0xFF),
+                // WILL/WONT/DO/DONT carry one more option byte.
+                Some(0xFB..=0xFE) => {
+                    bytes.next();
+                }
+                _ => {}
+            }
+        } else {
+            out.push(b);
+        }
+    }
+    if out.last() == Some(&b'\r') {
+        out.pop();
+    }
+    out
+}
+
+fn feat_reply(tls: bool) -> Reply {
+    let mut lines = vec!["Features:".to_string()];
+    if tls {
+        lines.extend([" AUTH TLS".to_string(), " PBSZ".to_string(), " PROT".to_string()]);
+    }
+    lines.extend(
+        [" EPRT", " EPSV", " MDTM", " MLST type*;size*;modify*;perm*;unique*;", " PASV", " REST STREAM", " SIZE", " TVFS", " UTF8"]
+            .map(String::from),
+    );
+    lines.push("End".to_string());
+    Reply::multiline(211, lines)
+}
+
+fn help_reply() -> Reply {
+    Reply::multiline(
+        214,
+        vec![
+            "The following commands are recognized.".to_string(),
+            " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MKD".to_string(),
+            " MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD  QUIT REST".to_string(),
+            " RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP".to_string(),
+            " XCWD XMKD XPWD XRMD".to_string(),
+            "Help OK.".to_string(),
+        ],
+    )
+}

@@ -1,0 +1,258 @@
+//! RETR, STOR/APPE/STOU and LIST/NLST/MLSD: check everything the core can refuse before 150, then open the data
+//! connection and run the transfer as a task while the control connection stays responsive.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::oneshot;
+use tracing::info;
+
+use super::super::listing;
+use super::super::path::{self, NameEncoding};
+use super::super::stream::MaybeTls;
+use super::super::transfer::{self, Cancel, Outcome};
+use super::{Flow, ListKind, Session, StoreKind, Transfer};
+use crate::bucketfs::{DirEntry, FsErrorKind, OpenMode};
+use crate::daemon::AccountFs;
+
+type Io<T> = std::io::Result<T>;
+
+impl Session {
+    pub(super) async fn retr(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
+        let offset = std::mem::take(&mut self.rest);
+        let Some(target) = self.path_arg(arg).await? else { return Ok(Flow::Continue) };
+        if !self.data.is_set() {
+            return self.reply(425, "Use PORT, PASV or EPSV first.").await;
+        }
+        let (meta, stream) = match account.fs.read_stream(&target, offset).await {
+            Ok(found) => found,
+            Err(e) => return self.fs_error(&e).await,
+        };
+        let mode = if self.binary { "BINARY" } else { "ASCII" };
+        let text = format!("Opening {mode} mode data connection for {target} ({} bytes).", meta.size - offset);
+        let Some(data) = self.open_data(text).await? else { return Ok(Flow::Continue) };
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let progress = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(transfer::send(stream, data, cancel_rx, Arc::clone(&progress)));
+        self.start_transfer(task, cancel_tx, progress, "RETR", target);
+        Ok(Flow::Continue)
+    }
+
+    pub(super) async fn store(&mut self, account: &AccountFs, arg: &[u8], kind: StoreKind) -> Io<Flow> {
+        let rest = std::mem::take(&mut self.rest);
+        let target = match kind {
+            StoreKind::Stou => {
+                let base = if arg.is_empty() { "file".to_string() } else { String::from_utf8_lossy(arg).into_owned() };
+                let Some(base) = self.path_arg(base.as_bytes()).await? else { return Ok(Flow::Continue) };
+                match self.unique_name(account, &base).await {
+                    Some(name) => name,
+                    None => return self.reply(553, "Could not find a unique name.").await,
+                }
+            }
+            _ => match self.path_arg(arg).await? {
+                Some(t) => t,
+                None => return Ok(Flow::Continue),
+            },
+        };
+        if !self.data.is_set() {
+            return self.reply(425, "Use PORT, PASV or EPSV first.").await;
+        }
+        let mode = match (kind, rest) {
+            (StoreKind::Appe, _) => OpenMode::Append,
+            (_, 0) => OpenMode::Truncate,
+            // REST n + STOR resumes an upload: only at the current end of the object.
+            (_, offset) => match account.fs.stat(&target).await {
+                Ok(meta) if !meta.is_dir() && meta.size == offset => OpenMode::Append,
+                Ok(meta) => {
+                    return self
+                        .reply(
+                            554,
+                            format!(
+                                "REST {offset} + STOR: an object can only be resumed at its end ({} bytes).",
+                                meta.size
+                            ),
+                        )
+                        .await
+                }
+                Err(e) if e.kind() == FsErrorKind::NotFound => {
+                    return self.reply(554, format!("REST {offset} + STOR: {target} does not exist.")).await
+                }
+                Err(e) => return self.fs_error(&e).await,
+            },
+        };
+        let handle = match account.fs.open_write(&target, mode).await {
+            Ok(h) => h,
+            Err(e) => return self.fs_error(&e).await,
+        };
+        let text = match kind {
+            StoreKind::Stou => format!("FILE: {target}"),
+            _ => "Ok to send data.".to_string(),
+        };
+        let Some(data) = self.open_data(text).await? else {
+            handle.abort().await;
+            return Ok(Flow::Continue);
+        };
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let progress = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(transfer::receive(handle, data, cancel_rx, Arc::clone(&progress)));
+        let command = match kind {
+            StoreKind::Stor => "STOR",
+            StoreKind::Appe => "APPE",
+            StoreKind::Stou => "STOU",
+        };
+        self.start_transfer(task, cancel_tx, progress, command, target);
+        Ok(Flow::Continue)
+    }
+
+    async fn unique_name(&self, account: &AccountFs, base: &str) -> Option<String> {
+        for n in 0..1000u32 {
+            let candidate = if n == 0 { base.to_string() } else { format!("{base}.{n}") };
+            if matches!(account.fs.stat(&candidate).await, Err(ref e) if e.kind() == FsErrorKind::NotFound) {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    pub(super) async fn list(&mut self, account: &AccountFs, arg: Option<&[u8]>, kind: ListKind) -> Io<Flow> {
+        let target = match arg {
+            Some(arg) if !arg.is_empty() => match self.path_arg(arg).await? {
+                Some(t) => t,
+                None => return Ok(Flow::Continue),
+            },
+            _ => self.cwd.clone(),
+        };
+        if !self.data.is_set() {
+            return self.reply(425, "Use PORT, PASV or EPSV first.").await;
+        }
+        // LIST of a file lists that file (ls semantics); MLSD needs a directory.
+        let meta = match account.fs.stat(&target).await {
+            Ok(meta) => meta,
+            Err(e) => return self.fs_error(&e).await,
+        };
+        if !meta.is_dir() && kind == ListKind::Mlsd {
+            return self.reply(501, format!("{target}: not a directory (MLSD lists directories).")).await;
+        }
+        let dir = if meta.is_dir() {
+            match account.fs.read_dir(&target).await {
+                Ok(dir) => Some(dir),
+                Err(e) => return self.fs_error(&e).await,
+            }
+        } else {
+            // Listing a file's name needs read permission as a listing does.
+            if let Err(e) = account.fs.policy().check_read("list", &target) {
+                return self.fs_error(&e).await;
+            }
+            None
+        };
+        let Some(data) = self.open_data("Here comes the directory listing.".to_string()).await? else {
+            return Ok(Flow::Continue);
+        };
+        let encoding = self.encoding();
+        let facts = self.mlst_facts;
+        let perms = self.perms(account);
+        let now = SystemTime::now();
+        let format = move |entry: &DirEntry| -> Option<Vec<u8>> {
+            let line = match kind {
+                ListKind::List => listing::list_line(entry, now),
+                ListKind::Nlst => entry.name.clone(),
+                ListKind::Mlsd => listing::mlsd_line(entry, facts, perms),
+            };
+            let mut bytes = path::encode(&line, encoding).into_owned();
+            bytes.extend_from_slice(b"\r\n");
+            Some(bytes)
+        };
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let progress = Arc::new(AtomicU64::new(0));
+        let task = match dir {
+            Some(dir) => tokio::spawn(transfer::send_listing(dir, format, data, cancel_rx, Arc::clone(&progress))),
+            None => {
+                let name = target.rsplit('/').next().unwrap_or("").to_string();
+                let line = format(&DirEntry { name, meta }).unwrap_or_default();
+                tokio::spawn(transfer::send_bytes(line, data, cancel_rx, Arc::clone(&progress)))
+            }
+        };
+        let command = match kind {
+            ListKind::List => "LIST",
+            ListKind::Nlst => "NLST",
+            ListKind::Mlsd => "MLSD",
+        };
+        self.start_transfer(task, cancel_tx, progress, command, target);
+        Ok(Flow::Continue)
+    }
+
+    /// 150, then the data connection (TLS when PROT P); on failure 425 and `None`.
+    async fn open_data(&mut self, preliminary: String) -> Io<Option<MaybeTls>> {
+        self.reply(150, preliminary).await?;
+        let plan = std::mem::take(&mut self.data);
+        let tls = if self.protect_data { self.context.tls.clone() } else { None };
+        match plan.connect(tls.as_ref()).await {
+            Ok(data) => Ok(Some(data)),
+            Err(e) => {
+                info!(error = %e, "data connection failed");
+                self.reply(425, format!("Cannot open data connection: {e}.")).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn start_transfer(
+        &mut self,
+        task: tokio::task::JoinHandle<Outcome>,
+        cancel: oneshot::Sender<Cancel>,
+        progress: Arc<AtomicU64>,
+        command: &'static str,
+        path: String,
+    ) {
+        self.transfer = Some(Transfer { task, cancel, progress, command, path, started: Instant::now() });
+    }
+
+    /// Sends the transfer's final reply and writes the transfer log line (like vsftpd's xferlog).
+    pub(super) async fn finish_transfer(&mut self, done: Option<Transfer>, outcome: Outcome) -> Io<()> {
+        if let Some(t) = done {
+            let seconds = t.started.elapsed().as_secs_f64();
+            info!(
+                target: "xferlog",
+                user = self.user_name(),
+                client = %self.peer.ip(),
+                command = t.command,
+                path = %t.path,
+                bytes = outcome.bytes,
+                seconds = format!("{seconds:.3}"),
+                result = outcome.code,
+                "transfer"
+            );
+        }
+        self.reply(outcome.code, outcome.text).await.map(|_| ())
+    }
+
+    /// ABOR: cancels the running transfer and waits for it to clean up (an upload is aborted in the store).
+    pub(super) async fn stop_transfer(&mut self) -> (Option<Transfer>, Option<Outcome>) {
+        let Some(t) = self.transfer.take() else { return (None, None) };
+        let _ = t.cancel.send(Cancel::Abort);
+        let progress = t.progress.load(Ordering::Relaxed);
+        let outcome = match (&mut { t.task }).await {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome { code: 426, text: format!("Transfer aborted ({e})."), bytes: progress },
+        };
+        let t = Transfer {
+            task: tokio::spawn(async { Outcome { code: 0, text: String::new(), bytes: 0 } }),
+            cancel: oneshot::channel().0,
+            progress: Arc::new(AtomicU64::new(outcome.bytes)),
+            command: "ABOR",
+            path: String::new(),
+            started: Instant::now(),
+        };
+        let _ = NameEncoding::Utf8;
+        (Some(t), Some(outcome))
+    }
+
+    /// Ends a running transfer without replying (the session is ending).
+    pub(super) async fn cancel_transfer(&mut self) {
+        if let Some(t) = self.transfer.take() {
+            let _ = t.cancel.send(Cancel::Abort);
+            let _ = t.task.await;
+        }
+    }
+}
