@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""A loopback S3 / COS server for cosftpd's integration tests: moto's S3 backend, served by werkzeug.
+
+Run with the venv that scripts/test.sh builds (<repo>/.venv/bin/python, moto pinned in requirements.txt):
+
+    .venv/bin/python tests/support/s3_server.py --mode s3|cos [--port N] [--buckets a,b] [--min-part-size B]
+                                                [--verbose] [--ignore-stdin]
+
+Protocol with the parent (tests/common/mod.rs):
+  * binds 127.0.0.1 only; --port 0 (the default) lets the kernel pick a free port;
+  * prints exactly one line `READY <port>` on stdout (flushed) once the socket is listening and the --buckets exist;
+    if moto (or werkzeug) cannot be imported it prints `MISSING <reason>` instead and exits with status 3;
+  * exits when its stdin reaches EOF (the parent died or dropped the pipe) or on SIGTERM/SIGINT, so it never
+    outlives the test process. Started by hand from a shell, it runs until Ctrl-D / Ctrl-C (stdin from /dev/null
+    would stop it at once: pass --ignore-stdin then).
+  * nothing else goes to stdout; request logs (with --verbose or COSFTPD_S3_VERBOSE=1) and errors go to stderr.
+
+Both modes serve moto's S3-only backend app (`moto.server.create_backend_app("s3")`), with no authentication:
+signatures are never checked, and every request lands in one account (MOTO_ACCOUNT_ID, default 123456789012),
+whatever its credentials say. A small WSGI middleware in front of it, in both modes:
+  - gives a request without an Authorization header a dummy one (moto answers 403 to an unsigned GET of a
+    private object: it emulates anonymous access), so plain curl / raw HTTP from a test works;
+  - turns a PUT's form Content-Type (curl --data-binary's default) into application/octet-stream, else Flask
+    eats the body as a form and moto stores an empty object;
+  - answers ListObjects v1 (GET bucket without list-type=2: COS's only listing, OpenDAL's cos service uses it)
+    through moto's ListObjectsV2, because moto's v1 pages only the keys and repeats every CommonPrefix on every
+    page; NextMarker is the last key or prefix of a truncated page, even without a delimiter, as on COS.
+
+Multipart uploads: every part but the last must be at least --min-part-size bytes, else CompleteMultipartUpload
+answers 400 EntityTooSmall: by default 5 MiB in s3 mode (S3's limit) and 1 MiB in cos mode (COS's limit).
+
+--mode s3: a plain S3 endpoint for OpenDAL's `s3` service: endpoint http://127.0.0.1:PORT, path-style URLs
+  (http://127.0.0.1:PORT/<bucket>/<key>), any region, any SigV4 credentials. moto treats a Host that is an IP
+  address or starts with `localhost` as path-style.
+
+--mode cos: the same, plus a translation of COS's dialect, so that OpenDAL's `cos` service reaches it.
+  The cos service always uses virtual-host URLs, `<scheme>://<bucket>.<endpoint host>[:port]/<key>`, and signs
+  with COS's own `q-sign-algorithm=sha1&...` Authorization header. The client is configured with the endpoint
+  http://cos.ap-guangzhou.myqcloud.com:PORT and resolves <bucket>.cos.ap-guangzhou.myqcloud.com to
+  127.0.0.1:PORT (reqwest `ClientBuilder::resolve`), so requests arrive with
+  `Host: <bucket>.cos.ap-guangzhou.myqcloud.com:PORT`. What moto 5.2.5 does with that Host (read in
+  moto/s3/responses.py `S3Response.subdomain_based_buckets` and moto/s3/utils.py `bucket_name_from_url`): any
+  Host with a dot that is not an IP, not `localhost*` and not an `s3[.-]<region>.amazonaws.com` name is
+  virtual-host style, and the bucket is the first label of the Host (`examplebucket-1250000000` for
+  `examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com:PORT`); the key is the whole path. So no Host rewriting
+  is needed, and no MOTO_S3_CUSTOM_ENDPOINTS either (that variable does the opposite: it forces path-style for
+  the hosts it lists; this script removes it and S3_IGNORE_SUBDOMAIN_BUCKETNAME from the environment in cos mode).
+  Any other domain works the same way (`<bucket>.anything.example:PORT`); a Host of 127.0.0.1 is path-style, so
+  cos mode also answers path-style requests (handy for checking the store from a test).
+  The middleware also translates what COS spells differently from S3, so copies and metadata behave as on COS:
+    - request headers `x-cos-<name>` become `x-amz-<name>` (copy-source, copy-source-range, meta-*, acl,
+      storage-class, ...), unless the x-amz one is present;
+    - `x-cos-forbid-overwrite: true` becomes `If-None-Match: *` (moto then answers 412 PreconditionFailed when
+      the target exists, which OpenDAL's cos service maps to ConditionNotMatch as it does COS's own answer);
+      moto ignores If-None-Match on CopyObject, so the middleware checks the target itself for a copy;
+    - response headers `x-amz-<name>` are also sent as `x-cos-<name>` (meta-*, version-id, ...).
+  Not emulated: COS AppendObject (`POST ?append&position=`), COS-only APIs, COS error codes (moto answers with
+  S3's: NoSuchKey, NoSuchBucket, PreconditionFailed, ...).
+
+Facts measured about moto (see shared DESIGN.md): dir markers, UploadPartCopy, ListParts and 404s behave; ranged
+GETs of large objects are slow, so keep test objects to a few MiB.
+"""
+
+import argparse
+import io
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import threading
+import urllib.parse
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
+
+DEFAULT_ACCOUNT = "123456789012"
+MIB = 1024 * 1024
+PRECONDITION_FAILED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>'
+    "<Message>At least one of the pre-conditions you specified did not hold</Message>"
+    "<Condition>If-None-Match</Condition></Error>"
+)
+# Sent in place of a missing Authorization header (moto never checks it).
+UNSIGNED_AUTHORIZATION = (
+    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/s3/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+)
+
+
+class Middleware:
+    """What both modes add in front of moto (see the module doc); with cos=True, the COS translation too."""
+
+    FORBID_OVERWRITE = "HTTP_X_COS_FORBID_OVERWRITE"
+    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, app, cos):
+        self.app = app
+        self.cos = cos
+
+    def __call__(self, environ, start_response):
+        # moto answers 403 to a GET of a private object by a request without Authorization (it emulates anonymous
+        # access); this server ignores auth, so every request counts as signed.
+        environ.setdefault("HTTP_AUTHORIZATION", UNSIGNED_AUTHORIZATION)
+        # Flask would parse a PUT body sent as a form (curl --data-binary's default type) and moto would store an
+        # empty object: treat it as bytes.
+        if environ.get("REQUEST_METHOD") == "PUT" and environ.get("CONTENT_TYPE", "").startswith(self.FORM_TYPES):
+            environ["CONTENT_TYPE"] = "application/octet-stream"
+        if self.is_list_objects_v1(environ):
+            return self.list_objects_v1(environ, start_response)
+        if not self.cos:
+            return self.app(environ, start_response)
+
+        for name in [k for k in environ if k.startswith("HTTP_X_COS_")]:
+            value = environ.pop(name)
+            if name == self.FORBID_OVERWRITE:
+                if value.strip().lower() == "true":
+                    environ.setdefault("HTTP_IF_NONE_MATCH", "*")
+                continue
+            environ.setdefault("HTTP_X_AMZ_" + name[len("HTTP_X_COS_"):], value)
+
+        if (
+            environ.get("REQUEST_METHOD") == "PUT"
+            and "HTTP_X_AMZ_COPY_SOURCE" in environ
+            and environ.get("HTTP_IF_NONE_MATCH") == "*"
+            and self.target_exists(environ)
+        ):
+            # moto checks If-None-Match on PUT and CompleteMultipartUpload, not on CopyObject.
+            body = PRECONDITION_FAILED.encode()
+            start_response(
+                "412 Precondition Failed",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+
+        def cos_start_response(status, headers, exc_info=None):
+            extra = [("x-cos-" + k[len("x-amz-"):], v) for k, v in headers if k.lower().startswith("x-amz-")]
+            return start_response(status, list(headers) + extra, exc_info)
+
+        return self.app(environ, cos_start_response)
+
+    def target_exists(self, environ):
+        probe = {k: v for k, v in environ.items() if not k.startswith(("HTTP_X_AMZ_", "HTTP_IF_"))}
+        probe.update(REQUEST_METHOD="HEAD", QUERY_STRING="", CONTENT_LENGTH="0")
+        probe["wsgi.input"] = io.BytesIO(b"")
+        status = []
+        result = self.app(probe, lambda st, _headers, _exc=None: status.append(st) or (lambda _data: None))
+        try:
+            for _ in result:
+                pass
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return bool(status) and status[0].startswith("200")
+
+    V1_LIST_PARAMS = {"prefix", "delimiter", "marker", "max-keys", "encoding-type"}
+
+    @staticmethod
+    def is_path_style(host):
+        """moto's rule (S3Response.subdomain_based_buckets), for the hosts tests use."""
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]")
+        if not name or name.startswith("localhost") or "." not in name and ":" not in name:
+            return True
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return False
+
+    def is_list_objects_v1(self, environ):
+        if environ.get("REQUEST_METHOD") != "GET":
+            return False
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if not set(query) <= self.V1_LIST_PARAMS:
+            return False
+        path = environ.get("PATH_INFO", "")
+        if self.is_path_style(environ.get("HTTP_HOST", "")):
+            return path.strip("/") != "" and "/" not in path.strip("/")
+        return path == "/"
+
+    def list_objects_v1(self, environ, start_response):
+        """ListObjects (v1) answered from moto's ListObjectsV2, converted back to the v1 XML.
+
+        moto's own v1 listing truncates only the keys: every page repeats all the CommonPrefixes, so a paged
+        listing of a directory with subdirectories shows duplicates. Its v2 listing pages keys and prefixes
+        together, as S3 and COS do. NextMarker is the last key or prefix of a truncated page (COS always sends it
+        when IsTruncated; OpenDAL's cos lister stops without it); an incoming marker becomes start-after.
+        """
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        marker = query.pop("marker", [""])[0]
+        v2 = {k: v[0] for k, v in query.items()}
+        v2["list-type"] = "2"
+        v2["fetch-owner"] = "true"
+        if marker:
+            v2["start-after"] = marker
+        inner = dict(environ)
+        inner["QUERY_STRING"] = urllib.parse.urlencode(v2, quote_via=urllib.parse.quote)
+
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        result = self.app(inner, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers = captured["status"], captured["headers"]
+        if not status.startswith("200"):
+            start_response(status, headers)
+            return [body]
+
+        ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+        root = ET.fromstring(body)
+
+        def text(elem, name, default=""):
+            found = elem.find(ns + name)
+            return found.text or default if found is not None else default
+
+        out = ['<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">']
+        out.append(f"<Name>{escape(text(root, 'Name'))}</Name>")
+        out.append(f"<Prefix>{escape(text(root, 'Prefix'))}</Prefix>")
+        out.append(f"<Marker>{escape(marker)}</Marker>")
+        out.append(f"<MaxKeys>{escape(text(root, 'MaxKeys'))}</MaxKeys>")
+        if root.find(ns + "Delimiter") is not None:
+            out.append(f"<Delimiter>{escape(text(root, 'Delimiter'))}</Delimiter>")
+        truncated = text(root, "IsTruncated") == "true"
+        out.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+        names = []
+        contents = []
+        for c in root.findall(ns + "Contents"):
+            key = text(c, "Key")
+            names.append(key)
+            part = [f"<Key>{escape(key)}</Key>"]
+            for field in ("LastModified", "ETag", "Size", "StorageClass"):
+                part.append(f"<{field}>{escape(text(c, field))}</{field}>")
+            owner = c.find(ns + "Owner")
+            if owner is not None:
+                part.append(
+                    f"<Owner><ID>{escape(text(owner, 'ID'))}</ID>"
+                    f"<DisplayName>{escape(text(owner, 'DisplayName'))}</DisplayName></Owner>"
+                )
+            contents.append("<Contents>" + "".join(part) + "</Contents>")
+        prefixes = []
+        for cp in root.findall(ns + "CommonPrefixes"):
+            prefix = text(cp, "Prefix")
+            names.append(prefix)
+            prefixes.append(f"<CommonPrefixes><Prefix>{escape(prefix)}</Prefix></CommonPrefixes>")
+        if truncated and names:
+            out.append(f"<NextMarker>{escape(max(names))}</NextMarker>")
+        out.extend(contents)
+        out.extend(prefixes)
+        if root.find(ns + "EncodingType") is not None:
+            out.append(f"<EncodingType>{escape(text(root, 'EncodingType'))}</EncodingType>")
+        out.append("</ListBucketResult>")
+        data = "".join(out).encode("utf-8")
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(data))))
+        start_response(status, headers)
+        return [data]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["s3", "cos"], required=True)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks a free one (default)")
+    parser.add_argument("--buckets", default="", help="comma-separated bucket names to create at start")
+    parser.add_argument(
+        "--min-part-size",
+        type=int,
+        default=None,
+        help="smallest non-last multipart part accepted (default: 5 MiB in s3 mode as on S3, 1 MiB in cos mode as on COS)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--ignore-stdin", action="store_true", help="do not exit at EOF on stdin")
+    args = parser.parse_args()
+
+    os.environ.setdefault("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT)
+    min_part = args.min_part_size or (MIB if args.mode == "cos" else 5 * MIB)
+    os.environ["S3_UPLOAD_PART_MIN_SIZE"] = str(min_part)  # read by moto.settings at import
+    if args.mode == "cos":
+        os.environ.pop("MOTO_S3_CUSTOM_ENDPOINTS", None)
+        os.environ.pop("S3_IGNORE_SUBDOMAIN_BUCKETNAME", None)
+
+    try:
+        from moto.server import create_backend_app
+        from werkzeug.serving import make_server
+    except ImportError as e:
+        print(f"MISSING {e} (python {sys.executable})", flush=True)
+        sys.exit(3)
+
+    verbose = args.verbose or os.environ.get("COSFTPD_S3_VERBOSE") == "1"
+    logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.ERROR)
+
+    app = create_backend_app("s3")
+    wsgi = Middleware(app, cos=args.mode == "cos")
+
+    client = app.test_client()
+    for bucket in filter(None, (b.strip() for b in args.buckets.split(","))):
+        resp = client.put(f"/{bucket}", headers={"Host": "localhost"})
+        if resp.status_code != 200:
+            print(f"creating bucket {bucket}: HTTP {resp.status_code} {resp.data!r}", file=sys.stderr)
+            sys.exit(1)
+
+    server = make_server("127.0.0.1", args.port, wsgi, threaded=True)
+    threading.Thread(target=server.serve_forever, name="s3-server", daemon=True).start()
+
+    def on_signal(signum, _frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    print(f"READY {server.server_port}", flush=True)
+    if verbose:
+        print(f"s3_server: mode={args.mode} listening on 127.0.0.1:{server.server_port}", file=sys.stderr)
+
+    try:
+        if args.ignore_stdin:
+            threading.Event().wait()
+        else:
+            while sys.stdin.buffer.read(65536):
+                pass
+    except SystemExit:
+        pass
+    # Don't wait for in-flight requests: the parent is gone or asked us to stop.
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
