@@ -86,7 +86,12 @@ struct Inner {
 }
 
 impl BucketFs {
-    pub fn new(op: Operator, policy: Policy, settings: Settings, budget: MemoryBudget) -> Self {
+    pub fn new(op: Operator, policy: Policy, mut settings: Settings, budget: MemoryBudget) -> Self {
+        // S3 needs parts of 5 MiB (COS: 1 MiB); OpenDAL would silently enlarge smaller ones, so the memory budget
+        // must count the size that is really used.
+        if let Some(min) = op.info().capability().write_multi_min_size {
+            settings.part_size = settings.part_size.max(min as u64);
+        }
         let cache = MetaCache::new(settings.metadata_ttl);
         Self {
             inner: Arc::new(Inner {

@@ -155,17 +155,25 @@ pub async fn check(op: &Operator) -> Result<(), StorageError> {
 /// Sorts a store error into what a user can act on.
 pub fn classify(err: opendal::Error) -> StorageError {
     let text = err.to_string();
+    // The store's own error code is the most precise diagnosis; OpenDAL files NoSuchBucket under ConfigInvalid.
+    if text.contains("NoSuchBucket") {
+        return StorageError::NoSuchBucket(text);
+    }
+    if [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "InvalidSecretId",
+    ]
+    .iter()
+    .any(|c| text.contains(c))
+    {
+        return StorageError::Credentials(text);
+    }
     match err.kind() {
         ErrorKind::PermissionDenied => StorageError::Credentials(text),
         ErrorKind::NotFound => StorageError::NoSuchBucket(text),
         ErrorKind::ConfigInvalid => StorageError::Invalid(text),
-        _ if text.contains("NoSuchBucket") => StorageError::NoSuchBucket(text),
-        _ if text.contains("InvalidAccessKeyId")
-            || text.contains("SignatureDoesNotMatch")
-            || text.contains("AccessDenied") =>
-        {
-            StorageError::Credentials(text)
-        }
         _ if err.is_temporary()
             || text.contains("send http request")
             || text.contains("timeout") =>
