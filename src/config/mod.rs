@@ -1,6 +1,7 @@
 //! `conf/vsftpd.conf`: the original COS FTP Server's INI format, read whole and validated before anything starts.
 //!
-//! Parsing and validation live in `parse.rs`; this file holds the typed result every other room consumes.
+//! Parsing and validation live in `parse.rs` (with `syntax`, `reader`, `values`, `account` and `settings`); this
+//! file holds the typed result every other room consumes.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,7 +9,12 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod account;
 mod parse;
+mod reader;
+mod settings;
+mod syntax;
+mod values;
 
 pub use parse::{ConfigError, ConfigErrors};
 
@@ -153,8 +159,12 @@ impl StorageConfig {
     /// A short human description: `cos bucket-125 at https://…`, `fs /srv/data`, …
     pub fn describe(&self) -> String {
         match self {
-            StorageConfig::Cos { bucket, endpoint, .. } => format!("cos bucket {bucket} at {endpoint}"),
-            StorageConfig::S3 { bucket, endpoint, .. } => format!("s3 bucket {bucket} at {endpoint}"),
+            StorageConfig::Cos {
+                bucket, endpoint, ..
+            } => format!("cos bucket {bucket} at {endpoint}"),
+            StorageConfig::S3 {
+                bucket, endpoint, ..
+            } => format!("s3 bucket {bucket} at {endpoint}"),
             StorageConfig::Fs { root } => format!("fs directory {}", root.display()),
             StorageConfig::Memory => "memory (lost at exit)".to_string(),
         }
@@ -259,7 +269,9 @@ impl Optional {
     /// `part_size = max(min_part_size, ceil(single_file_max_size / 10000))`, clamped to the store's limits.
     pub fn part_size(&self, file: &FileOption) -> u64 {
         let needed = file.single_file_max_size.div_ceil(MAX_PARTS);
-        self.min_part_size.max(needed).clamp(MIN_PART_SIZE, MAX_PART_SIZE)
+        self.min_part_size
+            .max(needed)
+            .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
     }
 }
 
