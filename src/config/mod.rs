@@ -14,6 +14,8 @@ mod parse;
 mod reader;
 mod settings;
 mod syntax;
+#[cfg(test)]
+mod tests;
 mod values;
 
 pub use parse::{ConfigError, ConfigErrors};
