@@ -1,6 +1,7 @@
 //! `conf/vsftpd.conf`: the original COS FTP Server's INI format, read whole and validated before anything starts.
 //!
-//! Parsing and validation live in `parse.rs`; this file holds the typed result every other room consumes.
+//! Parsing and validation live in `parse.rs` (with `syntax`, `reader`, `values`, `account` and `settings`); this
+//! file holds the typed result every other room consumes.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,7 +9,14 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod account;
 mod parse;
+mod reader;
+mod settings;
+mod syntax;
+#[cfg(test)]
+mod tests;
+mod values;
 
 pub use parse::{ConfigError, ConfigErrors};
 

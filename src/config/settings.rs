@@ -1,0 +1,285 @@
+//! `[NETWORK]`, `[FILE_OPTION]` and `[OPTIONAL]`: every key has a default, so a missing section is fine.
+
+use std::fmt::Display;
+use std::net::{IpAddr, Ipv4Addr};
+use std::num::{NonZeroUsize, ParseIntError};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::reader::SectionReader;
+use super::values::{self, format_size, Parsed};
+use super::{
+    FileOption, LegacyEncoding, Network, Optional, TlsMode, GIB, MAX_PARTS, MAX_PART_SIZE, MIB,
+    MIN_PART_SIZE,
+};
+
+pub(super) const NETWORK_KEYS: &[&str] = &[
+    "masquerade_address",
+    "listen_address",
+    "listen_port",
+    "passive_port",
+    "legacy_encoding",
+    "tls_mode",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_implicit_port",
+];
+
+pub(super) const FILE_OPTION_KEYS: &[&str] = &["single_file_max_size"];
+
+pub(super) const OPTIONAL_KEYS: &[&str] = &[
+    "min_part_size",
+    "upload_thread_num",
+    "max_connection_num",
+    "max_connection_per_ip",
+    "max_list_file",
+    "log_level",
+    "log_dir",
+    "mount_enable",
+    "memory_budget",
+    "create_home_dir",
+    "metadata_ttl",
+    "max_rename_objects",
+    "allow_other",
+    "mount_uid",
+    "mount_gid",
+    "file_mode",
+    "dir_mode",
+    "idle_timeout",
+    "login_timeout",
+    "login_fail_limit",
+    "login_fail_window",
+    "login_ban_time",
+];
+
+const DEFAULT_LISTEN_PORT: u16 = 2121;
+const DEFAULT_PASSIVE_PORTS: RangeInclusive<u16> = 60000..=65535;
+const DEFAULT_SINGLE_FILE_MAX_SIZE: u64 = 200 * GIB;
+const DEFAULT_MIN_PART_SIZE: u64 = 2 * MIB;
+const MAX_UPLOAD_THREADS: usize = 256;
+
+pub(super) fn read_network(r: &mut SectionReader) -> Network {
+    let masquerade_address = r.optional("masquerade_address", values::host);
+    let listen_address = r.value(
+        "listen_address",
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        values::ip_addr,
+    );
+    let listen_port = r.get("listen_port", values::port);
+    let passive_ports = r.get("passive_port", values::port_range);
+    let legacy_encoding = r.value(
+        "legacy_encoding",
+        LegacyEncoding::None,
+        values::legacy_encoding,
+    );
+    let tls = read_tls(r);
+
+    // Collisions are only judged between values that are themselves valid.
+    if let (Ok(listen), Ok(passive)) = (&listen_port, &passive_ports) {
+        let listen = listen.unwrap_or(DEFAULT_LISTEN_PORT);
+        let passive = passive.clone().unwrap_or(DEFAULT_PASSIVE_PORTS);
+        check_ports(r, listen, &passive, tls.implicit_port);
+    }
+
+    Network {
+        masquerade_address,
+        listen_address,
+        listen_port: listen_port.ok().flatten().unwrap_or(DEFAULT_LISTEN_PORT),
+        passive_ports: passive_ports
+            .ok()
+            .flatten()
+            .unwrap_or(DEFAULT_PASSIVE_PORTS),
+        legacy_encoding,
+        tls_mode: tls.mode,
+        tls_cert_file: tls.cert_file,
+        tls_key_file: tls.key_file,
+        tls_implicit_port: tls.implicit_port,
+    }
+}
+
+struct Tls {
+    mode: TlsMode,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    implicit_port: Option<u16>,
+}
+
+fn read_tls(r: &mut SectionReader) -> Tls {
+    let cert_file = r.optional("tls_cert_file", existing_file);
+    let key_file = r.optional("tls_key_file", existing_file);
+    let implicit_port = r.optional("tls_implicit_port", values::port);
+    // Configuring a certificate is asking for TLS; plaintext stays allowed unless `tls_mode = required`.
+    let default_mode = if r.has("tls_cert_file") {
+        TlsMode::Optional
+    } else {
+        TlsMode::Off
+    };
+    let mode = r.value("tls_mode", default_mode, values::tls_mode);
+
+    // Judged on what is written, so that a wrong path is reported once (above), not again as "missing".
+    match (r.has("tls_cert_file"), r.has("tls_key_file")) {
+        (true, false) => r.error("tls_key_file", "required when tls_cert_file is set"),
+        (false, true) => r.error("tls_cert_file", "required when tls_key_file is set"),
+        (false, false) if mode != TlsMode::Off || implicit_port.is_some() => {
+            let why = if mode != TlsMode::Off {
+                "tls_mode is not off"
+            } else {
+                "tls_implicit_port is set"
+            };
+            r.error(
+                "tls_cert_file",
+                format!("tls_cert_file and tls_key_file are required when {why}"),
+            );
+        }
+        _ => {}
+    }
+
+    Tls {
+        mode,
+        cert_file,
+        key_file,
+        implicit_port,
+    }
+}
+
+fn existing_file(s: &str) -> Parsed<PathBuf> {
+    let path = values::absolute_path(s)?;
+    // Where a relative path led is the useful part when the daemon runs from an unexpected directory.
+    let resolved = if Path::new(s).is_absolute() {
+        String::new()
+    } else {
+        format!(" ({})", path.display())
+    };
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => Ok(path),
+        Ok(_) => Err(format!("not a file{resolved}")),
+        Err(e) => Err(format!("cannot read it{resolved}: {e}")),
+    }
+}
+
+fn check_ports(
+    r: &mut SectionReader,
+    listen: u16,
+    passive: &RangeInclusive<u16>,
+    implicit: Option<u16>,
+) {
+    if passive.contains(&listen) {
+        r.warn(
+            "passive_port",
+            format!("the range includes listen_port {listen}, which is then never used for data"),
+        );
+    }
+    let Some(implicit) = implicit else { return };
+    if implicit == listen {
+        r.error(
+            "tls_implicit_port",
+            format!("must differ from listen_port ({listen}): both are listened on"),
+        );
+    } else if passive.contains(&implicit) {
+        r.warn(
+            "passive_port",
+            format!("the range includes tls_implicit_port {implicit}, which is then never used for data"),
+        );
+    }
+}
+
+pub(super) fn read_file_option(r: &mut SectionReader) -> FileOption {
+    // A file needs at most 10,000 parts of at most 5 GiB.
+    let max = MAX_PARTS * MAX_PART_SIZE;
+    let single_file_max_size = r.value("single_file_max_size", DEFAULT_SINGLE_FILE_MAX_SIZE, |s| {
+        bytes(s, 1, Some(max))
+    });
+    FileOption {
+        single_file_max_size,
+    }
+}
+
+pub(super) fn read_optional(r: &mut SectionReader) -> Optional {
+    Optional {
+        min_part_size: r.value("min_part_size", DEFAULT_MIN_PART_SIZE, |s| {
+            bytes(s, MIN_PART_SIZE, Some(MAX_PART_SIZE))
+        }),
+        upload_thread_num: r.value("upload_thread_num", default_upload_threads(), |s| {
+            count(s, 1, Some(MAX_UPLOAD_THREADS))
+        }),
+        max_connection_num: r.value("max_connection_num", Some(512), unlimited_if_zero),
+        max_connection_per_ip: r.value("max_connection_per_ip", Some(50), unlimited_if_zero),
+        max_list_file: r.value("max_list_file", 10_000, |s| count(s, 1, None)),
+        log_level: r.value("log_level", tracing::Level::INFO, values::log_level),
+        // As written: the original lower-cased it, which broke directories with capitals.
+        log_dir: r.optional("log_dir", |s| Ok(PathBuf::from(s))),
+        mount_enable: r.value("mount_enable", true, values::boolean),
+        // Checked against the part size later, where a too-small budget can be explained.
+        memory_budget: r.value("memory_budget", 512 * MIB, values::size),
+        create_home_dir: r.value("create_home_dir", false, values::boolean),
+        metadata_ttl: r.value("metadata_ttl", Duration::from_secs(1), values::duration),
+        max_rename_objects: r.value("max_rename_objects", 10_000, |s| count(s, 1, None)),
+        allow_other: r.value("allow_other", true, values::boolean),
+        mount_uid: r.optional("mount_uid", values::number),
+        mount_gid: r.optional("mount_gid", values::number),
+        file_mode: r.value("file_mode", 0o644, values::mode),
+        dir_mode: r.value("dir_mode", 0o755, values::mode),
+        idle_timeout: r.value("idle_timeout", Duration::from_secs(300), positive_duration),
+        login_timeout: r.value("login_timeout", Duration::from_secs(30), positive_duration),
+        login_fail_limit: r.value("login_fail_limit", 5, |s| count(s, 1, None)),
+        login_fail_window: r.value(
+            "login_fail_window",
+            Duration::from_secs(300),
+            positive_duration,
+        ),
+        login_ban_time: r.value(
+            "login_ban_time",
+            Duration::from_secs(600),
+            positive_duration,
+        ),
+    }
+}
+
+/// The original's default: four uploads in flight per core.
+fn default_upload_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    (4 * cores).min(MAX_UPLOAD_THREADS)
+}
+
+/// `0` means "no limit", as the original documented (but did not implement).
+fn unlimited_if_zero(s: &str) -> Parsed<Option<usize>> {
+    Ok(Some(values::number(s)?).filter(|&n| n != 0))
+}
+
+/// A whole number in `min..=max` (no upper bound when `max` is `None`).
+fn count<T>(s: &str, min: T, max: Option<T>) -> Parsed<T>
+where
+    T: FromStr<Err = ParseIntError> + PartialOrd + Copy + Display,
+{
+    within(values::number(s)?, min, max, |n| n.to_string())
+}
+
+/// A size in `min..=max` (no upper bound when `max` is `None`).
+fn bytes(s: &str, min: u64, max: Option<u64>) -> Parsed<u64> {
+    within(values::size(s)?, min, max, format_size)
+}
+
+fn within<T: PartialOrd + Copy>(
+    n: T,
+    min: T,
+    max: Option<T>,
+    show: impl Fn(T) -> String,
+) -> Parsed<T> {
+    if n >= min && max.is_none_or(|max| n <= max) {
+        return Ok(n);
+    }
+    match max {
+        Some(max) => Err(format!("must be between {} and {}", show(min), show(max))),
+        None => Err(format!("must be at least {}", show(min))),
+    }
+}
+
+/// A zero timeout would end every session at once.
+fn positive_duration(s: &str) -> Parsed<Duration> {
+    match values::duration(s)? {
+        Duration::ZERO => Err("must be more than 0".into()),
+        d => Ok(d),
+    }
+}
