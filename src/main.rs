@@ -64,6 +64,9 @@ fn print_errors(path: &Path, errors: &ConfigErrors) {
     for e in &errors.errors {
         eprintln!("  {e}");
     }
+    for w in &errors.warnings {
+        eprintln!("  warning: {w}");
+    }
 }
 
 fn run(args: RunArgs, mode: Mode) -> ExitCode {
