@@ -4,3 +4,4 @@
 
 pub mod bucketfs;
 pub mod config;
+pub mod ftp;
