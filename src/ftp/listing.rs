@@ -743,4 +743,42 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn random_names_give_one_line_each_or_nothing() {
+        const PIECES: &[&str] = &["a", " ", "\r", "\n", "\0", "\t", "中", "😀", ";", "=", "-"];
+        let mut state = 0xfeed_u64;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let format = MlsxFormat::default();
+        for _ in 0..20_000 {
+            let name: String = (0..next() % 8)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let meta = file(next() % 100_000_000, Some(at(next() % (2 * T0))));
+            let mut out = String::new();
+            let results = [
+                list_line(&mut out, &name, &meta, at(T0)),
+                nlst_line(&mut out, &name),
+                format.mlsd_line(&mut out, "/d", &name, &meta),
+            ];
+            if is_listable(&name) {
+                assert!(results.iter().all(Result::is_ok));
+                let lines: Vec<&str> = out.split_terminator("\r\n").collect();
+                assert_eq!(lines.len(), 3, "{out:?}");
+                assert!(lines.iter().all(|l| !l.contains(['\r', '\n'])));
+                // Sizes under 10^8 keep every column in place: the name starts at column 56.
+                assert_eq!(&lines[0][56..], name, "{:?}", lines[0]);
+                assert_eq!(lines[1], name);
+                assert!(lines[2].ends_with(&format!("; {name}")), "{:?}", lines[2]);
+            } else {
+                assert!(results.iter().all(Result::is_err));
+                assert_eq!(out, "");
+            }
+        }
+    }
 }

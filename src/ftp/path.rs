@@ -308,4 +308,68 @@ mod tests {
         assert_eq!(bytes.len(), 56 + 20_000 + 1 + 2);
         assert!(bytes.ends_with(b"\xd6\xd0?\r\n"));
     }
+
+    /// xorshift64*, as in the command parser's tests.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    #[test]
+    fn random_input_never_panics_and_resolve_always_normalises() {
+        const PIECES: &[&[u8]] = &[
+            b"/",
+            b"//",
+            b".",
+            b"..",
+            b"...",
+            b"a",
+            b"b c",
+            b"\\",
+            b"\0",
+            b"\r\n",
+            b"\xff",
+            b"\xd6\xd0",
+            b"\xd6",
+            "中".as_bytes(),
+            "😀".as_bytes(),
+            b"\x81\x30",
+            b"\x80",
+        ];
+        let mut state = 0x5eed_u64;
+        for _ in 0..50_000 {
+            let mut raw = Vec::new();
+            for _ in 0..next(&mut state) % 10 {
+                let r = next(&mut state);
+                if r.is_multiple_of(4) {
+                    raw.push((r >> 8) as u8);
+                } else {
+                    raw.extend_from_slice(PIECES[(r >> 8) as usize % PIECES.len()]);
+                }
+            }
+            for encoding in [NameEncoding::Utf8, NameEncoding::Gbk] {
+                let Ok(text) = decode(&raw, encoding) else {
+                    continue;
+                };
+                assert!(!text.chars().any(char::is_control));
+                let _ = encode(&text, encoding);
+                for cwd in ["/", "/a/b", &text] {
+                    let path = resolve(cwd, &text);
+                    assert!(path.starts_with('/'), "{path:?}");
+                    assert!(path == "/" || !path.ends_with('/'), "{path:?}");
+                    assert!(
+                        path.split('/')
+                            .skip(1)
+                            .all(|s| !matches!(s, "" | "." | "..") || path == "/"),
+                        "{path:?}"
+                    );
+                    assert_eq!(resolve("/", &path), path, "resolving is idempotent");
+                    let (parent, name) = split_parent(&path);
+                    assert_eq!(resolve(parent, name), path);
+                }
+            }
+        }
+    }
 }

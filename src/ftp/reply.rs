@@ -507,4 +507,56 @@ mod tests {
             assert_eq!(wire(&Reply::from(&error)), want, "{error:?}");
         }
     }
+
+    /// How a client reads a reply (RFC 959 §4.2): the code of the first line, and the index of the line that ends
+    /// the reply.
+    fn client_reads(wire: &str) -> (String, usize) {
+        let lines: Vec<&str> = wire.split_terminator("\r\n").collect();
+        let code = lines[0][..3].to_owned();
+        if lines[0].as_bytes()[3] == b' ' {
+            return (code, 0);
+        }
+        let end = lines
+            .iter()
+            .skip(1)
+            .position(|l| l.starts_with(&format!("{code} ")))
+            .map(|i| i + 1)
+            .unwrap();
+        (code, end)
+    }
+
+    #[test]
+    fn random_text_never_ends_a_reply_early() {
+        const PIECES: &[&str] = &[
+            "\r", "\n", "\r\n", "\0", "226 ", "226-", "2", " ", "a", "中", "\"", "-", "😀",
+        ];
+        let mut state = 0x0dd_ba11_u64;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        for _ in 0..20_000 {
+            let count = 1 + (next() % 5) as usize;
+            let lines: Vec<String> = (0..count)
+                .map(|_| {
+                    (0..next() % 6)
+                        .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                        .collect()
+                })
+                .collect();
+            let reply = Reply::multiline(226, lines.clone());
+            let wire = wire(&reply);
+            let (code, end) = client_reads(&wire);
+            assert_eq!(code, "226", "{wire:?}");
+            assert_eq!(end, count - 1, "{wire:?}");
+            assert_eq!(wire.matches("\r\n").count(), count, "{wire:?}");
+            assert!(
+                wire.split_terminator("\r\n")
+                    .all(|l| !l.contains(['\r', '\n', '\0'])),
+                "{wire:?}"
+            );
+        }
+    }
 }
