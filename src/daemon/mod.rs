@@ -167,21 +167,19 @@ mod mounts {
 }
 
 mod ftp_listener {
-    //! The FTP listener (filled in by the FTP frontend).
+    //! The FTP listener over the same `BucketFs` instances the mounts serve.
     use super::*;
-
-    pub struct FtpServer;
-
-    impl FtpServer {
-        pub async fn shutdown(self) {}
-    }
+    use crate::ftp::server::{FtpServer, ServerContext};
 
     pub async fn start(
         config: Arc<Config>,
         accounts: &[AccountFs],
     ) -> Result<FtpServer, DaemonError> {
-        let _ = (config, accounts);
-        warn!("the FTP frontend is not built into this version");
-        Ok(FtpServer)
+        let context = ServerContext::new(config, accounts)
+            .await
+            .map_err(|e| DaemonError::Ftp(e.to_string()))?;
+        FtpServer::start(Arc::new(context))
+            .await
+            .map_err(|e| DaemonError::Ftp(e.to_string()))
     }
 }

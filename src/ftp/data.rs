@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use super::limits::canonical;
+use super::addr::canonical_ip as canonical;
 use super::stream::MaybeTls;
 
 /// How long a client has to open the data connection (or accept ours).

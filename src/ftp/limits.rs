@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use super::addr::canonical_ip as canonical;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
     #[error("too many connections to this server")]
@@ -75,14 +77,6 @@ impl Drop for ConnectionPermit {
                 }
             }
         }
-    }
-}
-
-/// An IPv4 client seen through a dual-stack socket counts as itself.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
     }
 }
 

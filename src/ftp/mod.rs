@@ -15,6 +15,8 @@ pub mod limits;
 pub mod listing;
 pub mod path;
 pub mod reply;
+pub mod server;
+mod session;
 pub mod stream;
 pub mod tls;
 pub mod transfer;

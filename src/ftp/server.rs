@@ -12,9 +12,10 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
+use super::addr::canonical_ip as canonical;
 use super::auth::LoginGuard;
 use super::data::PassivePorts;
-use super::limits::{canonical, ConnectionLimits};
+use super::limits::ConnectionLimits;
 use super::session;
 use crate::config::{Config, LegacyEncoding, TlsMode};
 use crate::daemon::AccountFs;
@@ -56,12 +57,23 @@ impl ServerContext {
             _ => None,
         };
         Ok(Self {
-            accounts: accounts.iter().map(|a| (a.account.user.clone(), a.clone())).collect(),
+            accounts: accounts
+                .iter()
+                .map(|a| (a.account.user.clone(), a.clone()))
+                .collect(),
             limits: ConnectionLimits::new(opt.max_connection_num, opt.max_connection_per_ip),
-            logins: LoginGuard::new(opt.login_fail_limit, opt.login_fail_window, opt.login_ban_time),
+            logins: LoginGuard::new(
+                opt.login_fail_limit,
+                opt.login_fail_window,
+                opt.login_ban_time,
+            ),
             passive: PassivePorts::new(net.passive_ports.clone()),
             masquerade,
-            tls_mode: if tls.is_some() { net.tls_mode } else { TlsMode::Off },
+            tls_mode: if tls.is_some() {
+                net.tls_mode
+            } else {
+                TlsMode::Off
+            },
             tls,
             legacy_encoding: net.legacy_encoding,
             config,
@@ -74,15 +86,25 @@ async fn resolve(name: &str) -> Result<IpAddr, ServerError> {
     if let Ok(ip) = name.parse::<IpAddr>() {
         return Ok(ip);
     }
-    let mut addrs = tokio::net::lookup_host((name, 0))
-        .await
-        .map_err(|e| ServerError::Masquerade { name: name.to_string(), message: e.to_string() })?;
+    let mut addrs =
+        tokio::net::lookup_host((name, 0))
+            .await
+            .map_err(|e| ServerError::Masquerade {
+                name: name.to_string(),
+                message: e.to_string(),
+            })?;
     let first = addrs.next();
     // PASV can only announce IPv4; prefer it when the name has both.
-    let v4 = std::iter::once(first).flatten().chain(addrs).find(|a| a.is_ipv4());
+    let v4 = std::iter::once(first)
+        .flatten()
+        .chain(addrs)
+        .find(|a| a.is_ipv4());
     v4.or(first)
         .map(|a| a.ip())
-        .ok_or_else(|| ServerError::Masquerade { name: name.to_string(), message: "no address found".into() })
+        .ok_or_else(|| ServerError::Masquerade {
+            name: name.to_string(),
+            message: "no address found".into(),
+        })
 }
 
 /// The running listeners; `shutdown` stops accepting and ends every session.
@@ -96,7 +118,10 @@ impl FtpServer {
     /// Binds the control listener (and the implicit-TLS one when configured) and starts accepting.
     pub async fn start(context: Arc<ServerContext>) -> Result<FtpServer, ServerError> {
         let net = &context.config.network;
-        let mut listeners = vec![(bind(SocketAddr::new(net.listen_address, net.listen_port)).await?, false)];
+        let mut listeners = vec![(
+            bind(SocketAddr::new(net.listen_address, net.listen_port)).await?,
+            false,
+        )];
         if let (Some(port), Some(_)) = (net.tls_implicit_port, &context.tls) {
             listeners.push((bind(SocketAddr::new(net.listen_address, port)).await?, true));
         }
@@ -104,12 +129,26 @@ impl FtpServer {
         let mut tasks = JoinSet::new();
         let mut local_addrs = Vec::new();
         for (listener, implicit_tls) in listeners {
-            let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: SocketAddr::new(net.listen_address, 0), source })?;
+            let addr = listener
+                .local_addr()
+                .map_err(|source| ServerError::Listen {
+                    addr: SocketAddr::new(net.listen_address, 0),
+                    source,
+                })?;
             info!(%addr, implicit_tls, "FTP listening");
             local_addrs.push(addr);
-            tasks.spawn(accept_loop(listener, implicit_tls, Arc::clone(&context), stop.subscribe()));
+            tasks.spawn(accept_loop(
+                listener,
+                implicit_tls,
+                Arc::clone(&context),
+                stop.subscribe(),
+            ));
         }
-        Ok(FtpServer { stop, tasks, local_addrs })
+        Ok(FtpServer {
+            stop,
+            tasks,
+            local_addrs,
+        })
     }
 
     /// The bound addresses (the control listener first), for tests that listen on port 0.
@@ -124,7 +163,9 @@ impl FtpServer {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Listen { addr, source })
 }
 
 async fn accept_loop(
@@ -162,14 +203,18 @@ async fn admit(
     let ip = canonical(peer.ip());
     if context.logins.is_banned(ip) {
         info!(%peer, "connection refused: address locked out after failed logins");
-        let _ = stream.write_all(b"421 Too many failed logins from your address; try again later.\r\n").await;
+        let _ = stream
+            .write_all(b"421 Too many failed logins from your address; try again later.\r\n")
+            .await;
         return;
     }
     let permit = match context.limits.try_admit(ip) {
         Ok(permit) => permit,
         Err(e) => {
             info!(%peer, reason = %e, "connection refused");
-            let _ = stream.write_all(format!("421 {e}; try again later.\r\n").as_bytes()).await;
+            let _ = stream
+                .write_all(format!("421 {e}; try again later.\r\n").as_bytes())
+                .await;
             return;
         }
     };

@@ -146,6 +146,25 @@ pub async fn send(
     finish(sent, cancel, &progress, "Transfer complete.").await
 }
 
+/// Sends a few bytes already in hand (the LIST of a single file).
+pub async fn send_bytes(
+    bytes: Vec<u8>,
+    mut data: MaybeTls,
+    cancel: oneshot::Receiver<Cancel>,
+    progress: Arc<AtomicU64>,
+) -> Outcome {
+    let sent = async {
+        data.write_all(&bytes).await?;
+        progress.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        data.shutdown().await
+    };
+    let sent = async {
+        sent.await
+            .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))
+    };
+    finish(sent, cancel, &progress, "Directory send OK.").await
+}
+
 /// Sends a listing as its pages arrive, one formatted line per entry.
 pub async fn send_listing<F>(
     mut dir: ReadDir,

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use tracing::{info, Span};
 
+use super::super::addr::canonical_ip as canonical;
 use super::super::auth::{verify_password, FAILED_LOGIN_DELAY};
-use super::super::limits::canonical;
 use super::super::listing;
 use super::super::path;
 use super::super::reply::Reply;
@@ -28,26 +28,30 @@ impl Session {
         }
     }
 
-    pub(super) async fn user(&mut self, name: Vec<u8>) -> Io<Flow> {
+    pub(super) async fn user(&mut self, name: String) -> Io<Flow> {
         if self.context.tls_mode == TlsMode::Required && !self.tls_active() {
-            return self.reply(530, "This server requires TLS: send AUTH TLS first.").await;
+            return self
+                .reply(530, "This server requires TLS: send AUTH TLS first.")
+                .await;
         }
         if matches!(self.login, Login::LoggedIn(_)) {
-            return self.reply(530, "Already logged in; reconnect to change user.").await;
+            return self
+                .reply(530, "Already logged in; reconnect to change user.")
+                .await;
         }
-        let name = String::from_utf8_lossy(&name).into_owned();
         self.login = Login::User(name);
-        self.reply(331, "Please specify the password.").await
+        self.send(Reply::need_password()).await?;
+        Ok(Flow::Continue)
     }
 
-    pub(super) async fn pass(&mut self, password: Vec<u8>) -> Io<Flow> {
+    pub(super) async fn pass(&mut self, password: &[u8]) -> Io<Flow> {
         let user = match &self.login {
             Login::User(user) => user.clone(),
             Login::LoggedIn(_) => return self.reply(230, "Already logged in.").await,
             Login::None => return self.reply(503, "Send USER first.").await,
         };
         let started = Instant::now();
-        let password = String::from_utf8_lossy(&password);
+        let password = String::from_utf8_lossy(password);
         let account = self.context.accounts.get(&user).cloned();
         // Unknown users and wrong passwords take the same path and the same time.
         let accepted = match &account {
@@ -56,33 +60,44 @@ impl Session {
         };
         match (accepted, account) {
             (true, Some(account)) => {
-                self.context.logins.record_success(canonical(self.peer.ip()));
+                self.context
+                    .logins
+                    .record_success(canonical(self.peer.ip()));
                 Span::current().record("user", user.as_str());
                 info!(user = %user, "login");
                 self.login = Login::LoggedIn(account);
                 self.cwd = "/".to_string();
-                self.reply(230, "Login successful.").await
+                self.send(Reply::logged_in()).await?;
+                Ok(Flow::Continue)
             }
             _ => {
                 self.login = Login::None;
-                let locked = self.context.logins.record_failure(canonical(self.peer.ip()));
+                let locked = self
+                    .context
+                    .logins
+                    .record_failure(canonical(self.peer.ip()));
                 info!(user = %user, locked, "login failed");
                 tokio::time::sleep(FAILED_LOGIN_DELAY.saturating_sub(started.elapsed())).await;
                 if locked {
-                    self.reply(421, "Too many failed logins; try again later.").await?;
+                    self.reply(421, "Too many failed logins; try again later.")
+                        .await?;
                     return Ok(Flow::Quit);
                 }
-                self.reply(530, "Login incorrect.").await
+                self.send(Reply::login_incorrect()).await?;
+                Ok(Flow::Continue)
             }
         }
     }
 
     pub(super) async fn cwd(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
-        let Some(target) = self.path_arg(arg).await? else { return Ok(Flow::Continue) };
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
         match account.fs.stat(&target).await {
             Ok(meta) if meta.is_dir() => {
                 self.cwd = target;
-                self.reply(250, "Directory successfully changed.").await
+                self.send(Reply::directory_changed()).await?;
+                Ok(Flow::Continue)
             }
             Ok(_) => self.reply(550, format!("{target}: not a directory.")).await,
             Err(e) => self.fs_error(&e).await,
@@ -90,18 +105,22 @@ impl Session {
     }
 
     pub(super) async fn mkd(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
-        let Some(target) = self.path_arg(arg).await? else { return Ok(Flow::Continue) };
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
         match account.fs.mkdir(&target).await {
             Ok(_) => {
-                let quoted = Reply::quote_path(&target);
-                self.reply(257, format!("{quoted} created.")).await
+                self.send(Reply::directory_created(&target)).await?;
+                Ok(Flow::Continue)
             }
             Err(e) => self.fs_error(&e).await,
         }
     }
 
     pub(super) async fn simple(&mut self, account: &AccountFs, arg: &[u8], op: Op) -> Io<Flow> {
-        let Some(target) = self.path_arg(arg).await? else { return Ok(Flow::Continue) };
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
         let result = match op {
             Op::Rmdir => account.fs.rmdir(&target).await,
             Op::Delete => account.fs.remove_file(&target).await,
@@ -120,7 +139,9 @@ impl Session {
     }
 
     pub(super) async fn rnfr(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
-        let Some(source) = self.path_arg(arg).await? else { return Ok(Flow::Continue) };
+        let Some(source) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
         match account.fs.stat(&source).await {
             Ok(_) => {
                 self.rename_from = Some(source);
@@ -134,7 +155,9 @@ impl Session {
         let Some(source) = self.rename_from.take() else {
             return self.reply(503, "RNFR required first.").await;
         };
-        let Some(target) = self.path_arg(arg).await? else { return Ok(Flow::Continue) };
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
         match account.fs.rename(&source, &target).await {
             Ok(()) => self.reply(250, "Rename successful.").await,
             Err(e) => self.fs_error(&e).await,
@@ -143,10 +166,13 @@ impl Session {
 
     /// A file's metadata (SIZE, MDTM): allowed to every authority, like stat.
     async fn file_meta(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Option<Metadata>> {
-        let Some(target) = self.path_arg(arg).await? else { return Ok(None) };
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(None);
+        };
         match account.fs.stat(&target).await {
             Ok(meta) if meta.is_dir() => {
-                self.reply(550, format!("{target}: not a plain file.")).await?;
+                self.reply(550, format!("{target}: not a plain file."))
+                    .await?;
                 Ok(None)
             }
             Ok(meta) => Ok(Some(meta)),
@@ -159,14 +185,23 @@ impl Session {
 
     pub(super) async fn size(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
         match self.file_meta(account, arg).await? {
-            Some(meta) => self.reply(213, meta.size.to_string()).await,
+            Some(meta) => {
+                self.send(Reply::size(meta.size)).await?;
+                Ok(Flow::Continue)
+            }
             None => Ok(Flow::Continue),
         }
     }
 
     pub(super) async fn mdtm(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
         match self.file_meta(account, arg).await? {
-            Some(meta) => self.reply(213, listing::mdtm_time(meta.mtime)).await,
+            Some(meta) => match meta.mtime.and_then(Reply::mdtm) {
+                Some(reply) => {
+                    self.send(reply).await?;
+                    Ok(Flow::Continue)
+                }
+                None => self.reply(550, "The file has no modification time.").await,
+            },
             None => Ok(Flow::Continue),
         }
     }
@@ -181,8 +216,16 @@ impl Session {
         };
         match account.fs.stat(&target).await {
             Ok(meta) => {
-                let facts = listing::mlst_facts(&meta, &target, self.mlst_facts, self.perms(account));
-                let lines = vec![format!("Listing {target}"), format!(" {facts}"), "End".into()];
+                let format = listing::MlsxFormat {
+                    facts: self.mlst_facts,
+                    perms: self.perms(account),
+                };
+                let Ok(line) = format.mlst_line(&target, &meta) else {
+                    return self
+                        .reply(553, "The name cannot be shown on the control connection.")
+                        .await;
+                };
+                let lines = vec![format!("Listing {target}"), line, "End".into()];
                 self.send(Reply::multiline(250, lines)).await?;
                 Ok(Flow::Continue)
             }
@@ -192,7 +235,9 @@ impl Session {
 
     /// STAT with a path: the LIST of it over the control connection (213).
     pub(super) async fn stat_path(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
-        let Some(target) = self.path_arg(arg).await? else { return Ok(Flow::Continue) };
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
         let now = std::time::SystemTime::now();
         let meta = match account.fs.stat(&target).await {
             Ok(meta) => meta,
@@ -206,27 +251,18 @@ impl Session {
             };
             loop {
                 match dir.next_entry().await {
-                    Ok(Some(entry)) => lines.push(listing::list_line(&entry, now)),
+                    Ok(Some(entry)) => lines.extend(list_text(&entry.name, &entry.meta, now)),
                     Ok(None) => break,
                     Err(e) => return self.fs_error(&e).await,
                 }
             }
         } else {
-            let name = target.rsplit('/').next().unwrap_or("").to_string();
-            let entry = crate::bucketfs::DirEntry { name, meta };
-            lines.push(listing::list_line(&entry, now));
+            let name = target.rsplit('/').next().unwrap_or("");
+            lines.extend(list_text(name, &meta, now));
         }
         lines.push("End of status".into());
         self.send(Reply::multiline(213, lines)).await?;
         Ok(Flow::Continue)
-    }
-
-    pub(super) async fn site(&mut self, arg: &[u8]) -> Io<Flow> {
-        let arg = String::from_utf8_lossy(arg).trim().to_ascii_uppercase();
-        if arg.is_empty() || arg == "HELP" {
-            return self.reply(214, "SITE commands: HELP.").await;
-        }
-        self.reply(502, "SITE command not implemented (only SITE HELP).").await
     }
 
     /// MLSx `perm` fact flags for this account.
@@ -235,7 +271,14 @@ impl Session {
         listing::Perms {
             read: policy.authority.can_read(),
             write: policy.authority.can_write(),
-            delete: policy.authority.can_write() && policy.delete_enable,
+            delete: policy.delete_enable,
         }
     }
+}
+
+/// One LIST line without its CRLF, for a multi-line control reply; names that cannot be listed are skipped.
+fn list_text(name: &str, meta: &Metadata, now: std::time::SystemTime) -> Option<String> {
+    let mut line = String::new();
+    listing::list_line(&mut line, name, meta, now).ok()?;
+    Some(line.trim_end().to_string())
 }

@@ -1,13 +1,15 @@
 //! Session settings and the data-connection setup: AUTH/PBSZ/PROT, OPTS, TYPE/MODE/STRU, PASV/EPSV/PORT/EPRT.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{SocketAddr, SocketAddrV4};
 
 use tracing::info;
 
 use super::super::addr;
-use super::super::command::{EpsvArg, ModeCode, OptsArg, ProtLevel, StruCode, TypeCode};
+use super::super::addr::canonical_ip as canonical;
+use super::super::command::{
+    EpsvArg, FileStructure, OptsArg, ProtectionLevel, TransferMode, TransferType,
+};
 use super::super::data::DataPlan;
-use super::super::limits::canonical;
 use super::super::reply::Reply;
 use super::super::stream::MaybeTls;
 use super::{Flow, Login, Session};
@@ -19,7 +21,9 @@ impl Session {
     /// AUTH TLS: 234, then the handshake on the control connection. A failed handshake ends the session.
     pub(super) async fn auth(&mut self) -> Io<Flow> {
         let Some(acceptor) = self.context.tls.clone() else {
-            return self.reply(502, "TLS is not configured on this server.").await;
+            return self
+                .reply(502, "TLS is not configured on this server.")
+                .await;
         };
         if self.tls_active() {
             return self.reply(503, "Already using TLS.").await;
@@ -28,7 +32,12 @@ impl Session {
         let Some(MaybeTls::Plain(tcp)) = self.control.take() else {
             return Ok(Flow::Quit);
         };
-        match tokio::time::timeout(self.context.config.optional.login_timeout, acceptor.accept(tcp)).await {
+        match tokio::time::timeout(
+            self.context.config.optional.login_timeout,
+            acceptor.accept(tcp),
+        )
+        .await
+        {
             Ok(Ok(tls)) => {
                 self.control = Some(MaybeTls::Tls(Box::new(tls)));
                 // RFC 4217 §4: the session is reset after AUTH.
@@ -47,26 +56,35 @@ impl Session {
         }
     }
 
-    pub(super) async fn prot(&mut self, level: ProtLevel) -> Io<Flow> {
+    pub(super) async fn prot(&mut self, level: ProtectionLevel) -> Io<Flow> {
         if !self.tls_active() {
-            return self.reply(503, "PROT needs a TLS connection (AUTH TLS first).").await;
+            return self
+                .reply(503, "PROT needs a TLS connection (AUTH TLS first).")
+                .await;
         }
         if !self.pbsz {
             return self.reply(503, "PBSZ required first.").await;
         }
         match level {
-            ProtLevel::Private => {
+            ProtectionLevel::Private => {
                 self.protect_data = true;
                 self.reply(200, "PROT now Private.").await
             }
-            ProtLevel::Clear if self.context.tls_mode == TlsMode::Required => {
-                self.reply(536, "Data connections must be protected on this server (PROT P).").await
+            ProtectionLevel::Clear if self.context.tls_mode == TlsMode::Required => {
+                self.reply(
+                    536,
+                    "Data connections must be protected on this server (PROT P).",
+                )
+                .await
             }
-            ProtLevel::Clear => {
+            ProtectionLevel::Clear => {
                 self.protect_data = false;
                 self.reply(200, "PROT now Clear.").await
             }
-            _ => self.reply(536, "Only PROT P and PROT C are supported.").await,
+            _ => {
+                self.reply(536, "Only PROT P and PROT C are supported.")
+                    .await
+            }
         }
     }
 
@@ -76,36 +94,39 @@ impl Session {
             OptsArg::Utf8(false) => self.reply(504, "UTF8 cannot be turned off.").await,
             OptsArg::Mlst(facts) => {
                 self.mlst_facts = facts;
-                self.reply(200, format!("MLST OPTS {}", facts.to_opts_string())).await
+                self.reply(200, facts.opts_reply_text()).await
             }
-            OptsArg::Other(text) => self.reply(501, format!("Option not understood: {text}.")).await,
+            OptsArg::Other(text) => {
+                self.reply(501, format!("Option not understood: {text}."))
+                    .await
+            }
         }
     }
 
-    pub(super) async fn type_(&mut self, kind: TypeCode) -> Io<Flow> {
-        match kind {
-            TypeCode::Ascii => {
+    pub(super) async fn type_(&mut self, kind: TransferType) -> Io<Flow> {
+        match kind.is_binary() {
+            Some(false) => {
                 self.binary = false;
                 self.reply(200, "Switching to ASCII mode.").await
             }
-            TypeCode::Image => {
+            Some(true) => {
                 self.binary = true;
                 self.reply(200, "Switching to Binary mode.").await
             }
-            _ => self.reply(504, "Unsupported TYPE (A and I are).").await,
+            None => self.send_continue(Reply::parameter_not_implemented()).await,
         }
     }
 
-    pub(super) async fn mode(&mut self, mode: ModeCode) -> Io<Flow> {
+    pub(super) async fn mode(&mut self, mode: TransferMode) -> Io<Flow> {
         match mode {
-            ModeCode::Stream => self.reply(200, "Mode set to S.").await,
+            TransferMode::Stream => self.reply(200, "Mode set to S.").await,
             _ => self.reply(504, "Only MODE S is supported.").await,
         }
     }
 
-    pub(super) async fn stru(&mut self, stru: StruCode) -> Io<Flow> {
+    pub(super) async fn stru(&mut self, stru: FileStructure) -> Io<Flow> {
         match stru {
-            StruCode::File => self.reply(200, "Structure set to F.").await,
+            FileStructure::File => self.reply(200, "Structure set to F.").await,
             _ => self.reply(504, "Only STRU F is supported.").await,
         }
     }
@@ -115,39 +136,52 @@ impl Session {
             "FTP server status:".to_string(),
             format!("     Connected to {}", canonical(self.peer.ip())),
             format!("     Logged in as {}", self.user_name()),
-            format!("     TYPE: {}", if self.binary { "BINARY" } else { "ASCII" }),
-            format!("     Control connection is {}", if self.tls_active() { "TLS" } else { "plain text" }),
-            format!("     Data connections will be {}", if self.protect_data { "TLS" } else { "plain text" }),
+            format!(
+                "     TYPE: {}",
+                if self.binary { "BINARY" } else { "ASCII" }
+            ),
+            format!(
+                "     Control connection is {}",
+                if self.tls_active() {
+                    "TLS"
+                } else {
+                    "plain text"
+                }
+            ),
+            format!(
+                "     Data connections will be {}",
+                if self.protect_data {
+                    "TLS"
+                } else {
+                    "plain text"
+                }
+            ),
             "End of status".to_string(),
         ];
         self.send(Reply::multiline(211, lines)).await?;
         Ok(Flow::Continue)
     }
 
-    /// Where the data listener binds: the address the client reached us on.
-    fn data_bind_ip(&self) -> IpAddr {
-        canonical(self.local.ip())
-    }
-
     pub(super) async fn pasv(&mut self) -> Io<Flow> {
         if self.epsv_all {
             return self.reply(503, "EPSV ALL was sent: use EPSV.").await;
         }
-        let announce = match self.context.masquerade.unwrap_or_else(|| self.data_bind_ip()) {
-            IpAddr::V4(v4) => v4,
-            IpAddr::V6(_) => return self.reply(522, "PASV needs IPv4; use EPSV (1,2).").await,
+        let announce = match self.context.masquerade {
+            Some(ip) => addr::pasv_ipv4(ip),
+            None => addr::pasv_ipv4(self.local.ip()),
         };
-        let listener = match self.context.passive.bind(self.data_bind_ip()).await {
-            Ok(l) => l,
-            Err(e) => return self.reply(425, format!("Cannot open a passive port: {e}.")).await,
+        let Some(announce) = announce else {
+            return self
+                .send_continue(addr::protocol_not_supported(self.local.ip()))
+                .await;
         };
-        let port = match listener.local_addr() {
-            Ok(a) => a.port(),
-            Err(e) => return self.reply(425, format!("Cannot open a passive port: {e}.")).await,
-        };
-        self.data = DataPlan::Passive { listener, peer: self.peer.ip() };
-        self.send(addr::pasv_reply(announce, port)).await?;
-        Ok(Flow::Continue)
+        match self.listen().await? {
+            Some(port) => {
+                self.send_continue(addr::pasv_reply(SocketAddrV4::new(announce, port)))
+                    .await
+            }
+            None => Ok(Flow::Continue),
+        }
     }
 
     pub(super) async fn epsv(&mut self, arg: EpsvArg) -> Io<Flow> {
@@ -156,22 +190,39 @@ impl Session {
                 self.epsv_all = true;
                 return self.reply(200, "EPSV ALL ok.").await;
             }
-            EpsvArg::Protocol(p) if !matches!(p, 1 | 2) => {
-                return self.reply(522, "Network protocol not supported, use (1,2).").await;
+            EpsvArg::Protocol(p) if p != addr::protocol_of(self.local.ip()) => {
+                return self
+                    .send_continue(addr::protocol_not_supported(self.local.ip()))
+                    .await;
             }
             _ => {}
         }
-        let listener = match self.context.passive.bind(self.data_bind_ip()).await {
-            Ok(l) => l,
-            Err(e) => return self.reply(425, format!("Cannot open a passive port: {e}.")).await,
+        match self.listen().await? {
+            Some(port) => self.send_continue(addr::epsv_reply(port)).await,
+            None => Ok(Flow::Continue),
+        }
+    }
+
+    /// A passive listener on the address the client reached us on; only that client may connect to it.
+    async fn listen(&mut self) -> Io<Option<u16>> {
+        let bound = match self.context.passive.bind(canonical(self.local.ip())).await {
+            Ok(listener) => listener.local_addr().map(|a| (listener, a.port())),
+            Err(e) => Err(e),
         };
-        let port = match listener.local_addr() {
-            Ok(a) => a.port(),
-            Err(e) => return self.reply(425, format!("Cannot open a passive port: {e}.")).await,
-        };
-        self.data = DataPlan::Passive { listener, peer: self.peer.ip() };
-        self.send(addr::epsv_reply(port)).await?;
-        Ok(Flow::Continue)
+        match bound {
+            Ok((listener, port)) => {
+                self.data = DataPlan::Passive {
+                    listener,
+                    peer: self.peer.ip(),
+                };
+                Ok(Some(port))
+            }
+            Err(e) => {
+                self.reply(425, format!("Cannot open a passive port: {e}."))
+                    .await?;
+                Ok(None)
+            }
+        }
     }
 
     /// PORT/EPRT: only to the client itself, at an unprivileged port (no FTP bounce).
@@ -181,10 +232,13 @@ impl Session {
         }
         if !addr::is_allowed_active_target(self.peer.ip(), target) {
             info!(%target, "refused PORT/EPRT to a foreign address or privileged port");
-            return self.reply(504, "PORT must name your own address and a port above 1023.").await;
+            return self.reply(500, "Illegal PORT command.").await;
         }
-        self.data = DataPlan::Active { target, local: self.local.ip() };
-        self.reply(200, "PORT command successful. Consider using PASV.").await
+        self.data = DataPlan::Active {
+            target,
+            local: self.local.ip(),
+        };
+        self.reply(200, "PORT command successful. Consider using PASV.")
+            .await
     }
 }
-

@@ -5,10 +5,10 @@ mod commands;
 mod connection;
 mod transfers;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,19 +17,17 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
-use super::auth::{verify_password, FAILED_LOGIN_DELAY};
-use super::command::{self, Command, ParseError};
+use super::command::{self, AuthMechanism, Command, ListArgs, ParseError, SiteCommand};
 use super::data::DataPlan;
 use super::fs_reply::code_for;
-use super::limits::canonical;
 use super::listing;
-use super::path::{self, NameEncoding};
+use super::path::NameEncoding;
 use super::reply::Reply;
 use super::server::ServerContext;
 use super::stream::MaybeTls;
-use super::transfer::{self, Cancel, Outcome};
-use crate::bucketfs::{FsError, FsErrorKind, Metadata, OpenMode};
-use crate::config::{LegacyEncoding, TlsMode};
+use super::transfer::{Cancel, Outcome};
+use crate::bucketfs::FsError;
+use crate::config::LegacyEncoding;
 use crate::daemon::AccountFs;
 
 /// Longest control line we accept (RFC 959 has no limit; clients send far less).
@@ -56,8 +54,15 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let control = if implicit_tls {
-            let Some(acceptor) = context.tls.clone() else { return };
-            match tokio::time::timeout(context.config.optional.login_timeout, acceptor.accept(stream)).await {
+            let Some(acceptor) = context.tls.clone() else {
+                return;
+            };
+            match tokio::time::timeout(
+                context.config.optional.login_timeout,
+                acceptor.accept(stream),
+            )
+            .await
+            {
                 Ok(Ok(tls)) => MaybeTls::Tls(Box::new(tls)),
                 Ok(Err(e)) => return info!(error = %e, "TLS handshake failed"),
                 Err(_) => return info!("TLS handshake timed out"),
@@ -69,7 +74,12 @@ pub async fn run(
         let started = Instant::now();
         let mut session = Session::new(context, control, peer, local, implicit_tls, stop);
         let reason = session.serve().await;
-        info!(user = session.user_name(), reason, seconds = started.elapsed().as_secs(), "session end");
+        info!(
+            user = session.user_name(),
+            reason,
+            seconds = started.elapsed().as_secs(),
+            "session end"
+        );
     }
     .instrument(span)
     .await
@@ -86,6 +96,11 @@ struct Transfer {
     task: JoinHandle<Outcome>,
     cancel: oneshot::Sender<Cancel>,
     progress: Arc<AtomicU64>,
+    info: TransferInfo,
+}
+
+/// What the transfer log says of a transfer.
+struct TransferInfo {
     command: &'static str,
     path: String,
     started: Instant,
@@ -167,7 +182,11 @@ impl Session {
 
     /// The command loop; returns why the session ended.
     async fn serve(&mut self) -> &'static str {
-        if self.send(Reply::new(220, "cosftpd ready.")).await.is_err() {
+        if self
+            .send(Reply::service_ready("cosftpd ready."))
+            .await
+            .is_err()
+        {
             return "greeting failed";
         }
         loop {
@@ -206,9 +225,15 @@ impl Session {
             } else if logged_in {
                 self.context.config.optional.idle_timeout
             } else {
-                self.context.config.optional.login_timeout.saturating_sub(self.connected_at.elapsed())
+                self.context
+                    .config
+                    .optional
+                    .login_timeout
+                    .saturating_sub(self.connected_at.elapsed())
             };
-            let Some(control) = self.control.as_mut() else { return Err("no control connection") };
+            let Some(control) = self.control.as_mut() else {
+                return Err("no control connection");
+            };
             let read = tokio::select! {
                 r = control.read_buf(&mut self.input) => Event::Read(r),
                 outcome = wait_transfer(&mut self.transfer) => Event::TransferDone(outcome),
@@ -220,11 +245,17 @@ impl Session {
                 Event::Read(Ok(_)) => {}
                 Event::Read(Err(_)) => return Err("control connection error"),
                 Event::TransferDone(outcome) => {
-                    let done = self.transfer.take();
-                    self.finish_transfer(done, outcome).await.map_err(|_| "control connection lost")?;
+                    let done = self.transfer.take().map(|t| t.info);
+                    self.finish_transfer(done, outcome)
+                        .await
+                        .map_err(|_| "control connection lost")?;
                 }
                 Event::Timeout => {
-                    let text = if logged_in { "Timeout: no command for too long." } else { "Timeout: login took too long." };
+                    let text = if logged_in {
+                        "Timeout: no command for too long."
+                    } else {
+                        "Timeout: login took too long."
+                    };
                     let _ = self.send(Reply::new(421, text)).await;
                     return Err("timeout");
                 }
@@ -258,17 +289,13 @@ impl Session {
     }
 
     async fn send(&mut self, reply: Reply) -> std::io::Result<()> {
-        let bytes = reply.to_bytes();
         // GBK clients get names back in GBK; everything else in a reply is ASCII, the same in both.
-        let bytes = match self.encoding() {
-            NameEncoding::Gbk => match std::str::from_utf8(&bytes) {
-                Ok(text) => path::encode(text, NameEncoding::Gbk).into_owned(),
-                Err(_) => bytes,
-            },
-            NameEncoding::Utf8 => bytes,
-        };
+        let bytes = reply.encode_as(self.encoding());
         let Some(control) = self.control.as_mut() else {
-            return Err(std::io::Error::new(std::io::ErrorKind::NotConnected, "no control connection"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "no control connection",
+            ));
         };
         control.write_all(&bytes).await?;
         control.flush().await
@@ -287,7 +314,12 @@ impl Session {
     async fn handle_line(&mut self, line: &Line) -> std::io::Result<Flow> {
         let line = match line {
             Line::TooLong => {
-                return self.reply(500, format!("Command line too long (limit {MAX_LINE} bytes).")).await;
+                return self
+                    .reply(
+                        500,
+                        format!("Command line too long (limit {MAX_LINE} bytes)."),
+                    )
+                    .await;
             }
             Line::Command(line) => line,
         };
@@ -305,8 +337,8 @@ impl Session {
     }
 
     async fn parse_error(&mut self, e: ParseError) -> std::io::Result<Flow> {
-        let (code, text) = (e.reply_code(), e.to_string());
-        self.reply(code, text).await
+        self.send(Reply::from(&e)).await?;
+        Ok(Flow::Continue)
     }
 
     /// While a transfer runs, only ABOR, STAT, NOOP and QUIT are served (RFC 959 §4.1.3).
@@ -319,12 +351,12 @@ impl Session {
                 }
                 self.reply(226, "ABOR successful.").await
             }
-            Command::Stat(None) => {
+            Command::Stat(_) => {
                 let text = match &self.transfer {
                     Some(t) => format!(
                         "{} {}: {} bytes so far.",
-                        t.command,
-                        t.path,
+                        t.info.command,
+                        t.info.path,
                         t.progress.load(std::sync::atomic::Ordering::Relaxed)
                     ),
                     None => "No transfer.".into(),
@@ -337,7 +369,10 @@ impl Session {
                 self.reply(221, "Goodbye.").await?;
                 Ok(Flow::Quit)
             }
-            _ => self.reply(503, "A transfer is in progress; send ABOR first.").await,
+            _ => {
+                self.reply(503, "A transfer is in progress; send ABOR first.")
+                    .await
+            }
         }
     }
 
@@ -345,73 +380,133 @@ impl Session {
         // Commands allowed before login.
         match command {
             Command::User(name) => return self.user(name).await,
-            Command::Pass(password) => return self.pass(password).await,
+            Command::Pass(password) => return self.pass(password.as_bytes()).await,
             Command::Quit => {
-                self.reply(221, "Goodbye.").await?;
+                self.send(Reply::goodbye()).await?;
                 return Ok(Flow::Quit);
             }
-            Command::Auth(_) => return self.auth().await,
+            Command::Auth(AuthMechanism::Tls) => return self.auth().await,
+            Command::Auth(AuthMechanism::Other(_)) => {
+                return self.send_continue(Reply::parameter_not_implemented()).await
+            }
             Command::Pbsz(_) => {
                 if !self.tls_active() {
-                    return self.reply(503, "PBSZ needs a TLS connection (AUTH TLS first).").await;
+                    return self
+                        .reply(503, "PBSZ needs a TLS connection (AUTH TLS first).")
+                        .await;
                 }
                 self.pbsz = true;
                 return self.reply(200, "PBSZ=0").await;
             }
             Command::Prot(level) => return self.prot(level).await,
-            Command::Feat => return self.send(feat_reply(self.context.tls.is_some())).await.map(|()| Flow::Continue),
-            Command::Syst => return self.reply(215, "UNIX Type: L8").await,
-            Command::Noop => return self.reply(200, "NOOP ok.").await,
-            Command::Help(_) => return self.send(help_reply()).await.map(|()| Flow::Continue),
+            Command::Feat => return self.send_continue(self.feat()).await,
+            Command::Syst => return self.send_continue(Reply::system_type()).await,
+            Command::Noop => return self.send_continue(Reply::ok("NOOP ok.")).await,
+            Command::Help(_) | Command::Site(SiteCommand::Help) => {
+                return self.send_continue(help_reply()).await
+            }
             Command::Opts(opts) => return self.opts(opts).await,
             Command::Abor => return self.reply(225, "No transfer to abort.").await,
-            Command::Unknown(verb) => return self.reply(500, format!("Unknown command {verb:?}.")).await,
+            Command::Unknown(verb) => {
+                return self.reply(502, format!("{verb} not implemented.")).await
+            }
             _ => {}
         }
         let Login::LoggedIn(account) = &self.login else {
-            return self.reply(530, "Please login with USER and PASS.").await;
+            return self.send_continue(Reply::not_logged_in()).await;
         };
         let account = account.clone();
         match command {
             Command::Pwd => {
-                let quoted = Reply::quote_path(&self.cwd);
-                self.reply(257, format!("{quoted} is the current directory.")).await
+                self.send_continue(Reply::current_directory(&self.cwd))
+                    .await
             }
-            Command::Cwd(arg) => self.cwd(&account, &arg).await,
+            Command::Cwd(arg) => self.cwd(&account, arg.as_bytes()).await,
             Command::Cdup => self.cwd(&account, b"..").await,
-            Command::Mkd(arg) => self.mkd(&account, &arg).await,
-            Command::Rmd(arg) => self.simple(&account, &arg, Op::Rmdir).await,
-            Command::Dele(arg) => self.simple(&account, &arg, Op::Delete).await,
-            Command::Rnfr(arg) => self.rnfr(&account, &arg).await,
-            Command::Rnto(arg) => self.rnto(&account, &arg).await,
-            Command::Size(arg) => self.size(&account, &arg).await,
-            Command::Mdtm(arg) => self.mdtm(&account, &arg).await,
-            Command::Mlst(arg) => self.mlst(&account, arg.as_deref()).await,
-            Command::Stat(Some(arg)) => self.stat_path(&account, &arg).await,
-            Command::Stat(None) => self.stat_session().await,
+            Command::Mkd(arg) => self.mkd(&account, arg.as_bytes()).await,
+            Command::Rmd(arg) => self.simple(&account, arg.as_bytes(), Op::Rmdir).await,
+            Command::Dele(arg) => self.simple(&account, arg.as_bytes(), Op::Delete).await,
+            Command::Rnfr(arg) => self.rnfr(&account, arg.as_bytes()).await,
+            Command::Rnto(arg) => self.rnto(&account, arg.as_bytes()).await,
+            Command::Size(arg) => self.size(&account, arg.as_bytes()).await,
+            Command::Mdtm(arg) => self.mdtm(&account, arg.as_bytes()).await,
+            Command::Mlst(arg) => {
+                self.mlst(&account, arg.as_ref().map(|a| a.as_bytes()))
+                    .await
+            }
+            Command::Stat(Some(ListArgs {
+                path: Some(path), ..
+            })) => self.stat_path(&account, path.as_bytes()).await,
+            Command::Stat(_) => self.stat_session().await,
             Command::Type(kind) => self.type_(kind).await,
             Command::Mode(mode) => self.mode(mode).await,
             Command::Stru(stru) => self.stru(stru).await,
             Command::Allo => self.reply(202, "ALLO is not needed.").await,
             Command::Rest(offset) => {
                 self.rest = offset;
-                self.reply(350, format!("Restart position accepted ({offset}).")).await
+                self.send_continue(Reply::restart_accepted(offset)).await
             }
             Command::Pasv => self.pasv().await,
             Command::Epsv(arg) => self.epsv(arg).await,
             Command::Port(target) => self.port(SocketAddr::V4(target)).await,
             Command::Eprt(target) => self.port(target).await,
-            Command::Site(arg) => self.site(&arg).await,
-            Command::Retr(arg) => self.retr(&account, &arg).await,
-            Command::Stor(arg) => self.store(&account, &arg, StoreKind::Stor).await,
-            Command::Appe(arg) => self.store(&account, &arg, StoreKind::Appe).await,
-            Command::Stou(arg) => self.store(&account, arg.as_deref().unwrap_or(b""), StoreKind::Stou).await,
-            Command::List(arg) => self.list(&account, arg.as_deref(), ListKind::List).await,
-            Command::Nlst(arg) => self.list(&account, arg.as_deref(), ListKind::Nlst).await,
-            Command::Mlsd(arg) => self.list(&account, arg.as_deref(), ListKind::Mlsd).await,
-            // Handled above.
-            _ => self.reply(502, "Command not implemented.").await,
+            Command::Site(SiteCommand::Other { verb, .. }) => {
+                self.reply(
+                    502,
+                    format!("SITE {verb} not implemented (SITE HELP lists none)."),
+                )
+                .await
+            }
+            Command::Retr(arg) => self.retr(&account, arg.as_bytes()).await,
+            Command::Stor(arg) => self.store(&account, arg.as_bytes(), StoreKind::Stor).await,
+            Command::Appe(arg) => self.store(&account, arg.as_bytes(), StoreKind::Appe).await,
+            Command::Stou(arg) => {
+                let arg = arg.map(|a| a.into_bytes()).unwrap_or_default();
+                self.store(&account, &arg, StoreKind::Stou).await
+            }
+            Command::List(args) => {
+                self.list(
+                    &account,
+                    args.path.as_ref().map(|p| p.as_bytes()),
+                    ListKind::List,
+                )
+                .await
+            }
+            Command::Nlst(args) => {
+                self.list(
+                    &account,
+                    args.path.as_ref().map(|p| p.as_bytes()),
+                    ListKind::Nlst,
+                )
+                .await
+            }
+            Command::Mlsd(arg) => {
+                self.list(&account, arg.as_ref().map(|p| p.as_bytes()), ListKind::Mlsd)
+                    .await
+            }
+            // Answered before the login check.
+            _ => self.send_continue(Reply::not_implemented()).await,
         }
+    }
+
+    async fn send_continue(&mut self, reply: Reply) -> std::io::Result<Flow> {
+        self.send(reply).await?;
+        Ok(Flow::Continue)
+    }
+
+    fn feat(&self) -> Reply {
+        let mut features = Vec::new();
+        if self.context.tls.is_some() {
+            features.extend([
+                "AUTH TLS".to_string(),
+                "PBSZ".to_string(),
+                "PROT".to_string(),
+            ]);
+        }
+        features.extend(["EPRT", "EPSV", "MDTM"].map(String::from));
+        features.push(listing::Facts::ALL.feat_line());
+        features.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
+        Reply::feat(features)
     }
 }
 
@@ -458,7 +553,11 @@ async fn wait_transfer(transfer: &mut Option<Transfer>) -> Outcome {
     match transfer {
         Some(t) => match (&mut t.task).await {
             Ok(outcome) => outcome,
-            Err(e) => Outcome { code: 451, text: format!("Transfer failed: {e}"), bytes: 0 },
+            Err(e) => Outcome {
+                code: 451,
+                text: format!("Transfer failed: {e}"),
+                bytes: 0,
+            },
         },
         None => std::future::pending().await,
     }
@@ -486,19 +585,6 @@ fn strip_telnet(raw: &[u8]) -> Vec<u8> {
         out.pop();
     }
     out
-}
-
-fn feat_reply(tls: bool) -> Reply {
-    let mut lines = vec!["Features:".to_string()];
-    if tls {
-        lines.extend([" AUTH TLS".to_string(), " PBSZ".to_string(), " PROT".to_string()]);
-    }
-    lines.extend(
-        [" EPRT", " EPSV", " MDTM", " MLST type*;size*;modify*;perm*;unique*;", " PASV", " REST STREAM", " SIZE", " TVFS", " UTF8"]
-            .map(String::from),
-    );
-    lines.push("End".to_string());
-    Reply::multiline(211, lines)
 }
 
 fn help_reply() -> Reply {

@@ -9,10 +9,10 @@ use tokio::sync::oneshot;
 use tracing::info;
 
 use super::super::listing;
-use super::super::path::{self, NameEncoding};
+use super::super::path;
 use super::super::stream::MaybeTls;
 use super::super::transfer::{self, Cancel, Outcome};
-use super::{Flow, ListKind, Session, StoreKind, Transfer};
+use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
 use crate::bucketfs::{DirEntry, FsErrorKind, OpenMode};
 use crate::daemon::AccountFs;
 
@@ -21,7 +21,9 @@ type Io<T> = std::io::Result<T>;
 impl Session {
     pub(super) async fn retr(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
         let offset = std::mem::take(&mut self.rest);
-        let Some(target) = self.path_arg(arg).await? else { return Ok(Flow::Continue) };
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
         if !self.data.is_set() {
             return self.reply(425, "Use PORT, PASV or EPSV first.").await;
         }
@@ -30,21 +32,42 @@ impl Session {
             Err(e) => return self.fs_error(&e).await,
         };
         let mode = if self.binary { "BINARY" } else { "ASCII" };
-        let text = format!("Opening {mode} mode data connection for {target} ({} bytes).", meta.size - offset);
-        let Some(data) = self.open_data(text).await? else { return Ok(Flow::Continue) };
+        let text = format!(
+            "Opening {mode} mode data connection for {target} ({} bytes).",
+            meta.size - offset
+        );
+        let Some(data) = self.open_data(text).await? else {
+            return Ok(Flow::Continue);
+        };
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let progress = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(transfer::send(stream, data, cancel_rx, Arc::clone(&progress)));
+        let task = tokio::spawn(transfer::send(
+            stream,
+            data,
+            cancel_rx,
+            Arc::clone(&progress),
+        ));
         self.start_transfer(task, cancel_tx, progress, "RETR", target);
         Ok(Flow::Continue)
     }
 
-    pub(super) async fn store(&mut self, account: &AccountFs, arg: &[u8], kind: StoreKind) -> Io<Flow> {
+    pub(super) async fn store(
+        &mut self,
+        account: &AccountFs,
+        arg: &[u8],
+        kind: StoreKind,
+    ) -> Io<Flow> {
         let rest = std::mem::take(&mut self.rest);
         let target = match kind {
             StoreKind::Stou => {
-                let base = if arg.is_empty() { "file".to_string() } else { String::from_utf8_lossy(arg).into_owned() };
-                let Some(base) = self.path_arg(base.as_bytes()).await? else { return Ok(Flow::Continue) };
+                let base = if arg.is_empty() {
+                    "file".to_string()
+                } else {
+                    String::from_utf8_lossy(arg).into_owned()
+                };
+                let Some(base) = self.path_arg(base.as_bytes()).await? else {
+                    return Ok(Flow::Continue);
+                };
                 match self.unique_name(account, &base).await {
                     Some(name) => name,
                     None => return self.reply(553, "Could not find a unique name.").await,
@@ -95,7 +118,12 @@ impl Session {
         };
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let progress = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(transfer::receive(handle, data, cancel_rx, Arc::clone(&progress)));
+        let task = tokio::spawn(transfer::receive(
+            handle,
+            data,
+            cancel_rx,
+            Arc::clone(&progress),
+        ));
         let command = match kind {
             StoreKind::Stor => "STOR",
             StoreKind::Appe => "APPE",
@@ -107,15 +135,25 @@ impl Session {
 
     async fn unique_name(&self, account: &AccountFs, base: &str) -> Option<String> {
         for n in 0..1000u32 {
-            let candidate = if n == 0 { base.to_string() } else { format!("{base}.{n}") };
-            if matches!(account.fs.stat(&candidate).await, Err(ref e) if e.kind() == FsErrorKind::NotFound) {
+            let candidate = if n == 0 {
+                base.to_string()
+            } else {
+                format!("{base}.{n}")
+            };
+            if matches!(account.fs.stat(&candidate).await, Err(ref e) if e.kind() == FsErrorKind::NotFound)
+            {
                 return Some(candidate);
             }
         }
         None
     }
 
-    pub(super) async fn list(&mut self, account: &AccountFs, arg: Option<&[u8]>, kind: ListKind) -> Io<Flow> {
+    pub(super) async fn list(
+        &mut self,
+        account: &AccountFs,
+        arg: Option<&[u8]>,
+        kind: ListKind,
+    ) -> Io<Flow> {
         let target = match arg {
             Some(arg) if !arg.is_empty() => match self.path_arg(arg).await? {
                 Some(t) => t,
@@ -132,7 +170,12 @@ impl Session {
             Err(e) => return self.fs_error(&e).await,
         };
         if !meta.is_dir() && kind == ListKind::Mlsd {
-            return self.reply(501, format!("{target}: not a directory (MLSD lists directories).")).await;
+            return self
+                .reply(
+                    501,
+                    format!("{target}: not a directory (MLSD lists directories)."),
+                )
+                .await;
         }
         let dir = if meta.is_dir() {
             match account.fs.read_dir(&target).await {
@@ -146,31 +189,56 @@ impl Session {
             }
             None
         };
-        let Some(data) = self.open_data("Here comes the directory listing.".to_string()).await? else {
+        let Some(data) = self
+            .open_data("Here comes the directory listing.".to_string())
+            .await?
+        else {
             return Ok(Flow::Continue);
         };
         let encoding = self.encoding();
-        let facts = self.mlst_facts;
-        let perms = self.perms(account);
+        let mlsx = listing::MlsxFormat {
+            facts: self.mlst_facts,
+            perms: self.perms(account),
+        };
         let now = SystemTime::now();
-        let format = move |entry: &DirEntry| -> Option<Vec<u8>> {
-            let line = match kind {
-                ListKind::List => listing::list_line(entry, now),
-                ListKind::Nlst => entry.name.clone(),
-                ListKind::Mlsd => listing::mlsd_line(entry, facts, perms),
+        let dir_path = target.clone();
+        let format = move |name: &str, meta: &crate::bucketfs::Metadata| -> Option<Vec<u8>> {
+            let mut line = String::new();
+            let listed = match kind {
+                ListKind::List => listing::list_line(&mut line, name, meta, now),
+                ListKind::Nlst => listing::nlst_line(&mut line, name),
+                ListKind::Mlsd => mlsx.mlsd_line(&mut line, &dir_path, name, meta),
             };
-            let mut bytes = path::encode(&line, encoding).into_owned();
-            bytes.extend_from_slice(b"\r\n");
-            Some(bytes)
+            match listed {
+                Ok(()) => Some(path::encode(&line, encoding).into_owned()),
+                Err(_) => {
+                    info!(
+                        name,
+                        "entry left out of the listing: its name cannot be sent"
+                    );
+                    None
+                }
+            }
         };
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let progress = Arc::new(AtomicU64::new(0));
         let task = match dir {
-            Some(dir) => tokio::spawn(transfer::send_listing(dir, format, data, cancel_rx, Arc::clone(&progress))),
+            Some(dir) => tokio::spawn(transfer::send_listing(
+                dir,
+                move |e: &DirEntry| format(&e.name, &e.meta),
+                data,
+                cancel_rx,
+                Arc::clone(&progress),
+            )),
             None => {
-                let name = target.rsplit('/').next().unwrap_or("").to_string();
-                let line = format(&DirEntry { name, meta }).unwrap_or_default();
-                tokio::spawn(transfer::send_bytes(line, data, cancel_rx, Arc::clone(&progress)))
+                let line =
+                    format(target.rsplit('/').next().unwrap_or(""), &meta).unwrap_or_default();
+                tokio::spawn(transfer::send_bytes(
+                    line,
+                    data,
+                    cancel_rx,
+                    Arc::clone(&progress),
+                ))
             }
         };
         let command = match kind {
@@ -186,12 +254,17 @@ impl Session {
     async fn open_data(&mut self, preliminary: String) -> Io<Option<MaybeTls>> {
         self.reply(150, preliminary).await?;
         let plan = std::mem::take(&mut self.data);
-        let tls = if self.protect_data { self.context.tls.clone() } else { None };
+        let tls = if self.protect_data {
+            self.context.tls.clone()
+        } else {
+            None
+        };
         match plan.connect(tls.as_ref()).await {
             Ok(data) => Ok(Some(data)),
             Err(e) => {
                 info!(error = %e, "data connection failed");
-                self.reply(425, format!("Cannot open data connection: {e}.")).await?;
+                self.reply(425, format!("Cannot open data connection: {e}."))
+                    .await?;
                 Ok(None)
             }
         }
@@ -205,11 +278,25 @@ impl Session {
         command: &'static str,
         path: String,
     ) {
-        self.transfer = Some(Transfer { task, cancel, progress, command, path, started: Instant::now() });
+        let info = TransferInfo {
+            command,
+            path,
+            started: Instant::now(),
+        };
+        self.transfer = Some(Transfer {
+            task,
+            cancel,
+            progress,
+            info,
+        });
     }
 
     /// Sends the transfer's final reply and writes the transfer log line (like vsftpd's xferlog).
-    pub(super) async fn finish_transfer(&mut self, done: Option<Transfer>, outcome: Outcome) -> Io<()> {
+    pub(super) async fn finish_transfer(
+        &mut self,
+        done: Option<TransferInfo>,
+        outcome: Outcome,
+    ) -> Io<()> {
         if let Some(t) = done {
             let seconds = t.started.elapsed().as_secs_f64();
             info!(
@@ -228,24 +315,20 @@ impl Session {
     }
 
     /// ABOR: cancels the running transfer and waits for it to clean up (an upload is aborted in the store).
-    pub(super) async fn stop_transfer(&mut self) -> (Option<Transfer>, Option<Outcome>) {
-        let Some(t) = self.transfer.take() else { return (None, None) };
+    pub(super) async fn stop_transfer(&mut self) -> (Option<TransferInfo>, Option<Outcome>) {
+        let Some(t) = self.transfer.take() else {
+            return (None, None);
+        };
         let _ = t.cancel.send(Cancel::Abort);
-        let progress = t.progress.load(Ordering::Relaxed);
-        let outcome = match (&mut { t.task }).await {
+        let outcome = match t.task.await {
             Ok(outcome) => outcome,
-            Err(e) => Outcome { code: 426, text: format!("Transfer aborted ({e})."), bytes: progress },
+            Err(e) => Outcome {
+                code: 426,
+                text: format!("Transfer aborted ({e})."),
+                bytes: t.progress.load(Ordering::Relaxed),
+            },
         };
-        let t = Transfer {
-            task: tokio::spawn(async { Outcome { code: 0, text: String::new(), bytes: 0 } }),
-            cancel: oneshot::channel().0,
-            progress: Arc::new(AtomicU64::new(outcome.bytes)),
-            command: "ABOR",
-            path: String::new(),
-            started: Instant::now(),
-        };
-        let _ = NameEncoding::Utf8;
-        (Some(t), Some(outcome))
+        (Some(t.info), Some(outcome))
     }
 
     /// Ends a running transfer without replying (the session is ending).
