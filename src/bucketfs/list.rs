@@ -129,7 +129,7 @@ impl ReadDir {
         if rest.is_empty() || rest == "." || rest == ".." || rest.contains('/') {
             return None;
         }
-        if Key::root().join(rest).is_err() {
+        if self.dir.join(rest).is_err() {
             return None;
         }
         Some(rest.to_string())

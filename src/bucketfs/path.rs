@@ -31,6 +31,13 @@ impl Key {
             }
         }
         let key = segments.join("/");
+        // OpenDAL trims whitespace around every path it is given: `a ` would silently become `a`.
+        if key.starts_with(char::is_whitespace) || key.ends_with(char::is_whitespace) {
+            return Err(FsError::new(
+                FsErrorKind::InvalidName,
+                format!("name {key:?} begins or ends with whitespace, which the store cannot keep"),
+            ));
+        }
         // The directory marker adds one byte.
         if key.len() + 1 > MAX_KEY_BYTES {
             return Err(FsError::new(
@@ -132,6 +139,19 @@ mod tests {
         assert_eq!(Key::parse("/a/../../b").unwrap().as_str(), "b");
         assert!(Key::parse("/..").unwrap().is_root());
         assert!(Key::parse("").unwrap().is_root());
+    }
+
+    #[test]
+    fn whitespace_at_either_end_of_a_key_is_refused() {
+        for bad in [" a", "a ", "/dir/file ", "\u{3000}x", " a/b"] {
+            assert_eq!(
+                Key::parse(bad).unwrap_err().kind(),
+                FsErrorKind::InvalidName,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Key::parse("a b/ c/d e").unwrap().as_str(), "a b/ c/d e");
+        assert_eq!(Key::parse("dir/ x").unwrap().name(), " x");
     }
 
     #[test]
