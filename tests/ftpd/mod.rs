@@ -383,7 +383,11 @@ pub struct Ctl {
 impl Ctl {
     /// Connects and reads the greeting (any code: 220, or 421 when refused).
     pub fn connect(addr: SocketAddr) -> Ctl {
-        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        Self::from_stream(TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect"))
+    }
+
+    /// Takes over a connected control stream and reads the greeting.
+    pub fn from_stream(stream: TcpStream) -> Ctl {
         stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
         stream.set_write_timeout(Some(TIMEOUT)).expect("timeout");
         let writer = stream.try_clone().expect("clone");
