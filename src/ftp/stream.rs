@@ -4,7 +4,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -22,6 +23,26 @@ impl MaybeTls {
         match self {
             MaybeTls::Plain(s) => s,
             MaybeTls::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Reads what the control connection has into `buf` (0 at end of file), for the command loop.
+    ///
+    /// Clients send ABOR as TCP urgent data, and the kernel ends a read at the urgent mark even when more bytes
+    /// are queued. `read_buf` takes such a short read as "socket drained" and waits for the next readiness event,
+    /// which never comes if the client now waits for our reply (ftplib's urgent `ABOR\r\n` stopped at `ABOR\r`).
+    /// `try_read_buf` forgets readiness only on `WouldBlock`, so the bytes past the mark are read at once. Cancel
+    /// safe.
+    pub async fn read_control(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            MaybeTls::Plain(s) => loop {
+                s.readable().await?;
+                match s.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    read => return read,
+                }
+            },
+            MaybeTls::Tls(s) => s.read_buf(buf).await,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The three data transfers: receive a file into a `WriteHandle`, send a `ByteStream`, send a listing. Each runs
 //! as its own task so the session can keep reading the control connection (ABOR, STAT, QUIT) meanwhile.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::fs_reply::code_for;
@@ -53,12 +55,14 @@ pub enum Cancel {
 }
 
 /// Receives the data connection into `handle`; 226 only after the upload is complete in the store. Any failure
-/// (client reset, store error, size limit, ABOR) aborts the upload, so nothing is committed.
+/// (client reset, store error, size limit, ABOR, a client that closed the control connection too) aborts the
+/// upload, so nothing is committed.
 pub async fn receive(
     mut handle: WriteHandle,
     mut data: MaybeTls,
     cancel: oneshot::Receiver<Cancel>,
     progress: Arc<AtomicU64>,
+    client: Option<ClientWatch>,
 ) -> Outcome {
     let path = handle.path();
     let received = async {
@@ -108,6 +112,14 @@ pub async fn receive(
         }
         // The core already aborted the upload.
         Some(Err(ReceiveError::Store(e))) => Outcome::failed(code_for(&e), e.to_string(), bytes),
+        Some(Ok(())) if client.as_ref().is_some_and(ClientWatch::gone) => {
+            handle.abort().await;
+            Outcome::failed(
+                426,
+                "The client closed the control connection during the upload; nothing was stored.",
+                bytes,
+            )
+        }
         Some(Ok(())) => match handle.close().await {
             Ok(meta) => Outcome::ok(
                 format!("Transfer complete: {path} ({} bytes).", meta.size),
@@ -115,6 +127,41 @@ pub async fn receive(
             ),
             Err(e) => Outcome::failed(code_for(&e), format!("{e}; nothing was stored."), bytes),
         },
+    }
+}
+
+/// Whether the client is still there, seen from an upload: a client killed mid-upload closes its control and
+/// data connections together, and the data connection's end of file then looks just like a finished upload.
+pub struct ClientWatch {
+    /// A second handle on the control connection's socket.
+    control: socket2::Socket,
+    /// Set when the client sent QUIT during the transfer: it wants the upload finished, then the session closed.
+    quit: Arc<AtomicBool>,
+}
+
+impl ClientWatch {
+    pub fn new(control: &TcpStream, quit: Arc<AtomicBool>) -> std::io::Result<Self> {
+        Ok(Self {
+            control: socket2::SockRef::from(control).try_clone()?,
+            quit,
+        })
+    }
+
+    /// True when the control connection is at end of file (or broken) without a QUIT. Never blocks, reads nothing.
+    /// Best effort: the client's two connections close at about the same time, in no fixed order.
+    fn gone(&self) -> bool {
+        if self.quit.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut byte = [MaybeUninit::uninit(); 1];
+        match self
+            .control
+            .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
     }
 }
 

@@ -6,12 +6,12 @@ mod connection;
 mod transfers;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -53,6 +53,11 @@ pub async fn run(
             }
         };
         let _ = stream.set_nodelay(true);
+        // Clients send ABOR (or the Telnet IAC DM before it) as TCP urgent data; without OOBINLINE the kernel takes
+        // the urgent byte out of the stream (ftplib's `ABOR\r\n` would lose its `\n`, lftp's `IAC DM` its `DM`).
+        if let Err(e) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
+            warn!(error = %e, "cannot set SO_OOBINLINE");
+        }
         let control = if implicit_tls {
             let Some(acceptor) = context.tls.clone() else {
                 return;
@@ -96,6 +101,8 @@ struct Transfer {
     task: JoinHandle<Outcome>,
     cancel: oneshot::Sender<Cancel>,
     progress: Arc<AtomicU64>,
+    /// Set on QUIT during the transfer (an upload then completes even if the client closes the connection).
+    quit: Arc<AtomicBool>,
     info: TransferInfo,
 }
 
@@ -127,6 +134,10 @@ struct Session {
     mlst_facts: listing::Facts,
     connected_at: Instant,
     transfer: Option<Transfer>,
+    /// QUIT came during a transfer: the session ends once the transfer has ended and been answered.
+    quit_pending: bool,
+    /// The client closed the control connection after QUIT, while the transfer runs on.
+    control_closed: bool,
 }
 
 impl Session {
@@ -158,6 +169,8 @@ impl Session {
             mlst_facts: listing::Facts::default(),
             connected_at: Instant::now(),
             transfer: None,
+            quit_pending: false,
+            control_closed: false,
         }
     }
 
@@ -235,20 +248,26 @@ impl Session {
                 return Err("no control connection");
             };
             let read = tokio::select! {
-                r = control.read_buf(&mut self.input) => Event::Read(r),
+                r = control.read_control(&mut self.input), if !self.control_closed => Event::Read(r),
                 outcome = wait_transfer(&mut self.transfer) => Event::TransferDone(outcome),
                 _ = tokio::time::sleep(timeout) => Event::Timeout,
                 _ = self.stop.changed() => Event::Stop,
             };
             match read {
+                Event::Read(Ok(0)) if self.quit_pending && self.transfer.is_some() => {
+                    self.control_closed = true;
+                }
                 Event::Read(Ok(0)) => return Err("client closed the connection"),
                 Event::Read(Ok(_)) => {}
                 Event::Read(Err(_)) => return Err("control connection error"),
                 Event::TransferDone(outcome) => {
                     let done = self.transfer.take().map(|t| t.info);
-                    self.finish_transfer(done, outcome)
-                        .await
-                        .map_err(|_| "control connection lost")?;
+                    let answered = self.finish_transfer(done, outcome).await;
+                    if self.quit_pending {
+                        let _ = self.send(Reply::goodbye()).await;
+                        return Err("quit");
+                    }
+                    answered.map_err(|_| "control connection lost")?;
                 }
                 Event::Timeout => {
                     let text = if logged_in {
@@ -365,9 +384,12 @@ impl Session {
             }
             Command::Noop => self.reply(200, "NOOP ok.").await,
             Command::Quit => {
-                self.cancel_transfer().await;
-                self.reply(221, "Goodbye.").await?;
-                Ok(Flow::Quit)
+                // RFC 959 §4.1.1: the transfer completes and is answered, then the session closes.
+                self.quit_pending = true;
+                if let Some(t) = &self.transfer {
+                    t.quit.store(true, Ordering::Relaxed);
+                }
+                Ok(Flow::Continue)
             }
             _ => {
                 self.reply(503, "A transfer is in progress; send ABOR first.")

@@ -1,7 +1,7 @@
 //! RETR, STOR/APPE/STOU and LIST/NLST/MLSD: check everything the core can refuse before 150, then open the data
 //! connection and run the transfer as a task while the control connection stays responsive.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -11,7 +11,7 @@ use tracing::info;
 use super::super::listing;
 use super::super::path;
 use super::super::stream::MaybeTls;
-use super::super::transfer::{self, Cancel, Outcome};
+use super::super::transfer::{self, Cancel, ClientWatch, Outcome};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
 use crate::bucketfs::{DirEntry, FsErrorKind, OpenMode};
 use crate::daemon::AccountFs;
@@ -47,7 +47,7 @@ impl Session {
             cancel_rx,
             Arc::clone(&progress),
         ));
-        self.start_transfer(task, cancel_tx, progress, "RETR", target);
+        self.start_transfer(task, cancel_tx, progress, Arc::default(), "RETR", target);
         Ok(Flow::Continue)
     }
 
@@ -118,18 +118,24 @@ impl Session {
         };
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let progress = Arc::new(AtomicU64::new(0));
+        let quit = Arc::new(AtomicBool::new(false));
+        let client = self
+            .control
+            .as_ref()
+            .and_then(|c| ClientWatch::new(c.tcp(), Arc::clone(&quit)).ok());
         let task = tokio::spawn(transfer::receive(
             handle,
             data,
             cancel_rx,
             Arc::clone(&progress),
+            client,
         ));
         let command = match kind {
             StoreKind::Stor => "STOR",
             StoreKind::Appe => "APPE",
             StoreKind::Stou => "STOU",
         };
-        self.start_transfer(task, cancel_tx, progress, command, target);
+        self.start_transfer(task, cancel_tx, progress, quit, command, target);
         Ok(Flow::Continue)
     }
 
@@ -246,7 +252,7 @@ impl Session {
             ListKind::Nlst => "NLST",
             ListKind::Mlsd => "MLSD",
         };
-        self.start_transfer(task, cancel_tx, progress, command, target);
+        self.start_transfer(task, cancel_tx, progress, Arc::default(), command, target);
         Ok(Flow::Continue)
     }
 
@@ -275,6 +281,7 @@ impl Session {
         task: tokio::task::JoinHandle<Outcome>,
         cancel: oneshot::Sender<Cancel>,
         progress: Arc<AtomicU64>,
+        quit: Arc<AtomicBool>,
         command: &'static str,
         path: String,
     ) {
@@ -287,6 +294,7 @@ impl Session {
             task,
             cancel,
             progress,
+            quit,
             info,
         });
     }
