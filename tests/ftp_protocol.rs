@@ -570,6 +570,69 @@ fn dropped_data_connection_stores_nothing() {
     assert_eq!(server.keys(), ["old.bin"]);
 }
 
+/// A client that closes its control connection before the data connection ends (as a killed client does, when
+/// its control connection goes first) gets nothing stored: the upload's end cannot be answered.
+#[test]
+fn client_gone_before_the_upload_ends_stores_nothing() {
+    let server = TestServer::start();
+    let mut watcher = server.login();
+    for round in 0..3 {
+        let name = format!("gone-{round}.bin");
+        let mut c = server.login();
+        let mut data = c.epsv();
+        c.expect(&format!("STOR {name}"), 150);
+        data.write_all(&pattern(100_000, 4)).unwrap();
+        wait_progress(&mut c, 100_000);
+        drop(c);
+        drop(data);
+        // The upload ends one way or the other: then SIZE answers 550 (aborted) or the object exists.
+        let deadline = Instant::now() + ftpd::TIMEOUT;
+        while server.object(&name).is_none() && watcher.cmd(&format!("SIZE {name}")).code == 213 {
+            assert!(Instant::now() < deadline, "the upload never ended");
+            std::thread::yield_now();
+        }
+        assert!(server.object(&name).is_none(), "round {round}: stored");
+    }
+    assert!(server.keys().is_empty(), "{:?}", server.keys());
+}
+
+/// QUIT during a transfer (RFC 959 §4.1.1): the transfer completes and is answered (226), then 221 — also when the
+/// client closes its side right after QUIT.
+#[test]
+fn quit_during_a_transfer_lets_it_finish() {
+    let server = TestServer::start();
+    let body = pattern(300_000, 8);
+    for (round, close_after_quit) in [(0, false), (1, true)] {
+        let name = format!("quit-{round}.bin");
+        let mut c = server.login();
+        let mut data = c.epsv();
+        c.expect(&format!("STOR {name}"), 150);
+        data.write_all(&body[..100_000]).unwrap();
+        wait_progress(&mut c, 100_000);
+        c.send(b"QUIT\r\n");
+        if close_after_quit {
+            c.shutdown_write();
+        }
+        data.write_all(&body[100_000..]).unwrap();
+        drop(data);
+        c.expect_final(226);
+        c.expect_final(221);
+        assert!(c.is_closed());
+        assert_eq!(server.object(&name), Some(body.clone()), "round {round}");
+    }
+    // A download too.
+    server.put("down.bin", &body);
+    let mut c = server.login();
+    let mut data = c.epsv();
+    c.expect("RETR down.bin", 150);
+    c.send(b"QUIT\r\n");
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(got, body);
+    c.expect_final(226);
+    c.expect_final(221);
+}
+
 /// `single_file_max_size`: the byte after the limit fails the upload with 552 and nothing is stored.
 #[test]
 fn size_limit() {

@@ -684,13 +684,23 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    run_with_input(cmd, b"", timeout)
+}
+
+/// Like [`run`], with `input` on the client's stdin (then closed).
+pub fn run_with_input(cmd: &mut Command, input: &[u8], timeout: Duration) -> Output {
     let shown = format!("{cmd:?}");
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {shown}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feed = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out = std::thread::spawn(move || {
@@ -712,12 +722,14 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "{shown} did not finish within {timeout:?}; stderr: {}",
+                "{shown} did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.join().unwrap_or_default()),
                 String::from_utf8_lossy(&err.join().unwrap_or_default())
             );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let _ = feed.join();
     Output {
         status,
         stdout: out.join().unwrap_or_default(),
@@ -737,15 +749,22 @@ pub fn success(what: &str, out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Runs a Python ftplib script (`sys.argv[1:]` = host, port, user, password, then `args`); `None` if no python.
-pub fn ftplib(server: &TestServer, script: &str, args: &[&str]) -> Option<Output> {
+/// Runs a scenario of `tests/support/ftplib_client.py` against `addr` as account `n` (`None`: no python; skip).
+pub fn ftplib(
+    server: &TestServer,
+    addr: SocketAddr,
+    n: usize,
+    scenario: &str,
+    args: &[&str],
+) -> Option<Output> {
     let python = python()?;
-    let a = &server.accounts[0];
-    let port = server.port().to_string();
+    let a = &server.accounts[n];
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ftplib_client.py");
+    let port = addr.port().to_string();
     let mut cmd = Command::new(python);
-    cmd.arg("-c")
+    cmd.arg("-u")
         .arg(script)
-        .args(["127.0.0.1", &port, &a.user, &a.pass])
+        .args([scenario, "127.0.0.1", &port, &a.user, &a.pass])
         .args(args);
     Some(run(&mut cmd))
 }
