@@ -317,13 +317,15 @@ impl BucketFs {
             keys.push(from_prefix.clone());
         }
 
-        let copies = futures::stream::iter(keys.iter().map(|source| {
+        // Each copy owns its key: a future borrowing from `keys` through the closure is not provably `Send`
+        // (a higher-ranked lifetime), and the adapters run this as a spawned task.
+        let copies = futures::stream::iter(keys.iter().cloned().map(|source| {
             let target = format!("{to_prefix}{}", &source[from_prefix.len()..]);
             async move {
                 let result = if source.ends_with('/') {
                     self.op().create_dir(&target).await
                 } else {
-                    self.copy_object(source, &target).await
+                    self.copy_object(&source, &target).await
                 };
                 (target, result)
             }

@@ -557,3 +557,18 @@ async fn names_are_validated() {
     // `..` cannot leave the root.
     assert_eq!(get(&fs, "/../../中文 目录.txt").await, "内容".as_bytes());
 }
+
+/// The adapters run core calls as spawned tasks, so every public future must be `Send`.
+#[test]
+fn public_futures_are_send() {
+    fn assert_send<T: Send>(_: T) {}
+    let fs = rw();
+    assert_send(fs.rename("/a", "/b"));
+    assert_send(fs.stat("/a"));
+    assert_send(fs.read_dir("/"));
+    assert_send(fs.mkdir("/d"));
+    assert_send(fs.rmdir("/d"));
+    assert_send(fs.remove_file("/a"));
+    assert_send(fs.open_read("/a"));
+    assert_send(fs.open_write("/a", OpenMode::Truncate));
+}
