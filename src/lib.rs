@@ -4,4 +4,5 @@
 
 pub mod bucketfs;
 pub mod config;
+pub mod fuse;
 pub mod storage;
