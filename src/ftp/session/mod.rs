@@ -89,7 +89,7 @@ enum Login {
     None,
     /// USER given, waiting for PASS.
     User(String),
-    LoggedIn(AccountFs),
+    LoggedIn(Box<AccountFs>),
 }
 
 struct Transfer {
@@ -415,7 +415,7 @@ impl Session {
         let Login::LoggedIn(account) = &self.login else {
             return self.send_continue(Reply::not_logged_in()).await;
         };
-        let account = account.clone();
+        let account = AccountFs::clone(account);
         match command {
             Command::Pwd => {
                 self.send_continue(Reply::current_directory(&self.cwd))
