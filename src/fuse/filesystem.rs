@@ -209,6 +209,12 @@ impl Filesystem for FuseFs {
         Ok(())
     }
 
+    fn destroy(&mut self) {
+        // A fuser thread, not a runtime thread: blocking here is allowed, and the unmount waits for it.
+        let shared = Arc::clone(&self.shared);
+        self.runtime.block_on(shared.release_all());
+    }
+
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let span = request_span!("lookup", req, parent = parent.0, name = ?name);
         let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
