@@ -110,7 +110,7 @@ impl FuseError {
                 tracing::warn!(op, errno, "{self}")
             }
             FuseError::Refused {
-                refusal: Refusal::StaleInode | Refusal::BadHandle,
+                refusal: Refusal::BadHandle,
                 ..
             } => tracing::warn!(op, errno, "{self}"),
             _ => tracing::info!(op, errno, "{self}"),

@@ -24,7 +24,7 @@ use super::ops::{DirSink, Shared};
 const MAX_WRITE: u32 = 1024 * 1024;
 /// Requests the kernel keeps in flight in the background (read-ahead, async releases).
 const MAX_BACKGROUND: u16 = 64;
-/// Inodes are never reused with a new meaning while the kernel holds them, so one generation serves.
+/// Inode numbers come from a counter and are never reused, so one generation serves.
 const GENERATION: Generation = Generation(0);
 
 /// A span for one request: the operation, the kernel's request id, and what it names.
@@ -207,6 +207,12 @@ impl Filesystem for FuseFs {
             }
         }
         Ok(())
+    }
+
+    fn destroy(&mut self) {
+        // A fuser thread, not a runtime thread: blocking here is allowed, and the unmount waits for it.
+        let shared = Arc::clone(&self.shared);
+        self.runtime.block_on(shared.release_all());
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

@@ -195,6 +195,11 @@ impl HandleTable {
         self.lock().remove(&fh).ok_or_else(|| bad_handle(fh))
     }
 
+    /// Takes every handle out (the session is ending).
+    pub(crate) fn drain(&self) -> Vec<Arc<Handle>> {
+        self.lock().drain().map(|(_, handle)| handle).collect()
+    }
+
     /// Every handle writing inode `ino` (a truncate by path goes through the open upload, if there is one).
     pub(crate) fn writers_of(&self, ino: u64) -> Vec<Arc<Handle>> {
         self.lock()

@@ -129,7 +129,8 @@ impl MountHandle {
         &self.mountpoint
     }
 
-    /// Unmounts and waits for the session to end.
+    /// Unmounts and waits for the session to end (files still open for writing are committed first). Blocks:
+    /// from async code, call it in `spawn_blocking`. The runtime given to `mount` must still be running.
     pub fn unmount(mut self) -> Result<(), MountError> {
         self.unmount_now()
     }
@@ -164,8 +165,9 @@ impl Drop for MountHandle {
     }
 }
 
-/// Mounts `fs` at `mountpoint`; requests run on `runtime`. See the module documentation for what the mount
-/// supports.
+/// Mounts `fs` at `mountpoint`; requests run as tasks on `runtime`, which must be a multi-thread runtime that
+/// outlives the mount. Blocks briefly (the mount and the kernel handshake). See the module documentation for
+/// what the mount supports.
 pub fn mount(
     fs: BucketFs,
     mountpoint: &Path,

@@ -296,6 +296,17 @@ impl Shared {
         Ok(())
     }
 
+    /// The session ended (unmounted). A file closed just before may not have had its release delivered: the
+    /// kernel drops queued requests when the connection ends. Its descriptors are all closed (an unmount only
+    /// succeeds then), so what is still open is committed, as its release would have done.
+    pub(crate) async fn release_all(&self) {
+        for handle in self.handles.drain() {
+            if let Handle::Write(file) = handle.as_ref() {
+                file.state.lock().await.release().await;
+            }
+        }
+    }
+
     /// Opens a listing; a denied or missing directory fails here, where `ls` expects it.
     pub(crate) async fn opendir(&self, ino: u64) -> FuseResult<u64> {
         let path = self.path_of(ino)?;
