@@ -14,7 +14,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_cosftpd");
 fn fuse_available() -> bool {
     let ok = Path::new("/dev/fuse").exists() && unsafe { libc::geteuid() } == 0;
     if !ok {
-        assert!(!common::require_fuse(), "COSFTPD_REQUIRE_FUSE=1 but FUSE (root + /dev/fuse) is not available");
+        assert!(
+            !common::require_fuse(),
+            "COSFTPD_REQUIRE_FUSE=1 but FUSE (root + /dev/fuse) is not available"
+        );
         eprintln!("skipping: FUSE needs root and /dev/fuse");
     }
     ok
@@ -80,7 +83,10 @@ impl Daemon {
             if let Some(status) = self.0.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "cosftpd did not stop within 20 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "cosftpd did not stop within 20 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -127,7 +133,9 @@ impl Drop for Daemon {
 fn is_mounted(path: &Path) -> bool {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let path = path.display().to_string();
-    mounts.lines().any(|l| l.split_whitespace().nth(1) == Some(path.as_str()))
+    mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(path.as_str()))
 }
 
 #[test]
@@ -149,11 +157,18 @@ delete_enable = maybe
 listen_port = 99999
 "#;
     let path = common::write_config(dir.path(), text);
-    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     for expected in ["authority", "delete_enable", "listen_port", "home_dir"] {
-        assert!(stderr.contains(expected), "{expected} not reported:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{expected} not reported:\n{stderr}"
+        );
     }
     for secret in ["AKIDsecretvalue", "the-secret-key", "hunter2"] {
         assert!(!stderr.contains(secret), "secret leaked:\n{stderr}");
@@ -164,11 +179,25 @@ listen_port = 99999
 fn check_config_prints_the_setup() {
     let dir = tempfile::tempdir().unwrap();
     let path = local_config(dir.path(), 2121, true);
-    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("user alice") && stdout.contains("RW"), "{stdout}");
-    assert!(stdout.contains("user bob") && stdout.contains("delete_enable=false"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("user alice") && stdout.contains("RW"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("user bob") && stdout.contains("delete_enable=false"),
+        "{stdout}"
+    );
     assert!(stdout.contains("part size"), "{stdout}");
     assert!(!stdout.contains("secret-password"), "{stdout}");
 }
@@ -176,12 +205,22 @@ fn check_config_prints_the_setup() {
 #[test]
 fn the_example_config_parses_and_names_its_placeholder_home_dirs() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/vsftpd.conf.example");
-    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&example).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", "-c"])
+        .arg(&example)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         return; // the placeholder home dirs happen to exist here
     }
-    assert!(stderr.lines().skip(1).all(|l| l.contains("home_dir") || l.contains("warning")), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .skip(1)
+            .all(|l| l.contains("home_dir") || l.contains("warning")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -203,23 +242,48 @@ fn serve_mounts_and_serves_ftp_then_stops_cleanly_on_sigterm() {
     let url = format!("ftp://alice:secret-password-1@127.0.0.1:{port}/");
     let upload = dir.path().join("up.txt");
     std::fs::write(&upload, b"ftp bytes").unwrap();
-    let out = Command::new("curl").args(["-sS", "--max-time", "20", "-T"]).arg(&upload).arg(format!("{url}from-ftp.txt")).output();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-T"])
+        .arg(&upload)
+        .arg(format!("{url}from-ftp.txt"))
+        .output();
     let Ok(out) = out else {
         assert!(!common::require_s3(), "curl is missing");
         return;
     };
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let listing = Command::new("curl").args(["-sS", "--max-time", "20", "-l"]).arg(&url).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-l"])
+        .arg(&url)
+        .output()
+        .unwrap();
     let names = String::from_utf8_lossy(&listing.stdout);
-    assert!(names.contains("from-mount.txt") && names.contains("from-ftp.txt"), "{names}");
-    assert_eq!(std::fs::read(home1.join("from-ftp.txt")).unwrap(), b"ftp bytes");
+    assert!(
+        names.contains("from-mount.txt") && names.contains("from-ftp.txt"),
+        "{names}"
+    );
+    assert_eq!(
+        std::fs::read(home1.join("from-ftp.txt")).unwrap(),
+        b"ftp bytes"
+    );
     // The R account's mount is read-only, the same policy as its FTP login.
     let denied = std::fs::write(home1.join("nope"), b"x").unwrap_err();
     assert_eq!(denied.raw_os_error(), Some(libc::EROFS));
 
     let status = daemon.terminate();
-    assert!(status.success(), "exit status {status}: {}", daemon.stderr());
-    assert!(!is_mounted(&home0) && !is_mounted(&home1), "mounts left behind");
+    assert!(
+        status.success(),
+        "exit status {status}: {}",
+        daemon.stderr()
+    );
+    assert!(
+        !is_mounted(&home0) && !is_mounted(&home1),
+        "mounts left behind"
+    );
     // The log file is written (appended, rotated daily) and holds no password.
     let logs: String = std::fs::read_dir(dir.path().join("logs"))
         .unwrap()
@@ -247,8 +311,14 @@ fn mount_only_serves_no_ftp() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::fs::write(home0.join("a.txt"), b"a").unwrap();
-    assert_eq!(std::fs::read(dir.path().join("bucket/a.txt")).unwrap(), b"a");
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "mount must not listen for FTP");
+    assert_eq!(
+        std::fs::read(dir.path().join("bucket/a.txt")).unwrap(),
+        b"a"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "mount must not listen for FTP"
+    );
     assert!(daemon.terminate().success());
     assert!(!is_mounted(&home0));
 }
@@ -257,7 +327,11 @@ fn mount_only_serves_no_ftp() {
 fn serve_refuses_mount_enable_false_for_mount_and_reports_bad_store() {
     let dir = tempfile::tempdir().unwrap();
     let config = local_config(dir.path(), common::free_port(), false);
-    let out = Command::new(BIN).args(["mount", "-c"]).arg(&config).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["mount", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("mount_enable"));
 }

@@ -120,7 +120,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     if let Some(ftp) = ftp {
         ftp.shutdown().await;
     }
-    drop(mounts);
+    // Unmounting waits for the kernel to finish with each mount, and in-flight requests need the runtime: block
+    // a dedicated thread, not a runtime worker.
+    if let Err(e) = tokio::task::spawn_blocking(move || drop(mounts)).await {
+        warn!(error = %e, "unmounting failed");
+    }
     if let Err(e) = &signal {
         error!(error = %e, "signal handling failed");
     }
@@ -157,12 +161,18 @@ mod mounts {
     }
 
     /// `serve` keeps serving FTP when a mount fails (and says why); `mount` has nothing else to do, so it fails.
-    pub fn mount_all(config: &Config, accounts: &[AccountFs], mode: Mode) -> Result<Mounts, DaemonError> {
+    pub fn mount_all(
+        config: &Config,
+        accounts: &[AccountFs],
+        mode: Mode,
+    ) -> Result<Mounts, DaemonError> {
         let mut mounts = Mounts(Vec::new());
         if !config.optional.mount_enable {
             info!("mount_enable = false: no FUSE mounts");
             return match mode {
-                Mode::MountOnly => Err(DaemonError::Mount("mount_enable = false: nothing to mount".into())),
+                Mode::MountOnly => Err(DaemonError::Mount(
+                    "mount_enable = false: nothing to mount".into(),
+                )),
                 Mode::Serve => Ok(mounts),
             };
         }
@@ -173,7 +183,10 @@ mod mounts {
                 Ok(handle) => mounts.0.push(handle),
                 Err(e) => match mode {
                     Mode::MountOnly => {
-                        return Err(DaemonError::Mount(format!("[{}] {}: {e}", a.account.section, a.account.user)))
+                        return Err(DaemonError::Mount(format!(
+                            "[{}] {}: {e}",
+                            a.account.section, a.account.user
+                        )))
                     }
                     Mode::Serve => {
                         warn!(user = %a.account.user, home_dir = %a.account.home_dir.display(), "not mounted: {e}; serving FTP only")
