@@ -219,17 +219,14 @@ impl Session {
                 return Ok(line);
             }
             let logged_in = matches!(self.login, Login::LoggedIn(_));
+            // A long transfer is activity: no idle timeout while one runs.
             let timeout = if self.transfer.is_some() {
-                // A long transfer is activity: no idle timeout while one runs.
-                Duration::from_secs(u64::MAX / 4)
+                None
             } else if logged_in {
-                self.context.config.optional.idle_timeout
+                Some(self.context.config.optional.idle_timeout)
             } else {
-                self.context
-                    .config
-                    .optional
-                    .login_timeout
-                    .saturating_sub(self.connected_at.elapsed())
+                let login = self.context.config.optional.login_timeout;
+                Some(login.saturating_sub(self.connected_at.elapsed()))
             };
             let Some(control) = self.control.as_mut() else {
                 return Err("no control connection");
@@ -237,7 +234,7 @@ impl Session {
             let read = tokio::select! {
                 r = control.read_buf(&mut self.input) => Event::Read(r),
                 outcome = wait_transfer(&mut self.transfer) => Event::TransferDone(outcome),
-                _ = tokio::time::sleep(timeout) => Event::Timeout,
+                _ = idle(timeout) => Event::Timeout,
                 _ = self.stop.changed() => Event::Stop,
             };
             match read {
@@ -546,6 +543,14 @@ enum ListKind {
     List,
     Nlst,
     Mlsd,
+}
+
+/// Resolves after `timeout`, or never.
+async fn idle(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when the running transfer ends (never, when there is none).
