@@ -6,5 +6,6 @@ pub mod bucketfs;
 pub mod config;
 pub mod daemon;
 pub mod ftp;
+pub mod fuse;
 pub mod logging;
 pub mod storage;

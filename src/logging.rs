@@ -29,8 +29,10 @@ pub fn init(level: tracing::Level, log_dir: Option<&Path>) -> Result<LogGuard, L
         EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| EnvFilter::new(format!("warn,cosftpd={level}")))
     };
+    use std::io::IsTerminal;
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(filter());
     let (file, guard) = match log_dir {

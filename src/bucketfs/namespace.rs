@@ -313,7 +313,7 @@ impl BucketFs {
             keys.push(entry.path().to_string());
         }
         // An implicit directory has no marker; give the new name one so it survives as a directory.
-        if !keys.iter().any(|k| *k == from_prefix) {
+        if !keys.contains(&from_prefix) {
             keys.push(from_prefix.clone());
         }
 

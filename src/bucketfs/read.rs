@@ -160,7 +160,7 @@ impl ReadHandle {
         let mut out = BytesMut::with_capacity((end - offset) as usize);
         let mut cursor = offset;
         while cursor < end {
-            if let Some(bytes) = self.from_behind(cursor, end) {
+            if let Some(bytes) = self.bytes_behind(cursor, end) {
                 cursor += bytes.len() as u64;
                 out.extend_from_slice(&bytes);
                 continue;
@@ -174,7 +174,7 @@ impl ReadHandle {
     }
 
     /// Bytes at `cursor` from the recently read data, if it holds them.
-    fn from_behind(&self, cursor: u64, end: u64) -> Option<Bytes> {
+    fn bytes_behind(&self, cursor: u64, end: u64) -> Option<Bytes> {
         self.behind.iter().find_map(|(start, bytes)| {
             let stop = start + bytes.len() as u64;
             (cursor >= *start && cursor < stop)

@@ -238,20 +238,29 @@ async fn append_modes() {
     w.close().await.unwrap();
     assert_eq!(get(&fs, "/log").await, b"new");
 
-    // Any other offset is refused and nothing changes.
+    // Any other offset is refused, the handle is spent (close fails), and nothing changes.
     let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
-    assert_eq!(
-        w.write_at(1, Bytes::from_static(b"x"))
-            .await
-            .unwrap_err()
-            .kind(),
-        FsErrorKind::InvalidOffset
-    );
+    let err = w.write_at(1, Bytes::from_static(b"x")).await.unwrap_err();
+    assert_eq!(err.kind(), FsErrorKind::InvalidOffset);
+    assert!(w.close().await.is_err());
+    assert_eq!(get(&fs, "/log").await, b"new");
+    let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
     assert_eq!(
         w.truncate(2).await.unwrap_err().kind(),
         FsErrorKind::InvalidOffset
     );
-    w.close().await.unwrap();
+    assert!(w.close().await.is_err());
+    assert_eq!(get(&fs, "/log").await, b"new");
+
+    // Bytes written before a refused write are not committed either.
+    let mut w = fs.open_write("/log", OpenMode::Truncate).await.unwrap();
+    w.write_at(0, Bytes::from_static(b"partial")).await.unwrap();
+    let err = w
+        .write_at(100, Bytes::from_static(b"gap"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FsErrorKind::InvalidOffset);
+    assert!(w.close().await.is_err());
     assert_eq!(get(&fs, "/log").await, b"new");
 
     // Append to a missing file creates it.

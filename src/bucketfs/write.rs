@@ -82,13 +82,13 @@ impl BucketFs {
             None => None,
         };
         let plan = match (mode, existing) {
-            (OpenMode::Truncate, Some(_)) => {
+            // Replacing an empty object destroys nothing, so it needs no delete_enable.
+            (OpenMode::Truncate, Some(1..)) => {
                 self.policy().check_destroy("overwrite", &key.display())?;
                 Plan::Fresh
             }
-            (OpenMode::Truncate, None) | (_, None) => Plan::Fresh,
+            (OpenMode::Truncate | OpenMode::Undecided, Some(0)) | (_, None) => Plan::Fresh,
             (OpenMode::Append, Some(size)) => Plan::AppendTo(size),
-            (OpenMode::Undecided, Some(0)) => Plan::Fresh,
             (OpenMode::Undecided, Some(_)) => Plan::Undecided,
         };
         // What `stat` shows while the handle is open: the old size until the file is truncated.
@@ -145,6 +145,11 @@ impl WriteHandle {
     /// Only `truncate(0)` (start over; replacing data needs `delete_enable`) and truncating to the current size
     /// (nothing to do) can be honoured on an object store.
     pub async fn truncate(&mut self, len: u64) -> FsResult<()> {
+        let result = self.truncate_inner(len).await;
+        self.poison_on_error(result).await
+    }
+
+    async fn truncate_inner(&mut self, len: u64) -> FsResult<()> {
         self.ensure_open()?;
         if len == self.size() {
             return Ok(());
@@ -173,6 +178,11 @@ impl WriteHandle {
 
     /// Writes at `offset`, which must be the current end; an undecided handle decides here.
     pub async fn write_at(&mut self, offset: u64, data: Bytes) -> FsResult<()> {
+        let result = self.write_at_inner(offset, data).await;
+        self.poison_on_error(result).await
+    }
+
+    async fn write_at_inner(&mut self, offset: u64, data: Bytes) -> FsResult<()> {
         self.ensure_open()?;
         self.decide_at(offset)?;
         if offset != self.size() {
@@ -181,7 +191,7 @@ impl WriteHandle {
                 self.size()
             )));
         }
-        self.write(data).await
+        self.write_inner(data).await
     }
 
     /// An undecided handle's first write picks the plan: at the old size it appends; anything else needs a
@@ -209,6 +219,21 @@ impl WriteHandle {
 
     /// Appends `data` at the current end.
     pub async fn write(&mut self, data: Bytes) -> FsResult<()> {
+        let result = self.write_inner(data).await;
+        self.poison_on_error(result).await
+    }
+
+    /// A refused or failed write or truncate ends the handle: the program believes bytes are in the file that are
+    /// not, so committing what came before would store a wrong file. The upload is aborted; `close` then fails
+    /// and the old object (if any) stays as it was.
+    async fn poison_on_error(&mut self, result: FsResult<()>) -> FsResult<()> {
+        if result.is_err() {
+            self.abort_upload().await;
+        }
+        result
+    }
+
+    async fn write_inner(&mut self, data: Bytes) -> FsResult<()> {
         self.ensure_open()?;
         let end = self.existing.unwrap_or(0);
         self.decide_at(if self.plan == Plan::Undecided {

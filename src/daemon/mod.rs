@@ -120,7 +120,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     if let Some(ftp) = ftp {
         ftp.shutdown().await;
     }
-    drop(mounts);
+    // Unmounting waits for the kernel to finish with each mount, and in-flight requests need the runtime: block
+    // a dedicated thread, not a runtime worker.
+    if let Err(e) = tokio::task::spawn_blocking(move || drop(mounts)).await {
+        warn!(error = %e, "unmounting failed");
+    }
     if let Err(e) = &signal {
         error!(error = %e, "signal handling failed");
     }
@@ -139,30 +143,58 @@ async fn wait_for_signal() -> Result<(), DaemonError> {
 }
 
 mod mounts {
-    //! FUSE mounts of every account with `mount_enable` (filled in by the FUSE adapter).
+    //! FUSE mounts of every account with `mount_enable`, all over the very `BucketFs` the FTP server uses.
     use super::*;
+    use crate::fuse::{self, MountHandle, MountOptions};
 
-    pub struct Mounts;
+    /// Mounted buckets; dropping them unmounts.
+    pub struct Mounts(Vec<MountHandle>);
 
+    impl Drop for Mounts {
+        fn drop(&mut self) {
+            for handle in self.0.drain(..) {
+                if let Err(e) = handle.unmount() {
+                    warn!("{e}");
+                }
+            }
+        }
+    }
+
+    /// `serve` keeps serving FTP when a mount fails (and says why); `mount` has nothing else to do, so it fails.
     pub fn mount_all(
         config: &Config,
         accounts: &[AccountFs],
         mode: Mode,
     ) -> Result<Mounts, DaemonError> {
+        let mut mounts = Mounts(Vec::new());
         if !config.optional.mount_enable {
             info!("mount_enable = false: no FUSE mounts");
-            return Ok(Mounts);
+            return match mode {
+                Mode::MountOnly => Err(DaemonError::Mount(
+                    "mount_enable = false: nothing to mount".into(),
+                )),
+                Mode::Serve => Ok(mounts),
+            };
         }
-        let _ = accounts;
-        match mode {
-            Mode::MountOnly => Err(DaemonError::Mount(
-                "the FUSE adapter is not built into this version".into(),
-            )),
-            Mode::Serve => {
-                warn!("the FUSE adapter is not built into this version; serving FTP only");
-                Ok(Mounts)
+        let runtime = tokio::runtime::Handle::current();
+        for a in accounts {
+            let options = MountOptions::from_config(config, &a.account);
+            match fuse::mount(a.fs.clone(), &a.account.home_dir, options, runtime.clone()) {
+                Ok(handle) => mounts.0.push(handle),
+                Err(e) => match mode {
+                    Mode::MountOnly => {
+                        return Err(DaemonError::Mount(format!(
+                            "[{}] {}: {e}",
+                            a.account.section, a.account.user
+                        )))
+                    }
+                    Mode::Serve => {
+                        warn!(user = %a.account.user, home_dir = %a.account.home_dir.display(), "not mounted: {e}; serving FTP only")
+                    }
+                },
             }
         }
+        Ok(mounts)
     }
 }
 

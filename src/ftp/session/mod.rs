@@ -94,7 +94,7 @@ enum Login {
     None,
     /// USER given, waiting for PASS.
     User(String),
-    LoggedIn(AccountFs),
+    LoggedIn(Box<AccountFs>),
 }
 
 struct Transfer {
@@ -232,17 +232,14 @@ impl Session {
                 return Ok(line);
             }
             let logged_in = matches!(self.login, Login::LoggedIn(_));
+            // A long transfer is activity: no idle timeout while one runs.
             let timeout = if self.transfer.is_some() {
-                // A long transfer is activity: no idle timeout while one runs.
-                Duration::from_secs(u64::MAX / 4)
+                None
             } else if logged_in {
-                self.context.config.optional.idle_timeout
+                Some(self.context.config.optional.idle_timeout)
             } else {
-                self.context
-                    .config
-                    .optional
-                    .login_timeout
-                    .saturating_sub(self.connected_at.elapsed())
+                let login = self.context.config.optional.login_timeout;
+                Some(login.saturating_sub(self.connected_at.elapsed()))
             };
             let Some(control) = self.control.as_mut() else {
                 return Err("no control connection");
@@ -250,7 +247,7 @@ impl Session {
             let read = tokio::select! {
                 r = control.read_control(&mut self.input), if !self.control_closed => Event::Read(r),
                 outcome = wait_transfer(&mut self.transfer) => Event::TransferDone(outcome),
-                _ = tokio::time::sleep(timeout) => Event::Timeout,
+                _ = idle(timeout) => Event::Timeout,
                 _ = self.stop.changed() => Event::Stop,
             };
             match read {
@@ -437,7 +434,7 @@ impl Session {
         let Login::LoggedIn(account) = &self.login else {
             return self.send_continue(Reply::not_logged_in()).await;
         };
-        let account = account.clone();
+        let account = AccountFs::clone(account);
         match command {
             Command::Pwd => {
                 self.send_continue(Reply::current_directory(&self.cwd))
@@ -568,6 +565,14 @@ enum ListKind {
     List,
     Nlst,
     Mlsd,
+}
+
+/// Resolves after `timeout`, or never.
+async fn idle(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when the running transfer ends (never, when there is none).

@@ -1,0 +1,165 @@
+//! Every failure of the mount becomes an errno here, and only here.
+
+use fuser::Errno;
+
+use crate::bucketfs::{FsError, FsErrorKind};
+
+/// Why the adapter itself refused a request (the core was not asked, or its answer needs no kind of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The kernel named an inode this mount no longer knows (forgotten, or removed by an unlink).
+    StaleInode,
+    /// The kernel named a file handle this mount never issued or already released.
+    BadHandle,
+    /// Object keys are UTF-8; the kernel passed a name that is not.
+    NotUtf8,
+    /// `renameat2` flags (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`, …): tools fall back to a plain rename on EINVAL.
+    RenameFlags,
+    /// A read through a descriptor opened for writing (an upload cannot be read back while it runs).
+    NotReadable,
+    /// A write through a descriptor opened for reading.
+    NotWritable,
+    /// A write or truncate after the file was committed by an earlier `close`/`fsync` of this open file.
+    Committed,
+    /// `O_CREAT | O_EXCL` of a name that exists.
+    Exists,
+    /// `access(X_OK)` of a file: the mount shows files without execute bits unless `file_mode` has them.
+    NotExecutable,
+}
+
+/// The errno of a core error kind. The choices that are not obvious:
+/// - `DeleteDenied` is EPERM (the operation is forbidden outright), while the read side of the policy is EACCES
+///   and an account without W is EROFS, as DESIGN.md's policy table says.
+/// - `InvalidName` is EINVAL: the kind does not tell a name that is too long from one with control
+///   characters, so ENAMETOOLONG cannot be chosen safely. Renaming a directory into itself is EINVAL too, as
+///   rename(2) specifies.
+/// - `TooManyObjects` (a directory rename over `max_rename_objects`) is E2BIG, "Argument list too long": the
+///   request is too big. Not EXDEV, because `mv` answers EXDEV by copying the whole tree through the mount and
+///   deleting the originals — for a tree this large that is exactly what must not happen silently. Not EMFILE,
+///   whose "Too many open files" sends users to `ulimit -n`.
+/// - `Busy` (another writer has the file, or it is being written) is EBUSY.
+/// - `Store` is EIO: the store failed or could not be reached.
+pub(crate) fn errno_for(kind: FsErrorKind) -> Errno {
+    match kind {
+        FsErrorKind::NotFound => Errno::ENOENT,
+        FsErrorKind::AlreadyExists => Errno::EEXIST,
+        FsErrorKind::NotEmpty => Errno::ENOTEMPTY,
+        FsErrorKind::NotADirectory => Errno::ENOTDIR,
+        FsErrorKind::IsADirectory => Errno::EISDIR,
+        FsErrorKind::PermissionDenied => Errno::EACCES,
+        FsErrorKind::ReadOnly => Errno::EROFS,
+        FsErrorKind::DeleteDenied => Errno::EPERM,
+        FsErrorKind::TooLarge => Errno::EFBIG,
+        FsErrorKind::InvalidOffset => Errno::EINVAL,
+        FsErrorKind::InvalidName => Errno::EINVAL,
+        FsErrorKind::TooManyObjects => Errno::E2BIG,
+        FsErrorKind::Busy => Errno::EBUSY,
+        FsErrorKind::Store => Errno::EIO,
+    }
+}
+
+fn errno_for_refusal(refusal: Refusal) -> Errno {
+    match refusal {
+        Refusal::StaleInode => Errno::ENOENT,
+        Refusal::BadHandle => Errno::EBADF,
+        Refusal::NotUtf8 => Errno::EINVAL,
+        Refusal::RenameFlags => Errno::EINVAL,
+        Refusal::NotReadable => Errno::EBADF,
+        Refusal::NotWritable => Errno::EBADF,
+        Refusal::Committed => Errno::EINVAL,
+        Refusal::Exists => Errno::EEXIST,
+        Refusal::NotExecutable => Errno::EACCES,
+    }
+}
+
+/// A failed FUSE request: the core's error, or the adapter's own refusal.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum FuseError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("{message}")]
+    Refused { refusal: Refusal, message: String },
+}
+
+pub(crate) type FuseResult<T> = Result<T, FuseError>;
+
+impl FuseError {
+    pub(crate) fn refused(refusal: Refusal, message: impl Into<String>) -> Self {
+        FuseError::Refused {
+            refusal,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn errno(&self) -> Errno {
+        match self {
+            FuseError::Fs(e) => errno_for(e.kind()),
+            FuseError::Refused { refusal, .. } => errno_for_refusal(*refusal),
+        }
+    }
+
+    /// Failures a user causes every day (a missing name, a denied operation) are logged quietly; store
+    /// failures and lost uploads loudly.
+    pub(crate) fn log(&self, op: &'static str) {
+        let errno = self.errno().code();
+        match self {
+            FuseError::Fs(e) if matches!(e.kind(), FsErrorKind::NotFound) => {
+                tracing::debug!(op, errno, "{self}")
+            }
+            FuseError::Fs(e) if matches!(e.kind(), FsErrorKind::Store | FsErrorKind::TooLarge) => {
+                tracing::warn!(op, errno, "{self}")
+            }
+            FuseError::Refused {
+                refusal: Refusal::BadHandle,
+                ..
+            } => tracing::warn!(op, errno, "{self}"),
+            _ => tracing::info!(op, errno, "{self}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_errno_table() {
+        use FsErrorKind::*;
+        let table = [
+            (NotFound, libc::ENOENT),
+            (AlreadyExists, libc::EEXIST),
+            (NotEmpty, libc::ENOTEMPTY),
+            (NotADirectory, libc::ENOTDIR),
+            (IsADirectory, libc::EISDIR),
+            (PermissionDenied, libc::EACCES),
+            (ReadOnly, libc::EROFS),
+            (DeleteDenied, libc::EPERM),
+            (TooLarge, libc::EFBIG),
+            (InvalidOffset, libc::EINVAL),
+            (InvalidName, libc::EINVAL),
+            (TooManyObjects, libc::E2BIG),
+            (Busy, libc::EBUSY),
+            (Store, libc::EIO),
+        ];
+        for (kind, errno) in table {
+            let err = FuseError::from(FsError::new(kind, "x"));
+            assert_eq!(err.errno().code(), errno, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            FuseError::refused(Refusal::NotReadable, "x").errno().code(),
+            libc::EBADF
+        );
+        assert_eq!(
+            FuseError::refused(Refusal::Committed, "x").errno().code(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            FuseError::refused(Refusal::StaleInode, "x").errno().code(),
+            libc::ENOENT
+        );
+    }
+}

@@ -1,0 +1,574 @@
+//! The fuser `Filesystem`: each request gets a span and runs as a task on the tokio runtime, so a slow store
+//! call holds up only its own request; the reply is sent from the task. Errors become errno in `errno.rs`.
+
+use std::ffi::{OsStr, OsString};
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use fuser::{
+    AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, Filesystem, FopenFlags, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
+    ReplyWrite, Request, TimeOrNow, WriteFlags,
+};
+use tokio::runtime::Handle as Runtime;
+use tracing::{debug, Instrument, Span};
+
+use super::errno::FuseResult;
+use super::ops::{DirSink, Shared};
+
+/// Largest write request the kernel sends (and the unit `st_blksize` advertises).
+const MAX_WRITE: u32 = 1024 * 1024;
+/// Requests the kernel keeps in flight in the background (read-ahead, async releases).
+const MAX_BACKGROUND: u16 = 64;
+/// Inode numbers come from a counter and are never reused, so one generation serves.
+const GENERATION: Generation = Generation(0);
+
+/// A span for one request: the operation, the kernel's request id, and what it names.
+macro_rules! request_span {
+    ($op:literal, $req:expr $(, $($field:tt)*)?) => {
+        tracing::warn_span!("fuse", op = $op, req = $req.unique().0 $(, $($field)*)?)
+    };
+}
+
+/// Anything a request can be answered with: they all take an errno.
+trait ErrorReply: Send + 'static {
+    fn error(self, errno: Errno);
+}
+
+macro_rules! error_reply {
+    ($($reply:ty),*) => {$(
+        impl ErrorReply for $reply {
+            fn error(self, errno: Errno) {
+                <$reply>::error(self, errno)
+            }
+        }
+    )*};
+}
+
+error_reply!(
+    ReplyAttr,
+    ReplyCreate,
+    ReplyData,
+    ReplyDirectory,
+    ReplyDirectoryPlus,
+    ReplyEmpty,
+    ReplyEntry,
+    ReplyOpen,
+    ReplyWrite
+);
+
+/// The mount's side of the kernel protocol.
+pub(crate) struct FuseFs {
+    shared: Arc<Shared>,
+    runtime: Runtime,
+}
+
+impl FuseFs {
+    pub(crate) fn new(shared: Shared, runtime: Runtime) -> Self {
+        Self {
+            shared: Arc::new(shared),
+            runtime,
+        }
+    }
+
+    fn ttl(&self) -> Duration {
+        self.shared.attrs.ttl
+    }
+
+    /// Runs `work` as a task in `span`; answers with `ok` or with the error's errno.
+    fn run<R, T, F>(
+        &self,
+        op: &'static str,
+        span: Span,
+        reply: R,
+        work: F,
+        ok: impl FnOnce(R, T) + Send + 'static,
+    ) where
+        R: ErrorReply,
+        T: Send + 'static,
+        F: Future<Output = FuseResult<T>> + Send + 'static,
+    {
+        self.runtime.spawn(
+            async move {
+                match work.await {
+                    Ok(value) => ok(reply, value),
+                    Err(e) => {
+                        e.log(op);
+                        reply.error(e.errno());
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    fn reply_entry(&self) -> impl FnOnce(ReplyEntry, FileAttr) + Send + 'static {
+        let ttl = self.ttl();
+        move |reply, attr| reply.entry(&ttl, &attr, GENERATION)
+    }
+
+    fn reply_attr(&self) -> impl FnOnce(ReplyAttr, FileAttr) + Send + 'static {
+        let ttl = self.ttl();
+        move |reply, attr| reply.attr(&ttl, &attr)
+    }
+
+    fn readdir_with<R>(&self, span: Span, op: &'static str, fh: u64, offset: u64, mut reply: R)
+    where
+        R: ErrorReply + Finish,
+        for<'a> Sink<'a, R>: DirSink + Send,
+    {
+        let shared = Arc::clone(&self.shared);
+        let ttl = self.ttl();
+        self.runtime.spawn(
+            async move {
+                let mut sink = Sink {
+                    reply: &mut reply,
+                    ttl,
+                };
+                match shared.readdir(fh, offset, &mut sink).await {
+                    Ok(()) => reply.finish(),
+                    Err(e) => {
+                        e.log(op);
+                        reply.error(e.errno());
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// A directory reply being filled.
+struct Sink<'a, R> {
+    reply: &'a mut R,
+    ttl: Duration,
+}
+
+/// Sends a filled directory reply.
+trait Finish {
+    fn finish(self);
+}
+
+impl Finish for ReplyDirectory {
+    fn finish(self) {
+        self.ok()
+    }
+}
+
+impl Finish for ReplyDirectoryPlus {
+    fn finish(self) {
+        self.ok()
+    }
+}
+
+impl DirSink for Sink<'_, ReplyDirectory> {
+    const COUNTS_LOOKUP: bool = false;
+
+    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool {
+        // fuser's `add` answers "the buffer is full" (and the entry was not added).
+        !self.reply.add(INodeNo(ino), next_offset, attr.kind, name)
+    }
+}
+
+impl DirSink for Sink<'_, ReplyDirectoryPlus> {
+    const COUNTS_LOOKUP: bool = true;
+
+    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool {
+        !self
+            .reply
+            .add(INodeNo(ino), next_offset, name, &self.ttl, attr, GENERATION)
+    }
+}
+
+/// Asks for `wanted`, or the nearest value the kernel connection accepts.
+fn nearest<T: Copy>(wanted: T, mut set: impl FnMut(T) -> Result<T, T>) {
+    if let Err(nearest) = set(wanted) {
+        let _ = set(nearest);
+    }
+}
+
+impl Filesystem for FuseFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        nearest(MAX_WRITE, |v| config.set_max_write(v));
+        nearest(MAX_BACKGROUND, |v| config.set_max_background(v));
+        // O_TRUNC arrives with open (not as a separate setattr); listings carry attributes (no lookup per
+        // entry for `ls -l`); lookups in one directory may run in parallel. Each only if the kernel has it.
+        for capability in [
+            InitFlags::FUSE_ATOMIC_O_TRUNC,
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_PARALLEL_DIROPS,
+        ] {
+            if let Err(missing) = config.add_capabilities(capability) {
+                debug!(?missing, "kernel lacks a FUSE capability");
+            }
+        }
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        // A fuser thread, not a runtime thread: blocking here is allowed, and the unmount waits for it.
+        let shared = Arc::clone(&self.shared);
+        self.runtime.block_on(shared.release_all());
+    }
+
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let span = request_span!("lookup", req, parent = parent.0, name = ?name);
+        let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        let ok = self.reply_entry();
+        self.run(
+            "lookup",
+            span,
+            reply,
+            async move { shared.lookup(parent.0, &name).await },
+            ok,
+        );
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.shared.inodes.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let span = request_span!("getattr", req, ino = ino.0);
+        let shared = Arc::clone(&self.shared);
+        let ok = self.reply_attr();
+        self.run(
+            "getattr",
+            span,
+            reply,
+            async move { shared.getattr(ino.0).await },
+            ok,
+        );
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let span = request_span!("setattr", req, ino = ino.0, size = ?size);
+        let shared = Arc::clone(&self.shared);
+        let fh = fh.map(|fh| fh.0);
+        let ok = self.reply_attr();
+        self.run(
+            "setattr",
+            span,
+            reply,
+            async move { shared.setattr(ino.0, size, fh).await },
+            ok,
+        );
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let span = request_span!("mkdir", req, parent = parent.0, name = ?name);
+        let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        let ok = self.reply_entry();
+        self.run(
+            "mkdir",
+            span,
+            reply,
+            async move { shared.mkdir(parent.0, &name).await },
+            ok,
+        );
+    }
+
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let span = request_span!("unlink", req, parent = parent.0, name = ?name);
+        let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        self.run(
+            "unlink",
+            span,
+            reply,
+            async move { shared.unlink(parent.0, &name).await },
+            |reply, ()| reply.ok(),
+        );
+    }
+
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let span = request_span!("rmdir", req, parent = parent.0, name = ?name);
+        let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        self.run(
+            "rmdir",
+            span,
+            reply,
+            async move { shared.rmdir(parent.0, &name).await },
+            |reply, ()| reply.ok(),
+        );
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let span = request_span!("rename", req, parent = parent.0, name = ?name,
+            newparent = newparent.0, newname = ?newname);
+        let shared = Arc::clone(&self.shared);
+        let (name, newname): (OsString, OsString) = (name.into(), newname.into());
+        self.run(
+            "rename",
+            span,
+            reply,
+            async move {
+                shared
+                    .rename(parent.0, &name, newparent.0, &newname, flags.bits())
+                    .await
+            },
+            |reply, ()| reply.ok(),
+        );
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let span = request_span!("open", req, ino = ino.0, flags = flags.0, pid = req.pid());
+        let (shared, pid) = (Arc::clone(&self.shared), req.pid());
+        self.run(
+            "open",
+            span,
+            reply,
+            async move { shared.open(ino.0, flags.0, pid).await },
+            |reply, fh| reply.opened(FileHandle(fh), FopenFlags::empty()),
+        );
+    }
+
+    fn read(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let span = request_span!("read", req, ino = ino.0, fh = fh.0, offset, size);
+        let shared = Arc::clone(&self.shared);
+        self.run(
+            "read",
+            span,
+            reply,
+            async move { shared.read(fh.0, offset, size).await },
+            |reply, bytes| reply.data(&bytes),
+        );
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let span = request_span!(
+            "write",
+            req,
+            ino = ino.0,
+            fh = fh.0,
+            offset,
+            len = data.len()
+        );
+        // The request buffer is reused as soon as this returns: the task needs its own copy.
+        let (shared, data) = (Arc::clone(&self.shared), Bytes::copy_from_slice(data));
+        self.run(
+            "write",
+            span,
+            reply,
+            async move { shared.write(fh.0, offset, data).await },
+            |reply, written| reply.written(written),
+        );
+    }
+
+    fn flush(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        let span = request_span!("flush", req, ino = ino.0, fh = fh.0, pid = req.pid());
+        let (shared, pid) = (Arc::clone(&self.shared), req.pid());
+        self.run(
+            "flush",
+            span,
+            reply,
+            async move { shared.flush(fh.0, pid).await },
+            |reply, ()| reply.ok(),
+        );
+    }
+
+    fn release(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let span = request_span!("release", req, ino = ino.0, fh = fh.0);
+        let shared = Arc::clone(&self.shared);
+        self.run(
+            "release",
+            span,
+            reply,
+            async move { shared.release(fh.0).await },
+            |reply, ()| reply.ok(),
+        );
+    }
+
+    fn fsync(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let span = request_span!("fsync", req, ino = ino.0, fh = fh.0);
+        let shared = Arc::clone(&self.shared);
+        self.run(
+            "fsync",
+            span,
+            reply,
+            async move { shared.fsync(fh.0).await },
+            |reply, ()| reply.ok(),
+        );
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let span = request_span!("opendir", req, ino = ino.0);
+        let shared = Arc::clone(&self.shared);
+        self.run(
+            "opendir",
+            span,
+            reply,
+            async move { shared.opendir(ino.0).await },
+            |reply, fh| reply.opened(FileHandle(fh), FopenFlags::empty()),
+        );
+    }
+
+    fn readdir(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectory,
+    ) {
+        let span = request_span!("readdir", req, ino = ino.0, fh = fh.0, offset);
+        self.readdir_with(span, "readdir", fh.0, offset, reply);
+    }
+
+    fn readdirplus(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        reply: ReplyDirectoryPlus,
+    ) {
+        let span = request_span!("readdirplus", req, ino = ino.0, fh = fh.0, offset);
+        self.readdir_with(span, "readdirplus", fh.0, offset, reply);
+    }
+
+    fn releasedir(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        let span = request_span!("releasedir", req, ino = ino.0, fh = fh.0);
+        let shared = Arc::clone(&self.shared);
+        self.run(
+            "releasedir",
+            span,
+            reply,
+            async move { shared.releasedir(fh.0).await },
+            |reply, ()| reply.ok(),
+        );
+    }
+
+    /// An object store has no capacity to report; large round numbers keep `df` and free-space checks happy.
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        const BLOCK: u32 = 4096;
+        const BLOCKS: u64 = (1 << 50) / BLOCK as u64; // 1 PiB
+        const FILES: u64 = 1 << 32;
+        reply.statfs(BLOCKS, BLOCKS, BLOCKS, FILES, FILES, BLOCK, 255, BLOCK);
+    }
+
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let span = request_span!("access", req, ino = ino.0, mask = mask.bits());
+        let shared = Arc::clone(&self.shared);
+        self.run(
+            "access",
+            span,
+            reply,
+            async move { shared.access(ino.0, mask.bits()).await },
+            |reply, ()| reply.ok(),
+        );
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let span =
+            request_span!("create", req, parent = parent.0, name = ?name, flags, pid = req.pid());
+        let (shared, name, pid) = (Arc::clone(&self.shared), name.to_os_string(), req.pid());
+        let ttl = self.ttl();
+        self.run(
+            "create",
+            span,
+            reply,
+            async move { shared.create(parent.0, &name, flags, pid).await },
+            move |reply, (attr, fh)| {
+                reply.created(&ttl, &attr, GENERATION, FileHandle(fh), FopenFlags::empty())
+            },
+        );
+    }
+}

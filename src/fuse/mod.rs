@@ -1,0 +1,25 @@
+//! The FUSE mount: a thin adapter from the kernel's inode-and-handle protocol to `BucketFs`'s paths.
+//!
+//! FUSE translates, `bucketfs` decides: every rule (the policy table, what a write may do, what a name may be)
+//! lives in the core; this module maps inodes to paths, file handles to readers and uploads, and errors to
+//! errno (in `errno.rs`, one place). Each request runs as a task on the tokio runtime given to `mount`.
+//!
+//! What programs see:
+//! - Files are written sequentially: a new file, `O_TRUNC`, `O_APPEND`, or `ftruncate(0)` then writing from 0.
+//!   Another offset is EINVAL, and a failed write abandons the upload, so the file is left as it was.
+//! - A file is committed (the object appears) when the process that opened it closes it after writing, or at
+//!   `fsync`, or when its last descriptor is released; later writes through another copy of the descriptor
+//!   are EINVAL. Commit errors (EIO, EFBIG, …) are returned by that `close()` or `fsync()`.
+//! - A file open for writing cannot be read through the same descriptor (EBADF).
+//! - Mode, owner and times cannot be changed; `chmod`, `chown` and `touch` succeed and change nothing.
+//! - `renameat2` flags are EINVAL (tools then fall back to a plain rename).
+
+mod attr;
+mod errno;
+mod filesystem;
+mod handles;
+mod inodes;
+mod mount;
+mod ops;
+
+pub use mount::{mount, MountError, MountHandle, MountOptions};

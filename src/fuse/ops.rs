@@ -1,0 +1,467 @@
+//! The FUSE operations as async functions over the core: inodes and handles in, attributes and bytes out.
+//! Nothing here decides what is allowed; the core does, and its errors go back as they are.
+
+use std::ffi::OsStr;
+
+use bytes::Bytes;
+use fuser::FileAttr;
+use tokio::sync::Mutex as AsyncMutex;
+
+use super::attr::AttrMaker;
+use super::errno::{FuseError, FuseResult, Refusal};
+use super::handles::{
+    process_of, DirListing, DirState, Handle, HandleTable, ReadFile, WriteFile, WriteState,
+};
+use super::inodes::{child_path, InodeTable};
+use crate::bucketfs::{BucketFs, FsErrorKind, Key, Metadata, OpenMode};
+
+/// Where readdir and readdirplus put entries.
+pub(crate) trait DirSink {
+    /// Whether the kernel counts each entry as a lookup (readdirplus does; `.` and `..` aside).
+    const COUNTS_LOOKUP: bool;
+
+    /// Adds one entry; false when the reply is full and the entry was not added.
+    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool;
+}
+
+/// Everything one mount shares between its requests.
+pub(crate) struct Shared {
+    pub fs: BucketFs,
+    pub inodes: InodeTable,
+    pub handles: HandleTable,
+    pub attrs: AttrMaker,
+}
+
+/// How an open for writing starts the upload: the flags say it, the core decides what is allowed.
+fn open_mode(flags: i32) -> OpenMode {
+    if flags & libc::O_TRUNC != 0 {
+        OpenMode::Truncate
+    } else if flags & libc::O_APPEND != 0 {
+        OpenMode::Append
+    } else {
+        OpenMode::Undecided
+    }
+}
+
+fn is_read_only_open(flags: i32) -> bool {
+    flags & libc::O_ACCMODE == libc::O_RDONLY
+}
+
+impl Shared {
+    pub(crate) fn new(fs: BucketFs, attrs: AttrMaker) -> Self {
+        Self {
+            fs,
+            inodes: InodeTable::new(),
+            handles: HandleTable::new(),
+            attrs,
+        }
+    }
+
+    fn path_of(&self, ino: u64) -> FuseResult<String> {
+        self.inodes.path(ino).ok_or_else(|| {
+            FuseError::refused(
+                Refusal::StaleInode,
+                format!("inode {ino} is no longer known"),
+            )
+        })
+    }
+
+    /// The path of `name` in directory `parent`; the core refuses `.`, `..` and other names a key cannot hold.
+    fn child_of(&self, parent: u64, name: &OsStr) -> FuseResult<String> {
+        let name = name.to_str().ok_or_else(|| {
+            FuseError::refused(Refusal::NotUtf8, format!("the name {name:?} is not UTF-8"))
+        })?;
+        Key::root().join(name)?;
+        Ok(child_path(&self.path_of(parent)?, name))
+    }
+
+    pub(crate) async fn lookup(&self, parent: u64, name: &OsStr) -> FuseResult<FileAttr> {
+        let path = self.child_of(parent, name)?;
+        let meta = self.fs.stat(&path).await?;
+        Ok(self.attrs.attr(self.inodes.lookup(&path), &meta))
+    }
+
+    pub(crate) async fn getattr(&self, ino: u64) -> FuseResult<FileAttr> {
+        let meta = self.fs.stat(&self.path_of(ino)?).await?;
+        Ok(self.attrs.attr(ino, &meta))
+    }
+
+    /// Only the size can change; mode, owner and times are accepted and ignored (objects have none of their
+    /// own), so `cp -p` and `touch` succeed.
+    pub(crate) async fn setattr(
+        &self,
+        ino: u64,
+        size: Option<u64>,
+        fh: Option<u64>,
+    ) -> FuseResult<FileAttr> {
+        if let Some(len) = size {
+            self.truncate(ino, fh, len).await?;
+        }
+        self.getattr(ino).await
+    }
+
+    /// Through the open upload of this file if there is one; otherwise a short upload of its own, which the
+    /// core allows or refuses (only 0 and the current size can be honoured).
+    async fn truncate(&self, ino: u64, fh: Option<u64>, len: u64) -> FuseResult<()> {
+        let mut candidates: Vec<_> = fh
+            .and_then(|fh| self.handles.get(fh).ok())
+            .into_iter()
+            .collect();
+        candidates.extend(self.handles.writers_of(ino));
+        for handle in candidates {
+            if let Handle::Write(file) = handle.as_ref() {
+                let mut state = file.state.lock().await;
+                if state.is_open() {
+                    return state.truncate(len).await;
+                }
+            }
+        }
+        let mut writer = self
+            .fs
+            .open_write(&self.path_of(ino)?, OpenMode::Undecided)
+            .await?;
+        if let Err(e) = writer.truncate(len).await {
+            writer.abort().await;
+            return Err(e.into());
+        }
+        writer.close().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn mkdir(&self, parent: u64, name: &OsStr) -> FuseResult<FileAttr> {
+        let path = self.child_of(parent, name)?;
+        let meta = self.fs.mkdir(&path).await?;
+        Ok(self.attrs.attr(self.inodes.lookup(&path), &meta))
+    }
+
+    pub(crate) async fn unlink(&self, parent: u64, name: &OsStr) -> FuseResult<()> {
+        let path = self.child_of(parent, name)?;
+        self.fs.remove_file(&path).await?;
+        self.inodes.unlink(&path);
+        Ok(())
+    }
+
+    pub(crate) async fn rmdir(&self, parent: u64, name: &OsStr) -> FuseResult<()> {
+        let path = self.child_of(parent, name)?;
+        self.fs.rmdir(&path).await?;
+        self.inodes.unlink(&path);
+        Ok(())
+    }
+
+    pub(crate) async fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> FuseResult<()> {
+        if flags != 0 {
+            return Err(FuseError::refused(
+                Refusal::RenameFlags,
+                format!("rename flags {flags:#x} are not supported"),
+            ));
+        }
+        let from = self.child_of(parent, name)?;
+        let to = self.child_of(new_parent, new_name)?;
+        self.fs.rename(&from, &to).await?;
+        self.inodes.rename(&from, &to);
+        Ok(())
+    }
+
+    /// Opens a file: for reading (the core's reader comes with the first read) or writing (an upload starts).
+    pub(crate) async fn open(&self, ino: u64, flags: i32, pid: u32) -> FuseResult<u64> {
+        let path = self.path_of(ino)?;
+        let handle = if is_read_only_open(flags) {
+            self.fs.policy().check_read("read", &path)?;
+            self.read_handle(ino)
+        } else {
+            let writer = self.fs.open_write(&path, open_mode(flags)).await?;
+            self.write_handle(ino, pid, WriteState::new(writer))
+        };
+        Ok(self.handles.insert(handle))
+    }
+
+    /// Creates and opens a file. The object appears when the upload is committed (see `WriteState`); until
+    /// then the core shows it to `stat` as a file being written.
+    pub(crate) async fn create(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        flags: i32,
+        pid: u32,
+    ) -> FuseResult<(FileAttr, u64)> {
+        let path = self.child_of(parent, name)?;
+        if flags & libc::O_EXCL != 0 {
+            self.refuse_existing(&path).await?;
+        }
+        let writer = self.fs.open_write(&path, open_mode(flags)).await?;
+        let meta = self.fs.stat(&path).await?;
+        let ino = self.inodes.lookup(&path);
+        let handle = if is_read_only_open(flags) {
+            // O_RDONLY | O_CREAT: the (empty) file must exist when open returns; the descriptor only reads.
+            writer.close().await?;
+            self.read_handle(ino)
+        } else {
+            self.write_handle(ino, pid, WriteState::new(writer))
+        };
+        Ok((self.attrs.attr(ino, &meta), self.handles.insert(handle)))
+    }
+
+    async fn refuse_existing(&self, path: &str) -> FuseResult<()> {
+        match self.fs.stat(path).await {
+            Ok(_) => Err(FuseError::refused(
+                Refusal::Exists,
+                format!("{path}: already exists (O_EXCL)"),
+            )),
+            Err(e) if e.kind() == FsErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn read_handle(&self, ino: u64) -> Handle {
+        Handle::Read(ReadFile {
+            ino,
+            reader: AsyncMutex::new(None),
+        })
+    }
+
+    fn write_handle(&self, ino: u64, pid: u32, state: WriteState) -> Handle {
+        Handle::Write(WriteFile {
+            ino,
+            opener: process_of(pid),
+            state: AsyncMutex::new(state),
+        })
+    }
+
+    pub(crate) async fn read(&self, fh: u64, offset: u64, size: u32) -> FuseResult<Bytes> {
+        let handle = self.handles.get(fh)?;
+        let Handle::Read(file) = handle.as_ref() else {
+            return Err(FuseError::refused(
+                Refusal::NotReadable,
+                "a file open for writing cannot be read (uploads are write-only until closed)",
+            ));
+        };
+        let mut reader = file.reader.lock().await;
+        if reader.is_none() {
+            *reader = Some(self.fs.open_read(&self.path_of(file.ino)?).await?);
+        }
+        match reader.as_mut() {
+            Some(reader) => Ok(reader.read_at(offset, size).await?),
+            None => Err(FuseError::refused(Refusal::BadHandle, "reader vanished")),
+        }
+    }
+
+    pub(crate) async fn write(&self, fh: u64, offset: u64, data: Bytes) -> FuseResult<u32> {
+        let handle = self.handles.get(fh)?;
+        let Handle::Write(file) = handle.as_ref() else {
+            return Err(FuseError::refused(
+                Refusal::NotWritable,
+                "the file is open for reading only",
+            ));
+        };
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        file.state.lock().await.write(offset, data).await?;
+        Ok(len)
+    }
+
+    /// A `close()` of one descriptor: commits if the opening process closes a changed file (see `WriteState`).
+    pub(crate) async fn flush(&self, fh: u64, pid: u32) -> FuseResult<()> {
+        let handle = self.handles.get(fh)?;
+        let Handle::Write(file) = handle.as_ref() else {
+            return Ok(());
+        };
+        let mut state = file.state.lock().await;
+        if process_of(pid) == file.opener {
+            state.commit_if_dirty().await
+        } else {
+            state.failure()
+        }
+    }
+
+    pub(crate) async fn fsync(&self, fh: u64) -> FuseResult<()> {
+        let handle = self.handles.get(fh)?;
+        match handle.as_ref() {
+            Handle::Write(file) => file.state.lock().await.commit_if_dirty().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The last descriptor is gone: an upload still open is committed now.
+    pub(crate) async fn release(&self, fh: u64) -> FuseResult<()> {
+        let handle = self.handles.remove(fh)?;
+        if let Handle::Write(file) = handle.as_ref() {
+            file.state.lock().await.release().await;
+        }
+        Ok(())
+    }
+
+    /// The session ended (unmounted). A file closed just before may not have had its release delivered: the
+    /// kernel drops queued requests when the connection ends. Its descriptors are all closed (an unmount only
+    /// succeeds then), so what is still open is committed, as its release would have done.
+    pub(crate) async fn release_all(&self) {
+        for handle in self.handles.drain() {
+            if let Handle::Write(file) = handle.as_ref() {
+                file.state.lock().await.release().await;
+            }
+        }
+    }
+
+    /// Opens a listing; a denied or missing directory fails here, where `ls` expects it.
+    pub(crate) async fn opendir(&self, ino: u64) -> FuseResult<u64> {
+        let path = self.path_of(ino)?;
+        let listing = self.fs.read_dir(&path).await?;
+        Ok(self.handles.insert(Handle::Dir(DirListing {
+            ino,
+            path,
+            state: AsyncMutex::new(DirState {
+                listing: Some(listing),
+                entries: Vec::new(),
+            }),
+        })))
+    }
+
+    /// Fills `sink` from entry `offset` on: `.` and `..`, then the children, fetched from the core as needed
+    /// and kept, so a rewind or a repeated offset is answered from what was fetched.
+    pub(crate) async fn readdir<S: DirSink + Send>(
+        &self,
+        fh: u64,
+        offset: u64,
+        sink: &mut S,
+    ) -> FuseResult<()> {
+        let handle = self.handles.get(fh)?;
+        let Handle::Dir(dir) = handle.as_ref() else {
+            return Err(FuseError::refused(
+                Refusal::BadHandle,
+                format!("file handle {fh} is not a directory"),
+            ));
+        };
+        let dir_path = self
+            .inodes
+            .path(dir.ino)
+            .unwrap_or_else(|| dir.path.clone());
+        let mut state = dir.state.lock().await;
+        let mut index = offset;
+        loop {
+            let added = match index {
+                0 => sink.add(
+                    dir.ino,
+                    1,
+                    ".",
+                    &self.attrs.attr(dir.ino, &Metadata::directory()),
+                ),
+                1 => {
+                    let parent = self.inodes.parent_of(dir.ino);
+                    sink.add(
+                        parent,
+                        2,
+                        "..",
+                        &self.attrs.attr(parent, &Metadata::directory()),
+                    )
+                }
+                _ => {
+                    let at = usize::try_from(index - 2).unwrap_or(usize::MAX);
+                    match fetch_until(&mut state, at).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        // Entries already added are delivered; the next readdir meets the error again.
+                        Err(e) if index > offset => {
+                            tracing::warn!(error = %e, "listing failed part way");
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    let entry = &state.entries[at];
+                    let path = child_path(&dir_path, &entry.name);
+                    self.inodes.with_entry(&path, S::COUNTS_LOOKUP, |ino| {
+                        sink.add(
+                            ino,
+                            index + 1,
+                            &entry.name,
+                            &self.attrs.attr(ino, &entry.meta),
+                        )
+                    })
+                }
+            };
+            if !added {
+                break;
+            }
+            index += 1;
+        }
+        Ok(())
+    }
+
+    /// Inodes handed out by plain readdir and never looked up are dropped with the listing.
+    pub(crate) async fn releasedir(&self, fh: u64) -> FuseResult<()> {
+        let handle = self.handles.remove(fh)?;
+        if let Handle::Dir(dir) = handle.as_ref() {
+            let state = dir.state.lock().await;
+            let dir_path = self
+                .inodes
+                .path(dir.ino)
+                .unwrap_or_else(|| dir.path.clone());
+            let paths: Vec<String> = state
+                .entries
+                .iter()
+                .map(|e| child_path(&dir_path, &e.name))
+                .collect();
+            self.inodes.prune(paths.iter().map(String::as_str));
+        }
+        Ok(())
+    }
+
+    /// `access(2)`: existence, then the core's policy for reading and writing; execute only for directories
+    /// or when `file_mode` has an execute bit.
+    pub(crate) async fn access(&self, ino: u64, mask: i32) -> FuseResult<()> {
+        let path = self.path_of(ino)?;
+        let meta = self.fs.stat(&path).await?;
+        if mask & libc::R_OK != 0 {
+            self.fs.policy().check_read("read", &path)?;
+        }
+        if mask & libc::W_OK != 0 {
+            self.fs.policy().check_write("write", &path)?;
+        }
+        if mask & libc::X_OK != 0 && !meta.is_dir() && self.attrs.file_mode & 0o111 == 0 {
+            return Err(FuseError::refused(
+                Refusal::NotExecutable,
+                format!("{path}: not executable"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Makes sure entry `at` has been fetched; false when the listing ends before it.
+async fn fetch_until(state: &mut DirState, at: usize) -> FuseResult<bool> {
+    while state.entries.len() <= at {
+        let Some(listing) = state.listing.as_mut() else {
+            return Ok(false);
+        };
+        match listing.next_entry().await? {
+            Some(entry) => state.entries.push(entry),
+            None => state.listing = None,
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_flags_choose_the_upload_mode() {
+        assert_eq!(
+            open_mode(libc::O_WRONLY | libc::O_TRUNC),
+            OpenMode::Truncate
+        );
+        assert_eq!(
+            open_mode(libc::O_WRONLY | libc::O_TRUNC | libc::O_APPEND),
+            OpenMode::Truncate
+        );
+        assert_eq!(open_mode(libc::O_WRONLY | libc::O_APPEND), OpenMode::Append);
+        assert_eq!(open_mode(libc::O_RDWR), OpenMode::Undecided);
+        assert!(is_read_only_open(libc::O_RDONLY | libc::O_NONBLOCK));
+        assert!(!is_read_only_open(libc::O_WRONLY));
+    }
+}

@@ -1,0 +1,649 @@
+//! A real kernel mount of `BucketFs`, driven by std::fs and the commands people use (`cp`, `dd`, `ls`, `mv`,
+//! `rm`, shell redirections). Needs root and /dev/fuse: without them each test says "skipping" and passes, unless
+//! `COSFTPD_REQUIRE_FUSE=1` makes that a failure.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use cosftpd::bucketfs::{BucketFs, MemoryBudget, Policy, Settings};
+use cosftpd::config::{Authority, StorageConfig};
+use cosftpd::fuse::{mount, MountError, MountHandle, MountOptions};
+use cosftpd::storage::{build_operator, StorageOptions};
+use opendal::Operator;
+use tempfile::TempDir;
+use tokio::runtime::Runtime;
+
+const MIB: usize = 1024 * 1024;
+
+/// A mounted bucket; unmounted when dropped, also when a test panics.
+struct Mounted {
+    handle: Option<MountHandle>,
+    dir: TempDir,
+    op: Operator,
+    rt: Runtime,
+}
+
+impl Mounted {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Puts an object straight into the store, past the mount.
+    fn put(&self, key: &str, data: &[u8]) {
+        let data = data.to_vec();
+        self.rt
+            .block_on(self.op.write(key, data))
+            .expect("write to the store");
+    }
+
+    fn put_dir(&self, key: &str) {
+        self.rt
+            .block_on(self.op.create_dir(key))
+            .expect("create a marker in the store");
+    }
+
+    fn store_has(&self, key: &str) -> bool {
+        self.rt
+            .block_on(self.op.exists(key))
+            .expect("exists in the store")
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            if let Err(e) = handle.unmount() {
+                eprintln!("unmount: {e}");
+            }
+        }
+    }
+}
+
+fn required() -> bool {
+    std::env::var("COSFTPD_REQUIRE_FUSE").is_ok_and(|v| v == "1")
+}
+
+fn settings() -> Settings {
+    Settings {
+        part_size: 5 * MIB as u64,
+        upload_concurrency: 2,
+        metadata_ttl: Duration::from_secs(1),
+        ..Settings::default()
+    }
+}
+
+fn memory_op() -> Operator {
+    Operator::new(opendal::services::Memory::default()).expect("memory operator")
+}
+
+/// Mounts a bucket over `op` with `policy`, or `None` (after saying so) when this host cannot mount FUSE.
+fn mount_with(op: Operator, policy: Policy) -> Option<Mounted> {
+    let rt = Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("mount point");
+    let fs = BucketFs::new(
+        op.clone(),
+        policy,
+        settings(),
+        MemoryBudget::new(256 * MIB as u64),
+    );
+    let options = MountOptions::new("cosftpd:test");
+    match mount(fs, dir.path(), options, rt.handle().clone()) {
+        Ok(handle) => Some(Mounted {
+            handle: Some(handle),
+            dir,
+            op,
+            rt,
+        }),
+        Err(e @ (MountError::NoFuseDevice | MountError::NotPermitted { .. })) if !required() => {
+            eprintln!("skipping: FUSE is not available here: {e}");
+            None
+        }
+        Err(e) => panic!("mount failed: {e}"),
+    }
+}
+
+fn mount_memory(policy: Policy) -> Option<Mounted> {
+    mount_with(memory_op(), policy)
+}
+
+/// Runs a shell command line; panics with its output unless it succeeds.
+fn sh(script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a shell command line that must fail; returns its stderr.
+fn sh_fails(script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .expect("run sh");
+    assert!(!out.status.success(), "`{script}` should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn q(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+/// Deterministic bytes that do not repeat at any small period.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn errno<T: std::fmt::Debug>(result: io::Result<T>) -> i32 {
+    match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e
+            .raw_os_error()
+            .unwrap_or_else(|| panic!("no errno in {e}")),
+    }
+}
+
+#[test]
+fn files_round_trip_through_cp_cmp_ls_and_stat() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    let local = tempfile::tempdir().expect("local dir");
+    let src = local.path().join("src.bin");
+    let data = pattern(3 * MIB + 12_345, 1);
+    fs::write(&src, &data).expect("write local");
+
+    let dst = m.path("data.bin");
+    sh(&format!("cp {} {}", q(&src), q(&dst)));
+    sh(&format!("cmp {} {}", q(&src), q(&dst)));
+    assert!(m.store_has("data.bin"), "cp's close committed the object");
+    let back = local.path().join("back.bin");
+    sh(&format!("cp {} {}", q(&dst), q(&back)));
+    assert_eq!(fs::read(&back).expect("read back"), data);
+
+    let listing = sh(&format!("ls -l {}", q(m.root())));
+    let line = listing
+        .lines()
+        .find(|l| l.ends_with(" data.bin"))
+        .unwrap_or_else(|| panic!("data.bin not in ls -l:\n{listing}"));
+    assert!(line.starts_with("-rw-r--r--"), "{line}");
+    assert!(line.contains(&format!(" {} ", data.len())), "{line}");
+    assert_eq!(
+        sh(&format!("stat -c '%s %F' {}", q(&dst))).trim(),
+        format!("{} regular file", data.len())
+    );
+    assert_eq!(
+        sh(&format!("stat -c '%F' {}", q(m.root()))).trim(),
+        "directory"
+    );
+
+    // cp -p sets mode, owner and times: accepted, changes nothing, does not fail.
+    sh(&format!("cp -p {} {}", q(&src), q(&m.path("kept.bin"))));
+    sh(&format!("touch {}", q(&m.path("kept.bin"))));
+    sh(&format!("chmod 600 {}", q(&m.path("kept.bin"))));
+    assert_eq!(fs::read(m.path("kept.bin")).expect("read"), data);
+
+    // Reads at offsets (a seek, then sequential).
+    let mut f = File::open(&dst).expect("open");
+    f.seek(SeekFrom::Start(2 * MIB as u64 + 7)).expect("seek");
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).expect("read tail");
+    assert_eq!(tail, &data[2 * MIB + 7..]);
+}
+
+#[test]
+fn dd_of_64_mib_in_and_out() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    let local = tempfile::tempdir().expect("local dir");
+    let src = local.path().join("big.in");
+    fs::write(&src, pattern(64 * MIB, 2)).expect("write local");
+    let dst = m.path("big.bin");
+    let out = local.path().join("big.out");
+    sh(&format!(
+        "dd if={} of={} bs=1M status=none",
+        q(&src),
+        q(&dst)
+    ));
+    assert_eq!(fs::metadata(&dst).expect("stat").len(), 64 * MIB as u64);
+    sh(&format!(
+        "dd if={} of={} bs=1M status=none",
+        q(&dst),
+        q(&out)
+    ));
+    let sums = sh(&format!("sha256sum {} {}", q(&src), q(&out)));
+    let sums: Vec<&str> = sums.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(sums.len(), 2);
+    assert_eq!(sums[0], sums[1], "checksums differ");
+}
+
+#[test]
+fn directories_mkdir_rmdir_mv_rm() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    sh(&format!("mkdir -p {}", q(&m.path("a/b/c"))));
+    assert!(fs::metadata(m.path("a/b/c")).expect("stat").is_dir());
+    assert!(m.store_has("a/b/c/"), "mkdir made a marker");
+    fs::write(m.path("a/b/file.txt"), b"hello\n").expect("write");
+
+    assert_eq!(errno(fs::remove_dir(m.path("a/b"))), libc::ENOTEMPTY);
+    sh_fails(&format!("rmdir {}", q(&m.path("a"))));
+    assert_eq!(errno(fs::create_dir(m.path("a/b"))), libc::EEXIST);
+    assert_eq!(errno(fs::read(m.path("a/nope"))), libc::ENOENT);
+    assert_eq!(errno(fs::read_dir(m.path("a/b/file.txt"))), libc::ENOTDIR);
+
+    // mv of a file, then of a directory tree.
+    sh(&format!(
+        "mv {} {}",
+        q(&m.path("a/b/file.txt")),
+        q(&m.path("a/moved.txt"))
+    ));
+    assert_eq!(errno(fs::metadata(m.path("a/b/file.txt"))), libc::ENOENT);
+    assert_eq!(fs::read(m.path("a/moved.txt")).expect("read"), b"hello\n");
+    sh(&format!("mv {} {}", q(&m.path("a")), q(&m.path("z"))));
+    assert_eq!(errno(fs::metadata(m.path("a"))), libc::ENOENT);
+    assert_eq!(fs::read(m.path("z/moved.txt")).expect("read"), b"hello\n");
+    assert!(fs::metadata(m.path("z/b/c")).expect("stat").is_dir());
+    let mut names: Vec<String> = fs::read_dir(m.path("z"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["b", "moved.txt"]);
+
+    // A file moved onto an existing file replaces it.
+    fs::write(m.path("z/other.txt"), b"other\n").expect("write");
+    fs::rename(m.path("z/other.txt"), m.path("z/moved.txt")).expect("rename over");
+    assert_eq!(fs::read(m.path("z/moved.txt")).expect("read"), b"other\n");
+
+    sh(&format!("rmdir {}", q(&m.path("z/b/c"))));
+    sh(&format!("rm {}", q(&m.path("z/moved.txt"))));
+    sh(&format!("rm -r {}", q(&m.path("z"))));
+    assert_eq!(errno(fs::metadata(m.path("z"))), libc::ENOENT);
+    assert_eq!(
+        fs::read_dir(m.root()).expect("list root").count(),
+        0,
+        "everything is gone"
+    );
+}
+
+#[test]
+fn chinese_and_space_names() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    let dir = m.path("目录 一");
+    fs::create_dir(&dir).expect("mkdir");
+    let file = dir.join("中文 文件.txt");
+    fs::write(&file, "你好，世界\n").expect("write");
+    assert!(m.store_has("目录 一/中文 文件.txt"));
+    assert_eq!(fs::read_to_string(&file).expect("read"), "你好，世界\n");
+    let listing = sh(&format!("ls -1 {}", q(&dir)));
+    assert_eq!(listing.trim(), "中文 文件.txt");
+    let moved = m.path("新 名字.txt");
+    sh(&format!("mv {} {}", q(&file), q(&moved)));
+    assert_eq!(fs::read_to_string(&moved).expect("read"), "你好，世界\n");
+    sh(&format!("rm {} && rmdir {}", q(&moved), q(&dir)));
+}
+
+#[test]
+fn shell_redirections_append_and_truncate() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    let f = m.path("log.txt");
+    sh(&format!(
+        "echo one > {f}; echo two >> {f}; echo three >> {f}",
+        f = q(&f)
+    ));
+    assert_eq!(fs::read_to_string(&f).expect("read"), "one\ntwo\nthree\n");
+
+    // Every child closes its copy of the descriptor while the loop still writes: only the shell's own close
+    // may commit.
+    let looped = m.path("loop.txt");
+    sh(&format!(
+        "for i in 1 2 3; do /bin/echo $i; done > {}",
+        q(&looped)
+    ));
+    assert_eq!(fs::read_to_string(&looped).expect("read"), "1\n2\n3\n");
+    sh(&format!("( /bin/echo a; echo b ) >> {}", q(&looped)));
+    assert_eq!(
+        fs::read_to_string(&looped).expect("read"),
+        "1\n2\n3\na\nb\n"
+    );
+
+    // Open without O_TRUNC, ftruncate(0), write from 0 (what vsftpd does).
+    let mut file = OpenOptions::new().write(true).open(&f).expect("open");
+    file.set_len(0).expect("ftruncate 0");
+    file.write_all(b"rewritten\n").expect("write");
+    drop(file);
+    assert_eq!(fs::read_to_string(&f).expect("read"), "rewritten\n");
+
+    // truncate by path; growing cannot be honoured.
+    sh(&format!("truncate -s 0 {}", q(&f)));
+    assert_eq!(fs::metadata(&f).expect("stat").len(), 0);
+    fs::write(&f, b"0123456789").expect("write");
+    assert_eq!(
+        errno(
+            OpenOptions::new()
+                .write(true)
+                .open(&f)
+                .and_then(|f| f.set_len(20))
+        ),
+        libc::EINVAL
+    );
+    assert_eq!(fs::read(&f).expect("read"), b"0123456789");
+
+    // touch makes an empty file.
+    let touched = m.path("touched");
+    sh(&format!("touch {}", q(&touched)));
+    assert_eq!(fs::metadata(&touched).expect("stat").len(), 0);
+}
+
+#[test]
+fn writes_at_other_offsets_are_refused_and_commit_nothing() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    // A new file: a hole is refused, and the upload is abandoned.
+    let f = m.path("holes.bin");
+    let mut file = File::create(&f).expect("create");
+    file.write_all(b"0123456789").expect("write");
+    file.seek(SeekFrom::Start(4096)).expect("seek");
+    assert_eq!(errno(file.write_all(b"x")), libc::EINVAL);
+    assert_eq!(errno(file.sync_all()), libc::EINVAL, "fsync reports it too");
+    assert_eq!(errno(file.write_all(b"y")), libc::EINVAL);
+    drop(file);
+    assert!(!m.store_has("holes.bin"), "nothing was committed");
+
+    // An existing file: writing into the middle is refused and the file stays as it was.
+    fs::write(&f, b"0123456789").expect("write");
+    let mut file = OpenOptions::new().write(true).open(&f).expect("open");
+    file.seek(SeekFrom::Start(3)).expect("seek");
+    assert_eq!(errno(file.write_all(b"xyz")), libc::EINVAL);
+    drop(file);
+    assert_eq!(fs::read(&f).expect("read"), b"0123456789");
+
+    // dd into the middle of a file (conv=notrunc) is the same.
+    sh_fails(&format!(
+        "printf abc | dd of={} bs=1 seek=5 conv=notrunc status=none",
+        q(&f)
+    ));
+    assert_eq!(fs::read(&f).expect("read"), b"0123456789");
+
+    // Reading through a descriptor opened for writing is not supported.
+    let mut rw = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&f)
+        .expect("open rw");
+    let mut buf = [0u8; 4];
+    assert_eq!(errno(rw.read(&mut buf)), libc::EBADF);
+}
+
+#[test]
+fn the_fs_service_in_a_directory() {
+    let backing = tempfile::tempdir().expect("backing dir");
+    let root = backing.path().join("data");
+    let op = build_operator(
+        &StorageConfig::Fs { root: root.clone() },
+        &StorageOptions::default(),
+    )
+    .expect("fs operator");
+    let Some(m) = mount_with(op, Policy::full()) else {
+        return;
+    };
+    let data = pattern(2 * MIB + 1, 3);
+    let local = tempfile::tempdir().expect("local dir");
+    let src = local.path().join("src.bin");
+    fs::write(&src, &data).expect("write local");
+
+    sh(&format!("mkdir -p {}", q(&m.path("x/y"))));
+    sh(&format!("cp {} {}", q(&src), q(&m.path("x/y/f.bin"))));
+    assert_eq!(
+        fs::read(root.join("x/y/f.bin")).expect("backing file"),
+        data
+    );
+    sh(&format!("cmp {} {}", q(&src), q(&m.path("x/y/f.bin"))));
+    sh(&format!("echo more >> {}", q(&m.path("x/y/f.bin"))));
+    assert_eq!(
+        fs::metadata(root.join("x/y/f.bin")).expect("stat").len(),
+        data.len() as u64 + 5
+    );
+    assert!(sh(&format!("ls -l {}", q(&m.path("x/y")))).contains("f.bin"));
+    sh(&format!("mv {} {}", q(&m.path("x")), q(&m.path("w"))));
+    assert!(root.join("w/y/f.bin").exists());
+    assert!(!root.join("x").exists());
+    assert_eq!(errno(fs::remove_dir(m.path("w"))), libc::ENOTEMPTY);
+    sh(&format!("rm -r {}", q(&m.path("w"))));
+    assert!(!root.join("w").exists());
+}
+
+/// One account's view: what the policy table of DESIGN.md promises, as errno.
+fn check_policy(authority: Authority, delete_enable: bool) {
+    let Some(m) = mount_memory(Policy::new(authority, delete_enable)) else {
+        return;
+    };
+    let case = format!("{} delete_enable={delete_enable}", authority.letters());
+    m.put("seed.txt", b"seed\n");
+    m.put("victim.txt", b"victim\n");
+    m.put_dir("empty/");
+    let can_read = authority != Authority::Write;
+    let can_write = authority != Authority::Read;
+    // A refused write: EROFS without W, EPERM when it would destroy data and delete_enable is off.
+    let destroy_errno = if !can_write {
+        Some(libc::EROFS)
+    } else if !delete_enable {
+        Some(libc::EPERM)
+    } else {
+        None
+    };
+    let expect = |what: &str, result: io::Result<()>, wanted: Option<i32>| match (result, wanted) {
+        (Ok(()), None) => {}
+        (Err(e), Some(errno)) => assert_eq!(e.raw_os_error(), Some(errno), "{case}: {what}: {e}"),
+        (result, wanted) => panic!("{case}: {what}: got {result:?}, wanted errno {wanted:?}"),
+    };
+    let write_errno = (!can_write).then_some(libc::EROFS);
+    let read_errno = (!can_read).then_some(libc::EACCES);
+
+    expect("stat", fs::metadata(m.path("seed.txt")).map(|_| ()), None);
+    expect("read", fs::read(m.path("seed.txt")).map(|_| ()), read_errno);
+    expect(
+        "list",
+        fs::read_dir(m.root()).and_then(|mut d| d.try_for_each(|e| e.map(|_| ()))),
+        read_errno,
+    );
+    expect(
+        "create",
+        fs::write(m.path("new.txt"), b"new\n"),
+        write_errno,
+    );
+    expect("mkdir", fs::create_dir(m.path("newdir")), write_errno);
+    expect(
+        "append",
+        OpenOptions::new()
+            .append(true)
+            .open(m.path("seed.txt"))
+            .and_then(|mut f| f.write_all(b"more\n")),
+        write_errno,
+    );
+    expect(
+        "overwrite",
+        fs::write(m.path("victim.txt"), b"replaced\n"),
+        destroy_errno,
+    );
+    if can_write {
+        expect(
+            "rename to a new name",
+            fs::rename(m.path("new.txt"), m.path("renamed.txt")),
+            None,
+        );
+        expect(
+            "rename onto an existing name",
+            fs::rename(m.path("renamed.txt"), m.path("seed.txt")),
+            destroy_errno,
+        );
+    } else {
+        expect(
+            "rename",
+            fs::rename(m.path("seed.txt"), m.path("renamed.txt")),
+            write_errno,
+        );
+    }
+    expect(
+        "delete",
+        fs::remove_file(m.path("victim.txt")),
+        destroy_errno,
+    );
+    expect("rmdir", fs::remove_dir(m.path("empty")), destroy_errno);
+
+    // What the store holds afterwards agrees.
+    let victim = m.rt.block_on(m.op.read("victim.txt"));
+    match destroy_errno {
+        Some(_) => assert_eq!(victim.expect("kept").to_vec(), b"victim\n", "{case}"),
+        None => assert!(victim.is_err(), "{case}: deleted"),
+    }
+    if can_write {
+        let seed = m.rt.block_on(m.op.read("seed.txt")).expect("seed").to_vec();
+        let wanted: &[u8] = if delete_enable {
+            b"new\n"
+        } else {
+            b"seed\nmore\n"
+        };
+        assert_eq!(seed, wanted, "{case}: seed.txt");
+    }
+}
+
+#[test]
+fn the_policy_table_read_only() {
+    check_policy(Authority::Read, true);
+    check_policy(Authority::Read, false);
+}
+
+#[test]
+fn the_policy_table_write_only() {
+    check_policy(Authority::Write, true);
+    check_policy(Authority::Write, false);
+}
+
+#[test]
+fn the_policy_table_read_write() {
+    check_policy(Authority::ReadWrite, true);
+    check_policy(Authority::ReadWrite, false);
+}
+
+#[test]
+fn a_stale_mount_is_cleared_and_a_live_one_refused() {
+    let dir = tempfile::tempdir().expect("mount point");
+    if !make_stale_mount(dir.path()) {
+        return;
+    }
+    let stale = fs::metadata(dir.path());
+    assert_eq!(errno(stale), libc::ENOTCONN, "the mount is stale");
+
+    let rt = Runtime::new().expect("runtime");
+    let fs = BucketFs::new(
+        memory_op(),
+        Policy::full(),
+        settings(),
+        MemoryBudget::new(64 * MIB as u64),
+    );
+    let handle = mount(
+        fs.clone(),
+        dir.path(),
+        MountOptions::new("cosftpd:test"),
+        rt.handle().clone(),
+    )
+    .expect("mount over a stale mount");
+    fs::write(dir.path().join("f"), b"works\n").expect("write");
+    assert_eq!(fs::read(dir.path().join("f")).expect("read"), b"works\n");
+
+    let again = mount(
+        fs,
+        dir.path(),
+        MountOptions::new("cosftpd:test"),
+        rt.handle().clone(),
+    );
+    assert!(
+        matches!(again, Err(MountError::AlreadyMounted { .. })),
+        "{again:?}"
+    );
+    // EBUSY is possible when another test thread spawns a command at the moment this one has a file open on
+    // the mount (the child holds a copy of the descriptor until it execs); the handle then detaches lazily.
+    match handle.unmount() {
+        Ok(()) | Err(MountError::Unmount { .. }) => {}
+        Err(e) => panic!("unmount: {e}"),
+    }
+    assert!(
+        fs::metadata(dir.path()).is_ok(),
+        "nothing stale is left behind"
+    );
+    assert!(fs::read_dir(dir.path()).expect("list").next().is_none());
+}
+
+/// A FUSE mount whose server is gone, as a crashed daemon leaves it: mounted on an fd that is then closed.
+fn make_stale_mount(path: &Path) -> bool {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::AsRawFd;
+
+    let device = match OpenOptions::new().read(true).write(true).open("/dev/fuse") {
+        Ok(device) => device,
+        Err(e) if !required() => {
+            eprintln!("skipping: /dev/fuse: {e}");
+            return false;
+        }
+        Err(e) => panic!("/dev/fuse: {e}"),
+    };
+    let target = CString::new(path.as_os_str().as_bytes()).expect("path");
+    let options = CString::new(format!(
+        "fd={},rootmode=40000,user_id=0,group_id=0",
+        device.as_raw_fd()
+    ))
+    .expect("options");
+    // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe {
+        libc::mount(
+            c"cosftpd-stale".as_ptr(),
+            target.as_ptr(),
+            c"fuse".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            options.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        assert!(!required(), "mount(2) for a stale mount: {e}");
+        eprintln!("skipping: cannot mount(2) here: {e}");
+        return false;
+    }
+    drop(device);
+    true
+}
