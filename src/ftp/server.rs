@@ -9,7 +9,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use super::addr::canonical_ip as canonical;
@@ -17,6 +16,7 @@ use super::auth::LoginGuard;
 use super::data::PassivePorts;
 use super::limits::ConnectionLimits;
 use super::session;
+use super::tls::Acceptors;
 use crate::config::{Config, LegacyEncoding, TlsMode};
 use crate::daemon::AccountFs;
 
@@ -29,7 +29,7 @@ pub struct ServerContext {
     pub passive: PassivePorts,
     /// The address announced in PASV replies, when `masquerade_address` is set (resolved at start).
     pub masquerade: Option<IpAddr>,
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<Acceptors>,
     pub tls_mode: TlsMode,
     pub legacy_encoding: LegacyEncoding,
 }

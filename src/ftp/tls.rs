@@ -17,8 +17,20 @@ pub enum TlsError {
     Config(String),
 }
 
-/// Builds the acceptor shared by every session.
-pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
+/// The TLS acceptors every session shares.
+#[derive(Clone)]
+pub struct Acceptors {
+    /// Control connections (AUTH TLS, the implicit port).
+    pub control: TlsAcceptor,
+    /// Data connections (PROT P): the same certificate and session cache, but no TLS 1.3 session tickets. A client
+    /// that only writes (an upload) never reads tickets, and closing a socket with unread data sends a reset, which
+    /// throws away the end of the upload still in its send buffer (curl --ssl-reqd -T failed with 426 that way).
+    /// Clients resume data sessions with the tickets of the control connection.
+    pub data: TlsAcceptor,
+}
+
+/// Builds the acceptors shared by every session.
+pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<Acceptors, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Certificate {
@@ -38,11 +50,11 @@ pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsErr
     acceptor_from_der(certs, key)
 }
 
-/// Builds the acceptor from certificates and key already in memory (tests generate them).
+/// Builds the acceptors from certificates and key already in memory (tests generate them).
 pub fn acceptor_from_der(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> Result<TlsAcceptor, TlsError> {
+) -> Result<Acceptors, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -53,5 +65,10 @@ pub fn acceptor_from_der(
     // Clients reuse the control connection's session for data connections (vsftpd's require_ssl_reuse);
     // a cache makes that resumption work.
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(1024);
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    let mut data = config.clone();
+    data.send_tls13_tickets = 0;
+    Ok(Acceptors {
+        control: TlsAcceptor::from(Arc::new(config)),
+        data: TlsAcceptor::from(Arc::new(data)),
+    })
 }

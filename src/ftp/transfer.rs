@@ -73,6 +73,8 @@ pub async fn receive(
             }
             let n = data.read_buf(&mut buf).await.map_err(ReceiveError::Data)?;
             if n == 0 {
+                // Answer the client's TLS close_notify with ours (ftplib waits for it before reading the 226).
+                let _ = data.shutdown().await;
                 break;
             }
             progress.fetch_add(n as u64, Ordering::Relaxed);

@@ -20,7 +20,7 @@ type Io<T> = std::io::Result<T>;
 impl Session {
     /// AUTH TLS: 234, then the handshake on the control connection. A failed handshake ends the session.
     pub(super) async fn auth(&mut self) -> Io<Flow> {
-        let Some(acceptor) = self.context.tls.clone() else {
+        let Some(acceptor) = self.context.tls.as_ref().map(|tls| tls.control.clone()) else {
             return self
                 .reply(502, "TLS is not configured on this server.")
                 .await;

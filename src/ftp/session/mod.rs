@@ -59,7 +59,7 @@ pub async fn run(
             warn!(error = %e, "cannot set SO_OOBINLINE");
         }
         let control = if implicit_tls {
-            let Some(acceptor) = context.tls.clone() else {
+            let Some(acceptor) = context.tls.as_ref().map(|tls| tls.control.clone()) else {
                 return;
             };
             match tokio::time::timeout(

@@ -14,6 +14,7 @@ use super::super::stream::MaybeTls;
 use super::super::transfer::{self, Cancel, ClientWatch, Outcome};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
 use crate::bucketfs::{DirEntry, FsErrorKind, OpenMode};
+use crate::config::TlsMode;
 use crate::daemon::AccountFs;
 
 type Io<T> = std::io::Result<T>;
@@ -256,12 +257,21 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    /// 150, then the data connection (TLS when PROT P); on failure 425 and `None`.
+    /// 150, then the data connection (TLS when PROT P); on failure 425 and `None`. With `tls_mode = required`,
+    /// a data connection without PROT P is refused with 521 (RFC 4217 §9).
     async fn open_data(&mut self, preliminary: String) -> Io<Option<MaybeTls>> {
+        if self.context.tls_mode == TlsMode::Required && !self.protect_data {
+            self.reply(
+                521,
+                "Data connections must be protected on this server: send PBSZ 0 and PROT P.",
+            )
+            .await?;
+            return Ok(None);
+        }
         self.reply(150, preliminary).await?;
         let plan = std::mem::take(&mut self.data);
         let tls = if self.protect_data {
-            self.context.tls.clone()
+            self.context.tls.as_ref().map(|tls| tls.data.clone())
         } else {
             None
         };
