@@ -152,6 +152,33 @@ def scenario_walk_implicit(host, port, user, password, base="py"):
     walk(implicit_tls(host, port, user, password), base)
 
 
+def scenario_required(host, port, user, password):
+    """tls_mode = required: no login in clear, no data in clear."""
+    ftp = ftplib.FTP(timeout=TIMEOUT)
+    ftp.connect(host, port)
+    expect_error("530", ftp.login, user, password)
+    ftp.close()
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    ftp = ftplib.FTP_TLS(context=context, timeout=TIMEOUT)
+    ftp.connect(host, port)
+    ftp.auth()
+    ftp.login(user, password)
+    # Logged in over TLS, but PROT P not given yet: data connections are refused.
+    expect_error("521", ftp.nlst)
+    ftp.sendcmd("PBSZ 0")
+    expect_error("536", ftp.prot_c)
+    ftp.prot_p()
+    ftp.storbinary("STOR secret.txt", io.BytesIO(b"over TLS"))
+    out = io.BytesIO()
+    ftp.retrbinary("RETR secret.txt", out.write)
+    assert out.getvalue() == b"over TLS"
+    assert ftp.nlst() == ["secret.txt"], ftp.nlst()
+    ftp.quit()
+
+
 def scenario_abort(host, port, user, password, name):
     """ABOR while STOR streams (ftplib sends it as urgent data, the way most clients do)."""
     ftp = plain(host, port, user, password)
