@@ -903,7 +903,7 @@ fn connection_limits() {
 fn timeouts() {
     let server = TestServer::builder()
         .optional("login_timeout = 1s")
-        .optional("idle_timeout = 1s")
+        .optional("idle_timeout = 2s")
         .start();
     let t = Instant::now();
     let mut c = Ctl::connect(server.addr);
@@ -919,7 +919,7 @@ fn timeouts() {
     let r = c.reply();
     assert_eq!(r.code, 421, "{r:?}");
     assert!(
-        t.elapsed() >= Duration::from_millis(900),
+        t.elapsed() >= Duration::from_millis(1900),
         "{:?}",
         t.elapsed()
     );
@@ -927,15 +927,15 @@ fn timeouts() {
 
     // Commands keep a session alive; so does a slow upload.
     let mut c = server.login();
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(400));
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(500));
         c.expect("NOOP", 200);
     }
     let mut data = c.epsv();
     c.expect("STOR slow.txt", 150);
     for i in 0..5 {
         data.write_all(format!("chunk {i}\n").as_bytes()).unwrap();
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(700));
     }
     drop(data);
     c.expect_final(226);
