@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -90,31 +90,34 @@ fn guest_user() -> &'static str {
     }
 }
 
-/// A child process killed (SIGTERM, then SIGKILL) and reaped when dropped.
+/// A child process killed (SIGTERM, then SIGKILL) and reaped when dropped. Its stderr goes to a file (a pipe
+/// nobody reads would block a chatty daemon), shown when it dies early.
 struct Process {
     name: &'static str,
     child: Child,
+    log: PathBuf,
 }
 
 impl Process {
-    fn spawn(name: &'static str, command: &mut Command) -> Process {
+    fn spawn(name: &'static str, log: PathBuf, command: &mut Command) -> Process {
+        let file = std::fs::File::create(&log).expect("process log file");
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        Process { name, child }
+        Process { name, child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Panics with the process's stderr if it has exited.
     fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().expect("try_wait") {
-            let mut err = String::new();
-            if let Some(mut e) = self.child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("{} exited early ({status}):\n{err}", self.name);
+            panic!("{} exited early ({status}):\n{}", self.name, self.log());
         }
     }
 
@@ -350,6 +353,7 @@ fn vsftpd_serves_cosftpd_mounts_as_the_readme_says() {
     // 1. cosftpd mount -c … (every account at its home_dir, allow_other).
     let mut mount = Process::spawn(
         "cosftpd mount",
+        dir.path().join("cosftpd.log"),
         Command::new(BIN).args(["mount", "-c"]).arg(&config),
     );
     wait_until("the three mounts", Duration::from_secs(20), || {
@@ -385,6 +389,7 @@ fn vsftpd_serves_cosftpd_mounts_as_the_readme_says() {
     let log = dir.path().join("vsftpd.log");
     let mut vsftpd = Process::spawn(
         "vsftpd",
+        dir.path().join("vsftpd.stderr"),
         Command::new(VSFTPD)
             .arg(out_dir.join("vsftpd.conf"))
             .arg(format!("-ovsftpd_log_file={}", log.display())),
@@ -536,7 +541,12 @@ fn vsftpd_serves_cosftpd_mounts_as_the_readme_says() {
     // Stop vsftpd first (its sessions live in the mounts), then the mounts.
     vsftpd.stop();
     let status = mount.stop().expect("cosftpd mount status");
-    assert!(status.success(), "cosftpd mount exited with {status}");
+    assert!(
+        status.success(),
+        "cosftpd mount exited with {status}:\n{}",
+        mount.log()
+    );
+    assert!(!mount.log().contains("WARN"), "{}", mount.log());
     assert!(homes.iter().all(|h| !is_mounted(h)), "mounts left behind");
     drop(pam);
 }

@@ -589,6 +589,42 @@ fn a_refused_truncate_spends_the_open_file() {
     assert_eq!(fs::read(m.path("victim.txt")).expect("read"), b"victim\n");
 }
 
+/// Objects have no extended attributes: asking says "not supported", and `cp -a` (which copies them when it
+/// can) still works.
+#[test]
+fn extended_attributes_are_not_supported_and_cp_a_copes() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    fs::write(m.path("f.txt"), b"f\n").expect("write");
+    let path = std::ffi::CString::new(m.path("f.txt").display().to_string()).expect("path");
+    let mut buf = [0u8; 64];
+    // SAFETY: valid NUL-terminated strings and a buffer of the length given.
+    let rc = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"user.test".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert_eq!(rc, -1);
+    assert_eq!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::EOPNOTSUPP)
+    );
+
+    let local = tempfile::tempdir().expect("local dir");
+    fs::create_dir(local.path().join("tree")).expect("mkdir");
+    fs::write(local.path().join("tree/a.txt"), b"a\n").expect("write");
+    sh(&format!(
+        "cp -a {} {}",
+        q(&local.path().join("tree")),
+        q(&m.path("tree"))
+    ));
+    assert_eq!(fs::read(m.path("tree/a.txt")).expect("read"), b"a\n");
+}
+
 /// `close(2)` with its result (dropping a `File` ignores it).
 fn close(file: File) -> io::Result<()> {
     use std::os::fd::IntoRawFd;
