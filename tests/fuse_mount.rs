@@ -559,6 +559,84 @@ fn the_policy_table_read_write() {
     check_policy(Authority::ReadWrite, false);
 }
 
+/// A refused `ftruncate` spends the open file, like a refused write: later writes and the close report the same
+/// refusal (not a store error), and the file stays as it was. This is the vsftpd overwrite pattern on an account
+/// with `delete_enable = false`.
+#[test]
+fn a_refused_truncate_spends_the_open_file() {
+    let Some(m) = mount_memory(Policy::new(Authority::ReadWrite, false)) else {
+        return;
+    };
+    m.put("victim.txt", b"victim\n");
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(m.path("victim.txt"))
+        .expect("open without O_TRUNC");
+    assert_eq!(errno(file.set_len(0)), libc::EPERM);
+    assert_eq!(errno(file.write_all(b"new")), libc::EPERM);
+    assert_eq!(errno(file.sync_all()), libc::EPERM);
+    assert_eq!(errno(close(file)), libc::EPERM);
+    assert_eq!(fs::read(m.path("victim.txt")).expect("read"), b"victim\n");
+
+    // Truncating to a size an object store cannot honour: EINVAL, the same way.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(m.path("victim.txt"))
+        .expect("open without O_TRUNC");
+    assert_eq!(errno(file.set_len(3)), libc::EINVAL);
+    assert_eq!(errno(file.write_all(b"more")), libc::EINVAL);
+    assert_eq!(errno(close(file)), libc::EINVAL);
+    assert_eq!(fs::read(m.path("victim.txt")).expect("read"), b"victim\n");
+}
+
+/// Objects have no extended attributes: asking says "not supported", and `cp -a` (which copies them when it
+/// can) still works.
+#[test]
+fn extended_attributes_are_not_supported_and_cp_a_copes() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    fs::write(m.path("f.txt"), b"f\n").expect("write");
+    let path = std::ffi::CString::new(m.path("f.txt").display().to_string()).expect("path");
+    let mut buf = [0u8; 64];
+    // SAFETY: valid NUL-terminated strings and a buffer of the length given.
+    let rc = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"user.test".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert_eq!(rc, -1);
+    assert_eq!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::EOPNOTSUPP)
+    );
+
+    let local = tempfile::tempdir().expect("local dir");
+    fs::create_dir(local.path().join("tree")).expect("mkdir");
+    fs::write(local.path().join("tree/a.txt"), b"a\n").expect("write");
+    sh(&format!(
+        "cp -a {} {}",
+        q(&local.path().join("tree")),
+        q(&m.path("tree"))
+    ));
+    assert_eq!(fs::read(m.path("tree/a.txt")).expect("read"), b"a\n");
+}
+
+/// `close(2)` with its result (dropping a `File` ignores it).
+fn close(file: File) -> io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    let fd = file.into_raw_fd();
+    // SAFETY: `fd` was just released by the File, so it is open and owned by nobody else.
+    if unsafe { libc::close(fd) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[test]
 fn a_stale_mount_is_cleared_and_a_live_one_refused() {
     let dir = tempfile::tempdir().expect("mount point");

@@ -48,7 +48,8 @@ def main():
     args = ap.parse_args()
 
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=None)
-    with open(args.config, encoding="utf-8") as f:
+    # utf-8-sig: a config saved by a Windows editor starts with a byte-order mark, which cosftpd accepts.
+    with open(args.config, encoding="utf-8-sig") as f:
         parser.read_file(f)
     get = lambda section, key, default="": strip_inline_comment(parser.get(section, key, fallback=default))
 
@@ -56,9 +57,14 @@ def main():
     passive = get(network, "passive_port", "60000,65535").split(",")
     masquerade = get(network, "masquerade_address")
 
-    accounts = [s for s in parser.sections() if s.startswith("COS_ACCOUNT_")]
+    # The same sections cosftpd takes as accounts: [COS_ACCOUNT] and [COS_ACCOUNT_<anything>].
+    accounts = [s for s in parser.sections() if s == "COS_ACCOUNT" or s.startswith("COS_ACCOUNT_")]
     if not accounts:
         sys.exit(f"{args.config}: no [COS_ACCOUNT_*] sections")
+
+    if get("OPTIONAL", "allow_other", "true").lower() in ("false", "no", "off", "0"):
+        print(f"warning: {args.config} sets allow_other = false: vsftpd's guest user ({args.guest_user}) cannot "
+              "enter the mounts; remove that line or set it to true", file=sys.stderr)
 
     os.makedirs(os.path.join(args.outdir, "users"), exist_ok=True)
     os.makedirs(os.path.join(args.outdir, "pam.d"), exist_ok=True)
@@ -103,6 +109,9 @@ def main():
         "chroot_local_user=YES",
         "allow_writeable_chroot=YES",
         "anon_umask=022",
+        # Guests may only download world-readable files unless this is NO; the mount's file_mode is cosmetic
+        # (cosftpd's policy decides who reads), so vsftpd must not second-guess it.
+        "anon_world_readable_only=NO",
         "pasv_enable=YES",
         f"pasv_min_port={passive[0].strip()}",
         f"pasv_max_port={passive[-1].strip()}",

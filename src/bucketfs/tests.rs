@@ -546,6 +546,32 @@ async fn memory_budget_makes_writers_wait_not_fail() {
     assert_eq!(fs.budget().available(), 2 * 1024 * 1024);
 }
 
+/// An upload with two parts in flight holds four parts (OpenDAL keeps the part being filled and one full part
+/// besides those in flight), so it reserves four; with room for only three it uploads one part at a time and
+/// gives the third back.
+#[tokio::test]
+async fn an_upload_reserves_what_its_writer_can_hold() {
+    const PART: u64 = 1024 * 1024;
+    for (budget, reserved) in [
+        (8 * PART, 4 * PART),
+        (4 * PART, 4 * PART),
+        (3 * PART, 2 * PART),
+    ] {
+        let op = opendal::Operator::new(opendal::services::Memory::default()).unwrap();
+        let fs = BucketFs::new(op, Policy::full(), small_parts(), MemoryBudget::new(budget));
+        assert_eq!(fs.settings().upload_concurrency, 2);
+        let mut w = fs.open_write("/f", OpenMode::Truncate).await.unwrap();
+        w.write(Bytes::from_static(b"x")).await.unwrap();
+        assert_eq!(
+            budget - fs.budget().available(),
+            reserved,
+            "budget of {budget}"
+        );
+        w.close().await.unwrap();
+        assert_eq!(fs.budget().available(), budget);
+    }
+}
+
 #[tokio::test]
 async fn names_are_validated() {
     let fs = rw();

@@ -336,15 +336,18 @@ impl WriteHandle {
         if matches!(self.upload, Upload::NotStarted) {
             let settings = self.fs.settings();
             let part = settings.part_size;
-            let wanted = part * (settings.upload_concurrency as u64 + 1);
-            // At least one part filling and one in flight; more only if free now (so writers never deadlock).
-            let memory = self
+            let wanted = part * parts_held(settings.upload_concurrency);
+            // At least the two parts of a one-at-a-time upload; more only if free now (so writers never deadlock).
+            let mut memory = self
                 .fs
                 .budget()
                 .reserve_between(2 * part, wanted, part)
                 .await;
-            let held: u64 = memory.iter().map(Reservation::bytes).sum();
-            let concurrent = ((held / part).max(2) - 1) as usize;
+            let concurrent = concurrency_for(reserved(&memory) / part);
+            // Give back what that concurrency cannot use (three parts upload one at a time, in two).
+            while memory.len() > 1 && reserved(&memory) > part * parts_held(concurrent) {
+                memory.pop();
+            }
             debug!(path = %self.key.display(), part, concurrent, "upload starting");
             let mut writer = self
                 .fs
@@ -413,6 +416,31 @@ impl WriteHandle {
     }
 }
 
+/// Memory an upload with `concurrent` parts in flight holds at most, in parts. OpenDAL's multipart writer keeps,
+/// besides the parts in flight, the part being filled and one full part held back until the next one is full (a
+/// file of one part is then a single PUT, not a multipart upload). With one part in flight it uploads inline,
+/// holding two parts.
+fn parts_held(concurrent: usize) -> u64 {
+    if concurrent <= 1 {
+        2
+    } else {
+        concurrent as u64 + 2
+    }
+}
+
+/// The most parts in flight that `parts` parts of memory allow (the inverse of [`parts_held`]).
+fn concurrency_for(parts: u64) -> usize {
+    if parts >= 4 {
+        (parts - 2) as usize
+    } else {
+        1
+    }
+}
+
+fn reserved(memory: &[Reservation]) -> u64 {
+    memory.iter().map(Reservation::bytes).sum()
+}
+
 /// Copies the old object into the new upload, server-side where the store can (UploadPartCopy).
 async fn copy_old_object(
     writer: &mut opendal::Writer,
@@ -450,5 +478,27 @@ impl std::fmt::Debug for WriteHandle {
             .field("key", &self.key)
             .field("size", &self.size())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_memory_covers_what_the_writer_holds() {
+        for parts in 2..=40 {
+            let concurrent = concurrency_for(parts);
+            assert!(concurrent >= 1);
+            assert!(
+                parts_held(concurrent) <= parts,
+                "{parts} parts reserved, {concurrent} in flight hold {}",
+                parts_held(concurrent)
+            );
+        }
+        // A budget with room for everything gives every configured part in flight.
+        for concurrent in 1..=32 {
+            assert_eq!(concurrency_for(parts_held(concurrent)), concurrent);
+        }
     }
 }

@@ -102,15 +102,28 @@ impl WriteState {
         }
     }
 
-    /// Truncates through the open upload (`ftruncate`, or `truncate` of a path open for writing).
+    /// Truncates through the open upload (`ftruncate`, or `truncate` of a path open for writing). A refused
+    /// truncate spends the upload in the core, as a failed write does: it is abandoned here the same way, so
+    /// later writes and closes report the refusal itself (not a store error) and nothing is committed.
     pub(crate) async fn truncate(&mut self, len: u64) -> FuseResult<()> {
         let writer = self.writer()?;
         let before = writer.size();
-        writer.truncate(len).await?;
-        if writer.size() != before {
-            self.dirty = true;
+        match writer.truncate(len).await {
+            Ok(()) => {
+                if writer.size() != before {
+                    self.dirty = true;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let err = FuseError::from(e);
+                if let Some(writer) = self.writer.take() {
+                    writer.abort().await;
+                }
+                self.failed = Some(err.clone());
+                Err(err)
+            }
         }
-        Ok(())
     }
 
     /// Whether an upload is still open (not yet committed or abandoned).
