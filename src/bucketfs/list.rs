@@ -10,6 +10,13 @@ use super::path::Key;
 use super::types::{DirEntry, Metadata};
 use super::BucketFs;
 
+/// The answer to `list`: a directory's entries, or a single file.
+#[derive(Debug)]
+pub enum Listing {
+    Directory(ReadDir),
+    File(DirEntry),
+}
+
 /// An open directory listing. Entries carry the metadata of the listing itself, so no per-entry HEAD is made.
 pub struct ReadDir {
     fs: BucketFs,
@@ -30,6 +37,23 @@ impl BucketFs {
         self.policy().check_read("list", &dir.display())?;
         self.require_dir(&dir).await?;
         self.read_dir_key(dir, self.settings().max_list_file).await
+    }
+
+    /// What `ls path` shows: a directory's entries, or a file as its own single entry. Both need read
+    /// permission, as any listing does.
+    #[instrument(level = "debug", skip(self))]
+    pub async fn list(&self, path: &str) -> FsResult<Listing> {
+        let key = Key::parse(path)?;
+        self.policy().check_read("list", &key.display())?;
+        let meta = self.stat_key(&key).await?;
+        if meta.is_dir() {
+            let cap = self.settings().max_list_file;
+            return Ok(Listing::Directory(self.read_dir_key(key, cap).await?));
+        }
+        Ok(Listing::File(DirEntry {
+            name: key.name().to_string(),
+            meta,
+        }))
     }
 
     pub(crate) async fn read_dir_key(&self, dir: Key, cap: usize) -> FsResult<ReadDir> {

@@ -22,7 +22,7 @@ use crate::config::{Account, Config};
 
 pub use budget::{MemoryBudget, Reservation};
 pub use error::{FsError, FsErrorKind, FsResult};
-pub use list::ReadDir;
+pub use list::{Listing, ReadDir};
 pub use path::{Key, MAX_KEY_BYTES};
 pub use policy::Policy;
 pub use read::{ByteStream, ReadHandle};

@@ -13,7 +13,7 @@ use super::super::path;
 use super::super::stream::MaybeTls;
 use super::super::transfer::{self, Cancel, ClientWatch, Outcome};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
-use crate::bucketfs::{DirEntry, FsErrorKind, OpenMode};
+use crate::bucketfs::{DirEntry, FsErrorKind, Listing, OpenMode};
 use crate::config::TlsMode;
 use crate::daemon::AccountFs;
 
@@ -172,30 +172,14 @@ impl Session {
             return self.reply(425, "Use PORT, PASV or EPSV first.").await;
         }
         // LIST of a file lists that file (ls semantics); MLSD needs a directory.
-        let meta = match account.fs.stat(&target).await {
-            Ok(meta) => meta,
+        let listing = match account.fs.list(&target).await {
+            Ok(listing) => listing,
             Err(e) => return self.fs_error(&e).await,
         };
-        if !meta.is_dir() && kind == ListKind::Mlsd {
-            return self
-                .reply(
-                    501,
-                    format!("{target}: not a directory (MLSD lists directories)."),
-                )
-                .await;
+        if matches!(listing, Listing::File(_)) && kind == ListKind::Mlsd {
+            let text = format!("{target}: not a directory (MLSD lists directories).");
+            return self.reply(501, text).await;
         }
-        let dir = if meta.is_dir() {
-            match account.fs.read_dir(&target).await {
-                Ok(dir) => Some(dir),
-                Err(e) => return self.fs_error(&e).await,
-            }
-        } else {
-            // Listing a file's name needs read permission as a listing does.
-            if let Err(e) = account.fs.policy().check_read("list", &target) {
-                return self.fs_error(&e).await;
-            }
-            None
-        };
         let Some(data) = self
             .open_data("Here comes the directory listing.".to_string())
             .await?
@@ -229,17 +213,16 @@ impl Session {
         };
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let progress = Arc::new(AtomicU64::new(0));
-        let task = match dir {
-            Some(dir) => tokio::spawn(transfer::send_listing(
+        let task = match listing {
+            Listing::Directory(dir) => tokio::spawn(transfer::send_listing(
                 dir,
                 move |e: &DirEntry| format(&e.name, &e.meta),
                 data,
                 cancel_rx,
                 Arc::clone(&progress),
             )),
-            None => {
-                let line =
-                    format(target.rsplit('/').next().unwrap_or(""), &meta).unwrap_or_default();
+            Listing::File(entry) => {
+                let line = format(&entry.name, &entry.meta).unwrap_or_default();
                 tokio::spawn(transfer::send_bytes(
                     line,
                     data,
