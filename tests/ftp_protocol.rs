@@ -940,6 +940,21 @@ fn timeouts() {
     drop(data);
     c.expect_final(226);
     assert_eq!(server.object("slow.txt").map(|b| b.len()), Some(40));
+
+    // A data connection that stops moving (still open) ends the transfer after idle_timeout; nothing is stored.
+    let mut data = c.epsv();
+    c.expect("STOR stalled.txt", 150);
+    data.write_all(b"some bytes, then nothing").unwrap();
+    let t = Instant::now();
+    let r = c.reply();
+    assert_eq!(r.code, 426, "{r:?}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(server.object("stalled.txt"), None);
+    drop(data);
 }
 
 /// UTF-8 names end to end: stored as UTF-8 keys, listed and served back as sent.

@@ -12,7 +12,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::addr::canonical_ip as canonical;
-use super::stream::MaybeTls;
+use super::stream::{DataStream, MaybeTls, Watched};
 
 /// How long a client has to open the data connection (or accept ours).
 pub const DATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -71,20 +71,25 @@ impl DataPlan {
     }
 
     /// Opens the data connection (TLS-wrapped when `tls` is given).
-    pub async fn connect(self, tls: Option<&TlsAcceptor>) -> io::Result<MaybeTls> {
+    /// `stall`: how long the connection may make no progress before it fails with `TimedOut`.
+    pub async fn connect(
+        self,
+        tls: Option<&TlsAcceptor>,
+        stall: Duration,
+    ) -> io::Result<DataStream> {
         let tcp = tokio::time::timeout(DATA_CONNECT_TIMEOUT, self.open_tcp())
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data connection timed out"))??;
         tcp.set_nodelay(true)?;
         match tls {
-            None => Ok(MaybeTls::Plain(tcp)),
+            None => Ok(Watched::new(MaybeTls::Plain(tcp), stall)),
             Some(acceptor) => {
                 let stream = tokio::time::timeout(DATA_CONNECT_TIMEOUT, acceptor.accept(tcp))
                     .await
                     .map_err(|_| {
                         io::Error::new(io::ErrorKind::TimedOut, "data TLS handshake timed out")
                     })??;
-                Ok(MaybeTls::Tls(Box::new(stream)))
+                Ok(Watched::new(MaybeTls::Tls(Box::new(stream)), stall))
             }
         }
     }
@@ -153,7 +158,7 @@ mod tests {
             listener,
             peer: "127.0.0.1".parse().unwrap(),
         };
-        let server = tokio::spawn(plan.connect(None));
+        let server = tokio::spawn(plan.connect(None, Duration::from_secs(30)));
 
         // A connection from another address (127.0.0.2 is loopback too) is closed at once…
         let socket = TcpSocket::new_v4().unwrap();
@@ -171,7 +176,7 @@ mod tests {
         let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let stream = server.await.unwrap().unwrap();
         assert_eq!(
-            stream.tcp().peer_addr().unwrap().ip(),
+            stream.get_ref().tcp().peer_addr().unwrap().ip(),
             "127.0.0.1".parse::<IpAddr>().unwrap()
         );
     }

@@ -86,3 +86,116 @@ impl AsyncWrite for MaybeTls {
         }
     }
 }
+
+/// A data connection that fails with `TimedOut` when it makes no progress for `limit` (a client that stops reading
+/// or sending would otherwise hold its transfer — and its share of the memory budget — forever).
+pub struct Watched<S> {
+    inner: S,
+    limit: std::time::Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// What transfers run over.
+pub type DataStream = Watched<MaybeTls>;
+
+impl<S> Watched<S> {
+    pub fn new(inner: S, limit: std::time::Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Turns "not ready" into progress bookkeeping: ready resets the clock, pending checks it.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Ready(result) => {
+                let deadline = tokio::time::Instant::now() + self.limit;
+                self.timer.as_mut().reset(deadline);
+                Poll::Ready(result)
+            }
+            Poll::Pending => match std::future::Future::poll(self.timer.as_mut(), cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no data moved for {} s", self.limit.as_secs()),
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.watch(cx, poll)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(cx, poll)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(cx, poll)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_stalled_peer_times_out_and_progress_resets_the_clock() {
+        let (client, server) = tokio::io::duplex(64);
+        let limit = std::time::Duration::from_millis(100);
+        let mut watched = Watched::new(server, limit);
+        let mut client = client;
+        let writer = tokio::spawn(async move {
+            for _ in 0..3 {
+                client.write_all(b"x").await.unwrap();
+                tokio::time::sleep(limit / 2).await;
+            }
+            // Then stall with the connection open.
+            tokio::time::sleep(limit * 10).await;
+            drop(client);
+        });
+        let mut buf = [0u8; 8];
+        for _ in 0..3 {
+            assert_eq!(
+                watched.read(&mut buf).await.unwrap(),
+                1,
+                "steady progress keeps it alive"
+            );
+        }
+        let err = watched.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        writer.abort();
+    }
+}

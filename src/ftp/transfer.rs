@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::fs_reply::code_for;
-use super::stream::MaybeTls;
+use super::stream::DataStream;
 use crate::bucketfs::{ByteStream, DirEntry, ReadDir, WriteHandle};
 
 /// How much one read from the data connection may take before it is handed to the upload.
@@ -59,7 +59,7 @@ pub enum Cancel {
 /// upload, so nothing is committed.
 pub async fn receive(
     mut handle: WriteHandle,
-    mut data: MaybeTls,
+    mut data: DataStream,
     cancel: oneshot::Receiver<Cancel>,
     progress: Arc<AtomicU64>,
     client: Option<ClientWatch>,
@@ -175,7 +175,7 @@ enum ReceiveError {
 /// Sends a file's bytes; the reply is 226 once the client has them all.
 pub async fn send(
     mut stream: ByteStream,
-    data: MaybeTls,
+    data: DataStream,
     cancel: oneshot::Receiver<Cancel>,
     progress: Arc<AtomicU64>,
 ) -> Outcome {
@@ -198,7 +198,7 @@ pub async fn send(
 /// Sends a few bytes already in hand (the LIST of a single file).
 pub async fn send_bytes(
     bytes: Vec<u8>,
-    mut data: MaybeTls,
+    mut data: DataStream,
     cancel: oneshot::Receiver<Cancel>,
     progress: Arc<AtomicU64>,
 ) -> Outcome {
@@ -218,7 +218,7 @@ pub async fn send_bytes(
 pub async fn send_listing<F>(
     mut dir: ReadDir,
     format: F,
-    data: MaybeTls,
+    data: DataStream,
     cancel: oneshot::Receiver<Cancel>,
     progress: Arc<AtomicU64>,
 ) -> Outcome

@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::super::listing;
 use super::super::path;
-use super::super::stream::MaybeTls;
+use super::super::stream::DataStream;
 use super::super::transfer::{self, Cancel, ClientWatch, Outcome};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
 use crate::bucketfs::{DirEntry, FsErrorKind, Listing, OpenMode};
@@ -242,7 +242,7 @@ impl Session {
 
     /// 150, then the data connection (TLS when PROT P); on failure 425 and `None`. With `tls_mode = required`,
     /// a data connection without PROT P is refused with 521 (RFC 4217 §9).
-    async fn open_data(&mut self, preliminary: String) -> Io<Option<MaybeTls>> {
+    async fn open_data(&mut self, preliminary: String) -> Io<Option<DataStream>> {
         if self.context.tls_mode == TlsMode::Required && !self.protect_data {
             self.reply(
                 521,
@@ -258,7 +258,9 @@ impl Session {
         } else {
             None
         };
-        match plan.connect(tls.as_ref()).await {
+        // A transfer that moves nothing for idle_timeout ends, like an idle session.
+        let stall = self.context.config.optional.idle_timeout;
+        match plan.connect(tls.as_ref(), stall).await {
             Ok(data) => Ok(Some(data)),
             Err(e) => {
                 info!(error = %e, "data connection failed");
