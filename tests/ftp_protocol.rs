@@ -1067,3 +1067,38 @@ fn gbk_names() {
     let r = c.cmd_bytes(b"MKD \xff\xff\xff");
     assert_eq!(r.code, 553, "{r:?}");
 }
+
+/// With an IPv6 `listen_address`, everything works over `::1`: EPSV and EPRT |2|, while PASV (IPv4-only) and
+/// EPRT |1| answer 522 naming protocol 2.
+#[test]
+fn ipv6_control_and_data_connections() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping: no IPv6 loopback on this host");
+        return;
+    }
+    let server = TestServer::builder()
+        .listen_address("::1".parse().unwrap())
+        .start();
+    assert!(server.addr.is_ipv6(), "{}", server.addr);
+    let mut c = server.login();
+    c.stor("v6.txt", b"over ipv6");
+    let (_, body, done) = c.retr("v6.txt");
+    assert_eq!(body, b"over ipv6");
+    assert_eq!(done.code, 226);
+
+    let pasv = c.cmd("PASV");
+    assert_eq!(pasv.code, 522, "{pasv:?}");
+    assert!(pasv.text().contains("(2)"), "{pasv:?}");
+    c.expect("EPRT |1|127.0.0.1|5000|", 522);
+
+    // Active mode back to us over IPv6.
+    let listener = TcpListener::bind("[::1]:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    c.expect(&format!("EPRT |2|::1|{port}|"), 200);
+    c.expect("RETR v6.txt", 150);
+    let (mut data, _) = listener.accept().unwrap();
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"over ipv6");
+    c.expect_final(226);
+}

@@ -73,6 +73,7 @@ pub struct Builder {
     network: Vec<String>,
     file: Vec<String>,
     optional: Vec<String>,
+    listen_address: Option<std::net::IpAddr>,
 }
 
 impl Builder {
@@ -95,6 +96,12 @@ impl Builder {
     /// Also listen for implicit FTPS (needs `tls`).
     pub fn implicit_tls(mut self) -> Self {
         self.implicit_tls = true;
+        self
+    }
+
+    /// Listen on this address instead of 127.0.0.1 (e.g. `::1`).
+    pub fn listen_address(mut self, ip: std::net::IpAddr) -> Self {
+        self.listen_address = Some(ip);
         self
     }
 
@@ -189,6 +196,9 @@ impl Builder {
             Err(e) => panic!("test config refused: {:?}\n{text}", e.errors),
         };
         config.network.listen_port = 0;
+        if let Some(ip) = self.listen_address {
+            config.network.listen_address = ip;
+        }
         if config.network.tls_implicit_port.is_some() {
             config.network.tls_implicit_port = Some(0);
         }
@@ -253,6 +263,7 @@ impl TestServer {
             network: Vec::new(),
             file: Vec::new(),
             optional: Vec::new(),
+            listen_address: None,
         }
     }
 

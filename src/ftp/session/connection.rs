@@ -230,6 +230,12 @@ impl Session {
         if self.epsv_all {
             return self.reply(503, "EPSV ALL was sent: use EPSV.").await;
         }
+        // RFC 2428: a data connection can only use the control connection's protocol.
+        if addr::protocol_of(target.ip()) != addr::protocol_of(self.peer.ip()) {
+            return self
+                .send_continue(addr::protocol_not_supported(self.peer.ip()))
+                .await;
+        }
         if !addr::is_allowed_active_target(self.peer.ip(), target) {
             info!(%target, "refused PORT/EPRT to a foreign address or privileged port");
             return self.reply(500, "Illegal PORT command.").await;
