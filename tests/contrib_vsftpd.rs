@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::pattern;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -223,19 +225,6 @@ fn curl_fails(args: &[&str]) -> String {
     let out = curl(args);
     assert!(!out.status.success(), "curl {args:?} should have failed");
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Deterministic bytes that do not repeat at any small period.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// Percent-encodes a path for an ftp:// URL (keeps `/`).

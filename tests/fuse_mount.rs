@@ -2,6 +2,10 @@
 //! `rm`, shell redirections). Needs root and /dev/fuse: without them each test says "skipping" and passes, unless
 //! `COSFTPD_REQUIRE_FUSE=1` makes that a failure.
 
+mod common;
+
+use common::{errno, pattern, shell_quote as q};
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -140,32 +144,6 @@ fn sh_fails(script: &str) -> String {
         .expect("run sh");
     assert!(!out.status.success(), "`{script}` should have failed");
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn q(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
-}
-
-/// Deterministic bytes that do not repeat at any small period.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn errno<T: std::fmt::Debug>(result: io::Result<T>) -> i32 {
-    match result {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(e) => e
-            .raw_os_error()
-            .unwrap_or_else(|| panic!("no errno in {e}")),
-    }
 }
 
 #[test]

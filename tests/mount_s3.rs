@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::{errno, pattern, shell_quote as q};
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::IntoRawFd;
@@ -180,33 +182,6 @@ fn run_sh(script: &str) -> std::process::Output {
         .env("LC_ALL", "C.UTF-8")
         .output()
         .expect("run sh")
-}
-
-/// `path`, single-quoted for sh.
-fn q(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
-}
-
-/// Deterministic bytes that do not repeat at any small period.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn errno<T: std::fmt::Debug>(result: io::Result<T>) -> i32 {
-    match result {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(e) => e
-            .raw_os_error()
-            .unwrap_or_else(|| panic!("no errno in {e}")),
-    }
 }
 
 /// `close(2)` with its result (dropping a `File` throws away the error of the close, which is where a mount

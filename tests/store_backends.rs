@@ -53,9 +53,7 @@ fn fs_over(op: opendal::Operator, part_size: u64) -> BucketFs {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
+    common::pattern(len, u64::from(seed))
 }
 
 async fn write_file(

@@ -646,9 +646,7 @@ fn data_socket(addr: SocketAddr) -> TcpStream {
 
 /// Deterministic test bytes.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 8) as u8))
-        .collect()
+    crate::common::pattern(len, u64::from(seed))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
