@@ -42,10 +42,10 @@ pub enum DaemonError {
     Signal(std::io::Error),
 }
 
-/// One account, ready to serve.
+/// One account, ready to serve. Cheap to clone (the FTP session holds one per login).
 #[derive(Clone)]
 pub struct AccountFs {
-    pub account: Account,
+    pub account: Arc<Account>,
     pub fs: BucketFs,
 }
 
@@ -67,7 +67,7 @@ pub async fn open_accounts(
     for (account, op) in config.accounts.iter().zip(opened) {
         match op {
             Ok(op) => accounts.push(AccountFs {
-                account: account.clone(),
+                account: Arc::new(account.clone()),
                 fs: BucketFs::for_account(op, account, config, budget.clone()),
             }),
             Err(e) => failures.push(e),

@@ -65,7 +65,7 @@ impl Session {
                     .record_success(canonical(self.peer.ip()));
                 Span::current().record("user", user.as_str());
                 info!(user = %user, "login");
-                self.login = Login::LoggedIn(Box::new(account));
+                self.login = Login::LoggedIn(account);
                 self.cwd = "/".to_string();
                 self.send(Reply::logged_in()).await?;
                 Ok(Flow::Continue)

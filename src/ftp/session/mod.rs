@@ -94,7 +94,7 @@ enum Login {
     None,
     /// USER given, waiting for PASS.
     User(String),
-    LoggedIn(Box<AccountFs>),
+    LoggedIn(AccountFs),
 }
 
 struct Transfer {
@@ -434,7 +434,7 @@ impl Session {
         let Login::LoggedIn(account) = &self.login else {
             return self.send_continue(Reply::not_logged_in()).await;
         };
-        let account = AccountFs::clone(account);
+        let account = account.clone();
         match command {
             Command::Pwd => {
                 self.send_continue(Reply::current_directory(&self.cwd))
