@@ -70,7 +70,7 @@ pub async fn open_accounts(
                 account: Arc::new(account.clone()),
                 fs: BucketFs::for_account(op, account, config, budget.clone()),
             }),
-            Err(e) => failures.push(e),
+            Err(e) => failures.push(e.to_string()),
         }
     }
     if !failures.is_empty() {

@@ -189,21 +189,27 @@ pub async fn open_account(
     account: &Account,
     options: &StorageOptions,
     skip_check: bool,
-) -> Result<Operator, String> {
-    let describe = || {
-        format!(
-            "[{}] user {} ({})",
-            account.section,
-            account.user,
-            account.storage.describe()
-        )
+) -> Result<Operator, AccountStoreError> {
+    let fail = |source| AccountStoreError {
+        section: account.section.clone(),
+        user: account.user.clone(),
+        store: account.storage.describe(),
+        source,
     };
-    let op =
-        build_operator(&account.storage, options).map_err(|e| format!("{}: {e}", describe()))?;
+    let op = build_operator(&account.storage, options).map_err(fail)?;
     if !skip_check {
-        check(&op)
-            .await
-            .map_err(|e| format!("{}: {e}", describe()))?;
+        check(&op).await.map_err(fail)?;
     }
     Ok(op)
+}
+
+/// A store that failed at start, with the account it belongs to.
+#[derive(Debug, thiserror::Error)]
+#[error("[{section}] user {user} ({store}): {source}")]
+pub struct AccountStoreError {
+    pub section: String,
+    pub user: String,
+    pub store: String,
+    #[source]
+    pub source: StorageError,
 }
