@@ -276,9 +276,27 @@ def delete_prefix(prefix):
     direct("delete-prefix", prefix, check=False)
 
 
-def make_dir(prefix):
+def make_dir(prefix, tool=None):
     """An implicit directory (rclone serve s3 turns a `dir/` marker into a zero-byte *file*, so no MKD here)."""
+    local = getattr(tool, "local_root", None)
+    if local:
+        path = os.path.join(local, prefix.rstrip("/"))
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, 0o777)
+        return
     direct("put-zero", prefix.rstrip("/") + "/.keep", 0)
+
+
+def remove(prefix, tool=None):
+    local = getattr(tool, "local_root", None)
+    if local:
+        path = os.path.join(local, prefix.rstrip("/"))
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.remove(path)
+        return
+    delete_prefix(prefix)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -403,6 +421,25 @@ class S3fsMount(Tool):
         stop(self.proc)
 
 
+class LocalDir(Tool):
+    """Not a store: a plain tmpfs directory, so that vsftpd over it shows what the FTP protocol and the clients
+    cost by themselves (the floor any FTP server over a store can approach)."""
+    name, kind, how = "tmpfs dir", "mount", "a plain directory on tmpfs (no object store)"
+
+    def __init__(self):
+        self.mnt = os.path.join(WORK_DIR, "localdir")
+
+    def procs(self):
+        return []
+
+    def start(self):
+        os.makedirs(self.mnt, exist_ok=True)
+        os.chmod(self.mnt, 0o777)  # vsftpd writes as its guest user
+
+    def stop(self):
+        pass
+
+
 class VsftpdOver(Tool):
     kind = "ftp"
 
@@ -413,7 +450,11 @@ class VsftpdOver(Tool):
         self.slug = "vsftpd-" + mount.name.split()[0]
 
     def procs(self):
-        return [self.proc, self.mount.proc]
+        return [self.proc, *self.mount.procs()]
+
+    @property
+    def local_root(self):
+        return self.mount.mnt if isinstance(self.mount, LocalDir) else None
 
     def peak_rss(self):
         return self.mount.peak_rss()
@@ -453,8 +494,8 @@ def install_pam():
 
 
 def all_tools():
-    tools = [CosftpdFtp(), RcloneFtp(), VsftpdOver(S3fsMount()), VsftpdOver(CosftpdMount()), CosftpdMount(),
-             RcloneMount(), S3fsMount()]
+    tools = [CosftpdFtp(), RcloneFtp(), VsftpdOver(S3fsMount()), VsftpdOver(CosftpdMount()),
+             VsftpdOver(LocalDir()), CosftpdMount(), RcloneMount(), S3fsMount()]
     if TOOLS != "all":
         wanted = {t.strip() for t in TOOLS.split(",")}
         tools = [t for t in tools if t.name in wanted]
@@ -642,7 +683,7 @@ def section_big(tools):
                     else:
                         got = dd(os.path.join(tool.mnt, key), "/dev/null")
                 add("big", "download", tool.name, run, peak_rss_mib=tool.peak_rss(), **m.record(bytes=got))
-            delete_prefix(key)
+            remove(key, tool)
 
 
 def section_small(tools):
@@ -656,13 +697,22 @@ def section_small(tools):
     ftp_tools = [t for t in tools if t.kind == "ftp"]
     for run in range(1, RUNS + 1):
         prefix = f"small-direct-{run}/"
-        r = direct("small", prefix, SMALL_FILES, SMALL_KB * 1024)
+        with Meter(STORE.pid, []) as m:
+            r = direct("small", prefix, SMALL_FILES, SMALL_KB * 1024)
+        cores = m.store / m.wall
         for rec, metric in zip(r, ("upload", "download")):
-            add("small", metric, "direct", run, wall=rec["secs"], bytes=rec["bytes"], files=SMALL_FILES)
+            add("small", metric, "direct", run, wall=rec["secs"], bytes=rec["bytes"], files=SMALL_FILES,
+                store_cpu=cores * rec["secs"])
+        delete_prefix(prefix)
+        # the direct client doing what cosftpd's STOR does for a new name: HEAD key, list key/ (1), PUT
+        prefix = f"small-checks-{run}/"
+        r = direct("small", prefix, SMALL_FILES, SMALL_KB * 1024, "--with-checks")
+        add("small", "upload", "direct + STOR's checks", run, wall=r[0]["secs"], bytes=r[0]["bytes"],
+            files=SMALL_FILES)
         delete_prefix(prefix)
         for tool in ftp_tools:
             remote = f"small-{tool.name.replace(' ', '-').replace('+', '')}-{run}"
-            make_dir(remote)
+            make_dir(remote, tool)
             back = os.path.join(WORK_DIR, "small-back")
             shutil.rmtree(back, ignore_errors=True)
             with running(tool):
@@ -676,7 +726,7 @@ def section_small(tools):
                 if len(names) != SMALL_FILES or got != total:
                     log(f"WARNING {tool.name}: mirror back gave {len(names)} files, {got} bytes")
                 add("small", "download", tool.name, run, files=len(names), **m.record(bytes=got))
-            delete_prefix(remote + "/")
+            remove(remote + "/", tool)
             shutil.rmtree(back, ignore_errors=True)
 
 
@@ -685,9 +735,13 @@ def section_list(tools):
     log(f"seeding {LIST_OBJECTS} objects under {prefix}")
     direct("put-many", prefix, LIST_OBJECTS, 100, 32)
     for run in range(1, RUNS + 1):
-        rec = direct("list", prefix)[0]
-        add("list", "list", "direct", run, wall=rec["secs"], first=rec["first_secs"], entries=rec["entries"])
+        with Meter(STORE.pid, []) as m:
+            rec = direct("list", prefix)[0]
+        add("list", "list", "direct", run, wall=rec["secs"], first=rec["first_secs"], entries=rec["entries"],
+            store_cpu=m.store / m.wall * rec["secs"])
         for tool in tools:
+            if getattr(tool, "local_root", None) or isinstance(tool, LocalDir):
+                continue  # the objects are in the store
             with running(tool):
                 with Meter(STORE.pid, tool.pids()) as m:
                     if tool.kind == "ftp":
@@ -705,18 +759,20 @@ def section_sessions(tools):
     sizes = ",".join(map(str, SESSION_SIZES))
     for run in range(1, RUNS + 1):
         prefix = f"sessions-direct-{run}/"
-        rec = direct("mixed", prefix, SESSIONS, sizes)[0]
-        add("sessions", "mixed", "direct", run, wall=rec["secs"], bytes=rec["bytes"], errors=rec["errors"])
+        with Meter(STORE.pid, []) as m:
+            rec = direct("mixed", prefix, SESSIONS, sizes)[0]
+        add("sessions", "mixed", "direct", run, wall=rec["secs"], bytes=rec["bytes"], errors=rec["errors"],
+            store_cpu=m.store / m.wall * rec["secs"])
         delete_prefix(prefix)
         for tool in ftp_tools:
             prefix = f"sessions-{tool.name.replace(' ', '-').replace('+', '')}-{run}"
-            make_dir(prefix)
+            make_dir(prefix, tool)
             with running(tool):
                 with Meter(STORE.pid, tool.pids()) as m:
                     moved, errors, samples = ftp_sessions(tool, prefix + "/")
                 add("sessions", "mixed", tool.name, run, bytes=moved, errors=errors, error_samples=samples,
                     **m.record())
-            delete_prefix(prefix + "/")
+            remove(prefix + "/", tool)
 
 
 def section_memory():
