@@ -23,6 +23,7 @@ Environment (defaults in brackets):
   BENCH_SECTIONS [big,small,list,sessions,memory]  which sections to run
   BENCH_TOOLS [all]           comma list of tool names to run (direct is always run)
   BENCH_OUT [bench/results/latest]  writes <out>.json and <out>.md
+  BENCH_COSFTPD_LOG_LEVEL [warn]  log_level of the cosftpd configs (debug shows read-window resets)
 """
 
 import contextlib
@@ -312,7 +313,7 @@ def cosftpd_conf(path, home, mount, ftp_port=None, passive=(53000, 53999), memor
         f"listen_port = {ftp_port or free_port()}", f"passive_port = {passive[0]},{passive[1]}", "",
         "[FILE_OPTION]", "single_file_max_size = 200G", "", "[OPTIONAL]",
         "upload_thread_num = 8", "max_connection_num = 1000", "max_connection_per_ip = 0",
-        "max_list_file = 100000", "log_level = warn", f"mount_enable = {'true' if mount else 'false'}",
+        "max_list_file = 100000", f"log_level = {os.environ.get('BENCH_COSFTPD_LOG_LEVEL', 'warn')}", f"mount_enable = {'true' if mount else 'false'}",
         f"memory_budget = {memory_budget or '512M'}",
     ]
     with open(path, "w") as f:
