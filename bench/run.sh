@@ -41,5 +41,12 @@ say "building (release)"
 cargo build --release --bin cosftpd --example direct_s3
 
 say "load before the run: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: ratios are what to compare)"
-python3 bench/bench.py
+# bench.py cleans up (servers, mounts, the PAM file) on SIGINT/SIGTERM; pass ours on to it.
+python3 bench/bench.py &
+bench_pid=$!
+trap 'kill -TERM "$bench_pid" 2>/dev/null || true; wait "$bench_pid"; exit 130' INT TERM HUP
+status=0
+wait "$bench_pid" || status=$?
+trap - INT TERM HUP
 say "bench/run.sh took $(( $(date +%s) - start )) s"
+exit "$status"
