@@ -1,0 +1,1027 @@
+#!/usr/bin/env python3
+"""cosftpd benchmarks: cosftpd (FTP and mount) against a direct OpenDAL client and against the tools users would
+pick instead (rclone serve ftp, rclone mount, s3fs, vsftpd over s3fs, vsftpd over the cosftpd mount), all on one
+local S3 server (`rclone serve s3` on loopback). Run through bench/run.sh, which installs and builds what this needs.
+
+Every number is a median of BENCH_RUNS runs, and every tool is quoted as a ratio to the direct client measured in
+the same run of this script, because the machine is shared and absolute numbers are noisy. Runs are interleaved
+(run 1 of every tool, then run 2 of every tool, ...), and every server or mount is started fresh for each run, so
+no run is served from a cache filled by the one before.
+
+Environment (defaults in brackets):
+  BENCH_SIZE_MB [1024]        the large file (upload and download)
+  BENCH_RUNS [3]              runs per measurement (the median is reported)
+  BENCH_SMALL_FILES [1000]    small files for lftp mirror, BENCH_SMALL_KB [4] each
+  BENCH_LIST_OBJECTS [10000]  objects in the listed directory
+  BENCH_SESSIONS [100]        concurrent FTP sessions; each uploads one file of each of BENCH_SESSION_SIZES
+                              [4096,16384,65536,262144,1048576] bytes, then downloads them
+  BENCH_MEM_SIZES_MB [1024,4096]  single uploads whose cosftpd peak RSS is measured
+  BENCH_MEM_CONC [16] x BENCH_MEM_CONC_MB [256]  concurrent uploads for the memory-budget case
+  BENCH_MEM_BUDGET [256M]     memory_budget of the memory cases (the other cases use the default, 512M)
+  BENCH_STORE_DIR [/dev/shm/cosftpd-bench-store]  the directory rclone serves as S3 (tmpfs by default)
+  BENCH_WORK_DIR [/dev/shm/cosftpd-bench-work]    source files, mount points, configs
+  BENCH_SECTIONS [big,small,list,sessions,memory]  which sections to run
+  BENCH_TOOLS [all]           comma list of tool names to run (direct is always run)
+  BENCH_OUT [bench/results/latest]  writes <out>.json and <out>.md
+  BENCH_COSFTPD_LOG_LEVEL [warn]  log_level of the cosftpd configs (debug shows read-window resets)
+"""
+
+import contextlib
+import ftplib
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COSFTPD = os.path.join(REPO, "target/release/cosftpd")
+DIRECT = os.path.join(REPO, "target/release/examples/direct_s3")
+RCLONE = os.path.join(REPO, "bench/.venv/bin/rclone")
+GEN_VSFTPD = os.path.join(REPO, "contrib/vsftpd/gen_vsftpd.py")
+
+AK, SK, BUCKET, REGION = "BENCHACCESSKEY", "BENCHSECRETKEY", "bench", "us-east-1"
+USER, PASSWORD = "bench", "benchpass"
+PAM_SERVICE = "cosftpd-bench-vsftpd"
+MB = 1e6
+MIB = 1024 * 1024
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+SIZE_MB = env_int("BENCH_SIZE_MB", 1024)
+RUNS = env_int("BENCH_RUNS", 3)
+SMALL_FILES = env_int("BENCH_SMALL_FILES", 1000)
+SMALL_KB = env_int("BENCH_SMALL_KB", 4)
+LIST_OBJECTS = env_int("BENCH_LIST_OBJECTS", 10000)
+SESSIONS = env_int("BENCH_SESSIONS", 100)
+SESSION_SIZES = [int(v) for v in os.environ.get("BENCH_SESSION_SIZES", "4096,16384,65536,262144,1048576").split(",")]
+MEM_SIZES_MB = [int(v) for v in os.environ.get("BENCH_MEM_SIZES_MB", "1024,4096").split(",") if v]
+MEM_CONC = env_int("BENCH_MEM_CONC", 16)
+MEM_CONC_MB = env_int("BENCH_MEM_CONC_MB", 256)
+MEM_BUDGET = os.environ.get("BENCH_MEM_BUDGET", "256M")
+STORE_DIR = os.environ.get("BENCH_STORE_DIR", "/dev/shm/cosftpd-bench-store")
+WORK_DIR = os.environ.get("BENCH_WORK_DIR", "/dev/shm/cosftpd-bench-work")
+SECTIONS = os.environ.get("BENCH_SECTIONS", "big,small,list,sessions,memory").split(",")
+TOOLS = os.environ.get("BENCH_TOOLS", "all")
+OUT = os.environ.get("BENCH_OUT", os.path.join(REPO, "bench/results/latest"))
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# processes, ports, mounts; everything started here is stopped by cleanup()
+# ---------------------------------------------------------------------------------------------------------------
+
+STARTED = []  # Popen objects, each the leader of its own process group
+MOUNTS = set()
+CREATED_FILES = []
+
+
+def spawn(args, log_name, env=None):
+    out = open(os.path.join(WORK_DIR, "logs", log_name + ".log"), "ab")
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                         start_new_session=True)
+    out.close()
+    STARTED.append(p)
+    return p
+
+
+def stop(p, timeout=15):
+    if p is None or p.poll() is not None:
+        if p in STARTED:
+            STARTED.remove(p)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.pid, signal.SIGTERM)
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(5)
+    if p in STARTED:
+        STARTED.remove(p)
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == path for line in f)
+
+
+def wait_mounted(path, proc, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        if is_mounted(path):
+            MOUNTS.add(path)
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"mount of {path} failed: process exited {proc.returncode} (see {WORK_DIR}/logs)")
+        time.sleep(0.05)
+    raise RuntimeError(f"{path} not mounted after {timeout}s")
+
+
+def unmount(path):
+    if is_mounted(path):
+        r = subprocess.run(["fusermount3", "-u", path], capture_output=True)
+        if r.returncode != 0 and is_mounted(path):
+            subprocess.run(["umount", "-l", path], capture_output=True)
+    MOUNTS.discard(path)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited {proc.returncode} (see {WORK_DIR}/logs)")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+def cleanup():
+    for path in list(MOUNTS):
+        unmount(path)
+    for p in list(STARTED):
+        stop(p, timeout=5)
+    for path in list(MOUNTS):
+        unmount(path)
+    for f in CREATED_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(f)
+    shutil.rmtree(WORK_DIR, ignore_errors=True)
+    shutil.rmtree(STORE_DIR, ignore_errors=True)
+
+
+def on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# accounting: CPU of processes (utime+stime+cutime+cstime from /proc/<pid>/stat) and peak RSS (VmHWM)
+# ---------------------------------------------------------------------------------------------------------------
+
+def proc_cpu(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # fields[0] is state (field 3); utime is field 14 -> index 11
+        return sum(int(v) for v in fields[11:15]) / CLK
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+def vm_hwm_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def client_cpu():
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return c.ru_utime + c.ru_stime + time.process_time()
+
+
+class Meter:
+    """Wall time and CPU seconds of the store, of the tool's processes and of the client, over one measurement."""
+
+    def __init__(self, store_pid, tool_pids):
+        self.store_pid, self.tool_pids = store_pid, list(tool_pids)
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+        self.s0 = proc_cpu(self.store_pid)
+        self.p0 = sum(proc_cpu(p) for p in self.tool_pids)
+        self.c0 = client_cpu()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.monotonic() - self.t0
+        self.store = proc_cpu(self.store_pid) - self.s0
+        self.tool = sum(proc_cpu(p) for p in self.tool_pids) - self.p0
+        self.client = client_cpu() - self.c0
+        return False
+
+    def record(self, **extra):
+        return {"wall": self.wall, "store_cpu": self.store, "tool_cpu": self.tool, "client_cpu": self.client,
+                **extra}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the store and the direct client
+# ---------------------------------------------------------------------------------------------------------------
+
+class Store:
+    def start(self):
+        os.makedirs(os.path.join(STORE_DIR, BUCKET), exist_ok=True)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        # --etag-hash "": rclone would otherwise read the whole file to MD5 it on every GET and HEAD.
+        self.proc = spawn([RCLONE, "serve", "s3", STORE_DIR, "--addr", f"127.0.0.1:{self.port}",
+                           "--auth-key", f"{AK},{SK}", "--etag-hash", "", "--log-level", "ERROR"], "store")
+        wait_port(self.port, self.proc)
+        self.pid = self.proc.pid
+
+    def rclone_env(self):
+        env = dict(os.environ)
+        env.update({
+            "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+            "RCLONE_CONFIG_BENCH_ENDPOINT": self.endpoint, "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": AK,
+            "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": SK, "RCLONE_CONFIG_BENCH_REGION": REGION,
+            "RCLONE_CONFIG": "/dev/null",
+        })
+        return env
+
+
+STORE = Store()
+
+
+def direct(*args, check=True):
+    cmd = [DIRECT, "--endpoint", STORE.endpoint, "--bucket", BUCKET, "--region", REGION, "--ak", AK, "--sk", SK,
+           *[str(a) for a in args]]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RUST_BACKTRACE": "0"})
+    if check and r.returncode != 0:
+        raise RuntimeError(f"direct_s3 {' '.join(map(str, args))}: {r.stderr.strip()[:500]}")
+    lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    return lines
+
+
+def delete_prefix(prefix):
+    direct("delete-prefix", prefix, check=False)
+
+
+def make_dir(prefix, tool=None):
+    """An implicit directory (rclone serve s3 turns a `dir/` marker into a zero-byte *file*, so no MKD here)."""
+    local = getattr(tool, "local_root", None)
+    if local:
+        path = os.path.join(local, prefix.rstrip("/"))
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, 0o777)
+        return
+    direct("put-zero", prefix.rstrip("/") + "/.keep", 0)
+
+
+def remove(prefix, tool=None):
+    local = getattr(tool, "local_root", None)
+    if local:
+        path = os.path.join(local, prefix.rstrip("/"))
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.remove(path)
+        return
+    delete_prefix(prefix)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the tools
+# ---------------------------------------------------------------------------------------------------------------
+
+def cosftpd_conf(path, home, mount, ftp_port=None, passive=(53000, 53999), memory_budget=None):
+    lines = [
+        "[COS_ACCOUNT_0]", "storage_type = s3", f"cos_endpoint = {STORE.endpoint}", f"cos_region = {REGION}",
+        f"cos_secretid = {AK}", f"cos_secretkey = {SK}", f"cos_bucket = {BUCKET}", f"home_dir = {home}",
+        f"ftp_login_user_name = {USER}", f"ftp_login_user_password = {PASSWORD}", "authority = RW",
+        "delete_enable = true", "", "[NETWORK]", "listen_address = 127.0.0.1",
+        f"listen_port = {ftp_port or free_port()}", f"passive_port = {passive[0]},{passive[1]}", "",
+        "[FILE_OPTION]", "single_file_max_size = 200G", "", "[OPTIONAL]",
+        "upload_thread_num = 8", "max_connection_num = 1000", "max_connection_per_ip = 0",
+        "max_list_file = 100000", f"log_level = {os.environ.get('BENCH_COSFTPD_LOG_LEVEL', 'warn')}", f"mount_enable = {'true' if mount else 'false'}",
+        f"memory_budget = {memory_budget or '512M'}",
+    ]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+class Tool:
+    name = ""
+    kind = ""  # "ftp" or "mount"
+    how = ""
+    proc = None
+
+    def pids(self):
+        return [p.pid for p in self.procs() if p is not None]
+
+    def procs(self):
+        return [self.proc]
+
+    def peak_rss(self):
+        v = [vm_hwm_mib(p) for p in self.pids()]
+        v = [x for x in v if x is not None]
+        return sum(v) if v else None
+
+
+class CosftpdFtp(Tool):
+    name, kind, how = "cosftpd FTP", "ftp", "cosftpd serve (mount_enable = false)"
+
+    def __init__(self, memory_budget=None):
+        self.memory_budget = memory_budget
+
+    def start(self):
+        self.port = free_port()
+        home = os.path.join(WORK_DIR, "home-ftp")
+        os.makedirs(home, exist_ok=True)
+        conf = os.path.join(WORK_DIR, "cosftpd-ftp.conf")
+        cosftpd_conf(conf, home, mount=False, ftp_port=self.port, memory_budget=self.memory_budget)
+        self.proc = spawn([COSFTPD, "serve", "-c", conf, "--no-check"], "cosftpd-ftp")
+        wait_port(self.port, self.proc)
+
+    def stop(self):
+        stop(self.proc)
+
+
+class RcloneFtp(Tool):
+    name, kind, how = "rclone serve ftp", "ftp", "rclone serve ftp (defaults: --vfs-cache-mode off)"
+
+    def start(self):
+        self.port = free_port()
+        self.proc = spawn([RCLONE, "serve", "ftp", f"bench:{BUCKET}", "--addr", f"127.0.0.1:{self.port}",
+                           "--user", USER, "--pass", PASSWORD, "--passive-port", "51000-51999",
+                           "--log-level", "ERROR"], "rclone-ftp", env=STORE.rclone_env())
+        wait_port(self.port, self.proc)
+
+    def stop(self):
+        stop(self.proc)
+
+
+class CosftpdMount(Tool):
+    name, kind, how = "cosftpd mount", "mount", "cosftpd mount (mount_enable = true)"
+
+    def start(self):
+        self.mnt = os.path.join(WORK_DIR, "mnt-cosftpd")
+        os.makedirs(self.mnt, exist_ok=True)
+        conf = os.path.join(WORK_DIR, "cosftpd-mount.conf")
+        cosftpd_conf(conf, self.mnt, mount=True)
+        self.proc = spawn([COSFTPD, "mount", "-c", conf, "--no-check"], "cosftpd-mount")
+        wait_mounted(self.mnt, self.proc)
+
+    def stop(self):
+        stop(self.proc)  # SIGTERM: cosftpd unmounts itself
+        unmount(self.mnt)
+
+
+class RcloneMount(Tool):
+    name, kind, how = "rclone mount", "mount", "rclone mount (defaults: --vfs-cache-mode off)"
+
+    def start(self):
+        self.mnt = os.path.join(WORK_DIR, "mnt-rclone")
+        os.makedirs(self.mnt, exist_ok=True)
+        self.proc = spawn([RCLONE, "mount", f"bench:{BUCKET}", self.mnt, "--allow-other", "--log-level", "ERROR"],
+                          "rclone-mount", env=STORE.rclone_env())
+        wait_mounted(self.mnt, self.proc)
+
+    def stop(self):
+        unmount(self.mnt)
+        stop(self.proc)
+
+
+class S3fsMount(Tool):
+    name, kind, how = "s3fs", "mount", "s3fs (Debian 1.90, defaults)"
+
+    def start(self):
+        self.mnt = os.path.join(WORK_DIR, "mnt-s3fs")
+        os.makedirs(self.mnt, exist_ok=True)
+        pw = os.path.join(WORK_DIR, "s3fs-passwd")
+        with open(pw, "w") as f:
+            f.write(f"{AK}:{SK}\n")
+        os.chmod(pw, 0o600)
+        opts = (f"url={STORE.endpoint},use_path_request_style,passwd_file={pw},allow_other,endpoint={REGION},"
+                "umask=0000")
+        self.proc = spawn(["s3fs", BUCKET, self.mnt, "-f", "-o", opts], "s3fs")
+        wait_mounted(self.mnt, self.proc)
+
+    def stop(self):
+        unmount(self.mnt)
+        stop(self.proc)
+
+
+class LocalDir(Tool):
+    """Not a store: a plain tmpfs directory, so that vsftpd over it shows what the FTP protocol and the clients
+    cost by themselves (the floor any FTP server over a store can approach)."""
+    name, kind, how = "tmpfs dir", "mount", "a plain directory on tmpfs (no object store)"
+
+    def __init__(self):
+        self.mnt = os.path.join(WORK_DIR, "localdir")
+
+    def procs(self):
+        return []
+
+    def start(self):
+        os.makedirs(self.mnt, exist_ok=True)
+        os.chmod(self.mnt, 0o777)  # vsftpd writes as its guest user
+
+    def stop(self):
+        pass
+
+
+class VsftpdOver(Tool):
+    kind = "ftp"
+
+    def __init__(self, mount):
+        self.mount = mount
+        self.name = f"vsftpd + {mount.name}"
+        self.how = f"Debian vsftpd (contrib/vsftpd/gen_vsftpd.py) serving the {mount.name} mount"
+        self.slug = "vsftpd-" + mount.name.split()[0]
+
+    def procs(self):
+        return [self.proc, *self.mount.procs()]
+
+    @property
+    def local_root(self):
+        return self.mount.mnt if isinstance(self.mount, LocalDir) else None
+
+    def peak_rss(self):
+        return self.mount.peak_rss()
+
+    def start(self):
+        self.mount.start()
+        self.port = free_port()
+        d = os.path.join(WORK_DIR, self.slug)
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "account.conf")
+        with open(conf, "w") as f:
+            f.write(f"[COS_ACCOUNT_0]\nhome_dir = {self.mount.mnt}\nftp_login_user_name = {USER}\n"
+                    f"ftp_login_user_password = {PASSWORD}\nauthority = RW\n[NETWORK]\npassive_port = 52000,52999\n")
+        subprocess.run([sys.executable, GEN_VSFTPD, conf, os.path.join(d, "out"), "--listen-port", str(self.port),
+                        "--listen-address", "127.0.0.1", "--pam-service", PAM_SERVICE], check=True,
+                       capture_output=True)
+        with open(os.path.join(d, "out", "vsftpd.conf"), "a") as f:
+            # as for cosftpd (max_connection_per_ip = 0): the sessions test opens 100 connections from 127.0.0.1
+            f.write("xferlog_enable=NO\nmax_per_ip=0\nmax_clients=0\n")
+        os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
+        self.proc = spawn(["vsftpd", os.path.join(d, "out", "vsftpd.conf")], self.slug)
+        wait_port(self.port, self.proc)
+
+    def stop(self):
+        stop(self.proc)
+        self.mount.stop()
+
+
+def install_pam():
+    """vsftpd needs a PAM service; for the bench one that lets the bench user in (removed at exit)."""
+    path = f"/etc/pam.d/{PAM_SERVICE}"
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write("# cosftpd bench (bench/bench.py): removed when the bench ends\n"
+                    "auth required pam_permit.so\naccount required pam_permit.so\nsession required pam_permit.so\n")
+        CREATED_FILES.append(path)
+
+
+def all_tools():
+    tools = [CosftpdFtp(), RcloneFtp(), VsftpdOver(S3fsMount()), VsftpdOver(CosftpdMount()),
+             VsftpdOver(LocalDir()), CosftpdMount(), RcloneMount(), S3fsMount()]
+    if TOOLS != "all":
+        wanted = {t.strip() for t in TOOLS.split(",")}
+        tools = [t for t in tools if t.name in wanted]
+    return tools
+
+
+@contextlib.contextmanager
+def running(tool):
+    tool.start()
+    try:
+        yield tool
+    finally:
+        tool.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# clients
+# ---------------------------------------------------------------------------------------------------------------
+
+def run_cmd(args, **kw):
+    r = subprocess.run(args, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {r.returncode}: {r.stderr.strip()[:800]}")
+    return r
+
+
+def ftp_url(tool, path):
+    return f"ftp://{USER}:{PASSWORD}@127.0.0.1:{tool.port}/{path}"
+
+
+def curl_stor(tool, src, key):
+    run_cmd(["curl", "-sS", "--fail", "-T", src, ftp_url(tool, key)])
+
+
+def curl_retr(tool, key):
+    r = run_cmd(["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{size_download}", ftp_url(tool, key)])
+    return int(float(r.stdout.strip() or 0))
+
+
+def dd(src, dst):
+    r = run_cmd(["dd", f"if={src}", f"of={dst}", "bs=1M"])
+    return int(r.stderr.strip().splitlines()[-1].split()[0])
+
+
+def lftp(tool, script):
+    run_cmd(["lftp", "-u", f"{USER},{PASSWORD}", "-p", str(tool.port), "127.0.0.1", "-e",
+             "set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 60; " + script + "; bye"])
+
+
+def ftp_list(tool, path):
+    """LIST over ftplib: seconds to the first data byte and to the end, and the number of lines."""
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", tool.port, timeout=120)
+    ftp.login(USER, PASSWORD)
+    ftp.sendcmd("TYPE A")
+    t0 = time.monotonic()
+    conn = ftp.transfercmd(f"LIST {path}")
+    first = None
+    data = bytearray()
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        if first is None:
+            first = time.monotonic() - t0
+        data += chunk
+    conn.close()
+    ftp.voidresp()
+    end = time.monotonic() - t0
+    ftp.quit()
+    return first or end, end, data.count(b"\n")
+
+
+def ftp_sessions(tool, prefix):
+    payloads = [bytes((i * 7 + n) % 251 for i in range(n)) for n in SESSION_SIZES]
+    totals = {"bytes": 0, "errors": 0, "samples": []}
+
+    def note(op, e):
+        with lock:
+            if len(totals["samples"]) < 5:
+                totals["samples"].append(f"{op}: {type(e).__name__}: {e}")
+    lock = threading.Lock()
+    start = threading.Barrier(SESSIONS)
+
+    def session(n):
+        moved = errors = 0
+        stage = "connect"
+        try:
+            ftp = ftplib.FTP()
+            start.wait(60)
+            # Connections arrive 5 ms apart (100 within half a second): a burst of 100 simultaneous connects
+            # overflows vsftpd's listen backlog of 32, and the clients whose handshake was dropped then wait for a
+            # banner that never comes. Every FTP server here gets the same ramp.
+            time.sleep(n * 0.005)
+            ftp.connect("127.0.0.1", tool.port, timeout=120)
+            stage = "login"
+            ftp.login(USER, PASSWORD)
+        except Exception as e:  # noqa: BLE001 - every failure is counted
+            note(stage, e)
+            with lock:
+                totals["errors"] += 2 * len(payloads)
+            return
+        for i, body in enumerate(payloads):
+            try:
+                ftp.storbinary(f"STOR {prefix}s{n:03}-f{i}", io.BytesIO(body))
+                moved += len(body)
+            except Exception as e:  # noqa: BLE001
+                note("STOR", e)
+                errors += 1
+        for i, body in enumerate(payloads):
+            got = bytearray()
+            try:
+                ftp.retrbinary(f"RETR {prefix}s{n:03}-f{i}", got.extend)
+                if bytes(got) != body:
+                    note("RETR", ValueError(f"got {len(got)} bytes, wrong contents"))
+                    errors += 1
+                moved += len(got)
+            except Exception as e:  # noqa: BLE001
+                note("RETR", e)
+                errors += 1
+        with contextlib.suppress(Exception):
+            ftp.quit()
+        with lock:
+            totals["bytes"] += moved
+            totals["errors"] += errors
+
+    threads = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(SESSIONS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if totals["samples"]:
+        log(f"{tool.name}: first errors: {totals['samples']}")
+    return totals["bytes"], totals["errors"], totals["samples"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sections
+# ---------------------------------------------------------------------------------------------------------------
+
+RESULTS = []
+
+
+def add(section, metric, tool, run, **values):
+    rec = {"section": section, "metric": metric, "tool": tool, "run": run, **values}
+    RESULTS.append(rec)
+    shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in values.items()}
+    log(f"{section}/{metric} {tool} run {run}: {shown}")
+
+
+def section_big(tools):
+    src = os.path.join(WORK_DIR, "src-big")
+    size = SIZE_MB * MIB
+    if not os.path.exists(src) or os.path.getsize(src) != size:
+        log(f"writing a {SIZE_MB} MiB random source file")
+        with open("/dev/urandom", "rb") as r, open(src, "wb") as w:
+            left = size
+            while left:
+                chunk = r.read(min(left, 8 * MIB))
+                w.write(chunk)
+                left -= len(chunk)
+    for run in range(1, RUNS + 1):
+        key = "big-direct"
+        with Meter(STORE.pid, []) as m:
+            direct("put", src, key)
+        add("big", "upload", "direct", run, **m.record(bytes=size))
+        with Meter(STORE.pid, []) as m:
+            got = direct("get", key, "/dev/null")[0]["bytes"]
+        add("big", "download", "direct", run, **m.record(bytes=got))
+        delete_prefix(key)
+        for tool in tools:
+            key = "big-" + tool.name.replace(" ", "-").replace("+", "")
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    if tool.kind == "ftp":
+                        curl_stor(tool, src, key)
+                    else:
+                        dd(src, os.path.join(tool.mnt, key))
+                add("big", "upload", tool.name, run, peak_rss_mib=tool.peak_rss(), **m.record(bytes=size))
+            # a fresh server or mount for the download: nothing is served from what the upload left in memory
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    if tool.kind == "ftp":
+                        got = curl_retr(tool, key)
+                    else:
+                        got = dd(os.path.join(tool.mnt, key), "/dev/null")
+                add("big", "download", tool.name, run, peak_rss_mib=tool.peak_rss(), **m.record(bytes=got))
+            remove(key, tool)
+
+
+def section_small(tools):
+    src = os.path.join(WORK_DIR, "src-small")
+    if not os.path.isdir(src):
+        os.makedirs(src)
+        for i in range(SMALL_FILES):
+            with open(os.path.join(src, f"f{i:05}"), "wb") as f:
+                f.write(os.urandom(SMALL_KB * 1024))
+    total = SMALL_FILES * SMALL_KB * 1024
+    ftp_tools = [t for t in tools if t.kind == "ftp"]
+    for run in range(1, RUNS + 1):
+        prefix = f"small-direct-{run}/"
+        with Meter(STORE.pid, []) as m:
+            r = direct("small", prefix, SMALL_FILES, SMALL_KB * 1024)
+        cores = m.store / m.wall
+        for rec, metric in zip(r, ("upload", "download")):
+            add("small", metric, "direct", run, wall=rec["secs"], bytes=rec["bytes"], files=SMALL_FILES,
+                store_cpu=cores * rec["secs"])
+        delete_prefix(prefix)
+        # the direct client doing what cosftpd's STOR does for a new name: HEAD key, list key/ (1), PUT
+        prefix = f"small-checks-{run}/"
+        r = direct("small", prefix, SMALL_FILES, SMALL_KB * 1024, "--with-checks")
+        add("small", "upload", "direct + STOR's checks", run, wall=r[0]["secs"], bytes=r[0]["bytes"],
+            files=SMALL_FILES)
+        delete_prefix(prefix)
+        for tool in ftp_tools:
+            remote = f"small-{tool.name.replace(' ', '-').replace('+', '')}-{run}"
+            make_dir(remote, tool)
+            back = os.path.join(WORK_DIR, "small-back")
+            shutil.rmtree(back, ignore_errors=True)
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    lftp(tool, f"mirror -R {src} {remote}")
+                add("small", "upload", tool.name, run, files=SMALL_FILES, **m.record(bytes=total))
+                with Meter(STORE.pid, tool.pids()) as m:
+                    lftp(tool, f"mirror -X .keep {remote} {back}")
+                names = [n for n in os.listdir(back) if n != ".keep"]
+                got = sum(os.path.getsize(os.path.join(back, n)) for n in names)
+                if len(names) != SMALL_FILES or got != total:
+                    log(f"WARNING {tool.name}: mirror back gave {len(names)} files, {got} bytes")
+                add("small", "download", tool.name, run, files=len(names), **m.record(bytes=got))
+            remove(remote + "/", tool)
+            shutil.rmtree(back, ignore_errors=True)
+
+
+def section_list(tools):
+    prefix = "list/"
+    log(f"seeding {LIST_OBJECTS} objects under {prefix}")
+    direct("put-many", prefix, LIST_OBJECTS, 100, 32)
+    for run in range(1, RUNS + 1):
+        with Meter(STORE.pid, []) as m:
+            rec = direct("list", prefix)[0]
+        add("list", "list", "direct", run, wall=rec["secs"], first=rec["first_secs"], entries=rec["entries"],
+            store_cpu=m.store / m.wall * rec["secs"])
+        for tool in tools:
+            if getattr(tool, "local_root", None) or isinstance(tool, LocalDir):
+                continue  # the objects are in the store
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    if tool.kind == "ftp":
+                        first, _end, lines = ftp_list(tool, prefix.rstrip("/"))
+                    else:
+                        r = run_cmd(["ls", "-l", os.path.join(tool.mnt, prefix.rstrip("/"))])
+                        lines = r.stdout.count("\n") - 1  # "total N"
+                        first = None
+                add("list", "list", tool.name, run, first=first, entries=lines, **m.record())
+    delete_prefix(prefix)
+
+
+def section_sessions(tools):
+    ftp_tools = [t for t in tools if t.kind == "ftp"]
+    sizes = ",".join(map(str, SESSION_SIZES))
+    for run in range(1, RUNS + 1):
+        prefix = f"sessions-direct-{run}/"
+        with Meter(STORE.pid, []) as m:
+            rec = direct("mixed", prefix, SESSIONS, sizes)[0]
+        add("sessions", "mixed", "direct", run, wall=rec["secs"], bytes=rec["bytes"], errors=rec["errors"],
+            store_cpu=m.store / m.wall * rec["secs"])
+        delete_prefix(prefix)
+        for tool in ftp_tools:
+            prefix = f"sessions-{tool.name.replace(' ', '-').replace('+', '')}-{run}"
+            make_dir(prefix, tool)
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    moved, errors, samples = ftp_sessions(tool, prefix + "/")
+                add("sessions", "mixed", tool.name, run, bytes=moved, errors=errors, error_samples=samples,
+                    **m.record())
+            remove(prefix + "/", tool)
+
+
+def section_memory():
+    """Peak RSS of cosftpd (a fresh process each case) uploading over FTP, with memory_budget = BENCH_MEM_BUDGET."""
+    def upload(tool, key, mib):
+        feeder = subprocess.Popen(["head", "-c", str(mib * MIB), "/dev/zero"], stdout=subprocess.PIPE)
+        try:
+            run_cmd(["curl", "-sS", "--fail", "-T", "-", ftp_url(tool, key)], stdin=feeder.stdout)
+        finally:
+            feeder.stdout.close()
+            feeder.wait()
+
+    cases = [("idle", 0, 0)] + [(f"1 x {m} MiB upload", 1, m) for m in MEM_SIZES_MB]
+    cases += [(f"{MEM_CONC} x {MEM_CONC_MB} MiB concurrent uploads", MEM_CONC, MEM_CONC_MB)]
+    cases += [(f"1 x {SIZE_MB} MiB download (RETR)", -1, SIZE_MB)]
+    for label, count, mib in cases:
+        if count == -1:
+            direct("put-zero", "mem-retr", mib * MIB)
+        tool = CosftpdFtp(memory_budget=MEM_BUDGET)
+        with running(tool):
+            with Meter(STORE.pid, tool.pids()) as m:
+                if count == 0:
+                    time.sleep(1)
+                elif count == -1:
+                    curl_retr(tool, "mem-retr")
+                elif count == 1:
+                    upload(tool, f"mem-{mib}", mib)
+                else:
+                    threads = [threading.Thread(target=upload, args=(tool, f"mem-conc-{i}", mib), daemon=True)
+                               for i in range(count)]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+            moved = max(count, 1) * mib * MIB if count else 0
+            add("memory", label, "cosftpd FTP", 1, peak_rss_mib=tool.peak_rss(), budget=MEM_BUDGET,
+                **m.record(bytes=moved))
+        delete_prefix("mem-")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------------------------
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return "–"
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.{digits}f}"
+
+
+def machine():
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) / 1024 / 1024
+    model = ""
+    with contextlib.suppress(Exception), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    store_fs = subprocess.run(["df", "--output=fstype", os.path.dirname(STORE_DIR.rstrip("/"))], capture_output=True, text=True).stdout.split()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"), "cores": os.cpu_count(), "memory_gib": round(mem, 1),
+        "cpu": model, "kernel": platform.release(), "loadavg_at_start": os.getloadavg(),
+        "store_dir": STORE_DIR, "store_fs": store_fs[-1] if store_fs else "?",
+        "rclone": subprocess.run([RCLONE, "version"], capture_output=True, text=True).stdout.splitlines()[0],
+        "s3fs": (subprocess.run(["s3fs", "--version"], capture_output=True, text=True).stdout.splitlines() or [""])[0],
+        "vsftpd": subprocess.run(["dpkg-query", "-W", "-f=${Version}", "vsftpd"], capture_output=True,
+                                 text=True).stdout,
+        "git": subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip(),
+        "env": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")},
+    }
+
+
+def group(section, metric):
+    rows = {}
+    for r in RESULTS:
+        if r["section"] == section and r["metric"] == metric:
+            rows.setdefault(r["tool"], []).append(r)
+    return rows
+
+
+def throughput_table(section, metric, title, unit_note):
+    rows = group(section, metric)
+    if not rows:
+        return []
+    direct_rows = rows.get("direct", [])
+    out = [f"#### {title}", "", unit_note, "",
+           "| tool | median s | MB/s | × direct | runs (s) | store CPU | tool CPU | client CPU | tool peak RSS MiB |",
+           "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    d_wall = med([r["wall"] for r in direct_rows])
+    for tool, recs in rows.items():
+        wall = med([r["wall"] for r in recs])
+        mbps = med([r["bytes"] / r["wall"] / MB for r in recs if r.get("bytes")])
+        ratio = d_wall / wall if d_wall and wall else None
+        cpu = lambda k: med([r.get(k) / r["wall"] for r in recs if r.get(k) is not None])  # noqa: E731
+        rss = med([r.get("peak_rss_mib") for r in recs])
+        runs = ", ".join(fmt(r["wall"]) for r in recs)
+        out.append(f"| {tool} | {fmt(wall)} | {fmt(mbps, 0)} | {fmt(ratio)} | {runs} | "
+                   f"{fmt(cpu('store_cpu'))} | {fmt(cpu('tool_cpu'))} | {fmt(cpu('client_cpu'))} | {fmt(rss, 0)} |")
+    return out + [""]
+
+
+def list_table():
+    rows = group("list", "list")
+    if not rows:
+        return []
+    d_wall = med([r["wall"] for r in rows.get("direct", [])])
+    out = [f"#### LIST / ls -l of a directory of {LIST_OBJECTS} objects", "",
+           "Seconds; FTP: from sending LIST to the first data byte and to the end of the data (ftplib, "
+           "PASV); mounts: `ls -l` of a fresh mount (time to its end); direct: OpenDAL lister (delimiter /).", "",
+           "| tool | first entry s | all entries s | × direct | runs (s) | entries | store CPU | tool CPU |",
+           "|---|---:|---:|---:|---|---:|---:|---:|"]
+    for tool, recs in rows.items():
+        wall = med([r["wall"] for r in recs])
+        first = med([r.get("first") for r in recs])
+        ratio = d_wall / wall if d_wall and wall else None
+        cpu = lambda k: med([r.get(k) / r["wall"] for r in recs if r.get(k) is not None])  # noqa: E731
+        out.append(f"| {tool} | {fmt(first, 3)} | {fmt(wall, 3)} | {fmt(ratio)} | "
+                   f"{', '.join(fmt(r['wall'], 3) for r in recs)} | {recs[0].get('entries')} | "
+                   f"{fmt(cpu('store_cpu'))} | {fmt(cpu('tool_cpu'))} |")
+    return out + [""]
+
+
+def sessions_table():
+    rows = group("sessions", "mixed")
+    if not rows:
+        return []
+    d = med([r["bytes"] / r["wall"] / MB for r in rows.get("direct", [])])
+    sizes = "+".join(f"{s // 1024} KiB" for s in SESSION_SIZES)
+    out = [f"#### {SESSIONS} concurrent sessions, mixed small transfers", "",
+           f"Each session logs in, uploads one file of each size ({sizes}), downloads them back and checks them; "
+           "aggregate MB/s over the wall time of all sessions. Direct: the same with "
+           f"{SESSIONS} concurrent tasks in one process.", "",
+           "| tool | median MB/s | × direct | runs (MB/s) | errors (all runs) | store CPU | tool CPU | client CPU |",
+           "|---|---:|---:|---|---:|---:|---:|---:|"]
+    for tool, recs in rows.items():
+        mbps = med([r["bytes"] / r["wall"] / MB for r in recs])
+        ratio = mbps / d if d and mbps else None
+        cpu = lambda k: med([r.get(k) / r["wall"] for r in recs if r.get(k) is not None])  # noqa: E731
+        out.append(f"| {tool} | {fmt(mbps, 1)} | {fmt(ratio)} | "
+                   f"{', '.join(fmt(r['bytes'] / r['wall'] / MB, 1) for r in recs)} | "
+                   f"{sum(r['errors'] for r in recs)} | {fmt(cpu('store_cpu'))} | {fmt(cpu('tool_cpu'))} | "
+                   f"{fmt(cpu('client_cpu'))} |")
+    return out + [""]
+
+
+def memory_table():
+    recs = [r for r in RESULTS if r["section"] == "memory"]
+    if not recs:
+        return []
+    out = [f"#### cosftpd peak RSS (VmHWM), memory_budget = {MEM_BUDGET}", "",
+           "A fresh `cosftpd serve` for each case; uploads are `curl -T -` fed from /dev/zero, downloads go to "
+           "/dev/null.", "",
+           "| case | peak RSS MiB | wall s | MB/s | tool CPU |", "|---|---:|---:|---:|---:|"]
+    for r in recs:
+        mbps = r["bytes"] / r["wall"] / MB if r.get("bytes") else None
+        out.append(f"| {r['metric']} | {fmt(r['peak_rss_mib'], 0)} | {fmt(r['wall'])} | {fmt(mbps, 0)} | "
+                   f"{fmt(r['tool_cpu'] / r['wall'])} |")
+    return out + [""]
+
+
+def report(meta, elapsed):
+    size = f"{SIZE_MB} MiB" if SIZE_MB % 1024 else f"{SIZE_MB // 1024} GiB"
+    lines = [
+        f"### Run of {meta['date']} ({meta['cores']} cores, {meta['memory_gib']} GiB, {meta['cpu']}; "
+        f"git {meta['git']})", "",
+        f"Store: {meta['rclone']} `serve s3` on 127.0.0.1 over `{meta['store_dir']}` ({meta['store_fs']}). "
+        f"Load average at start: {', '.join(f'{v:.2f}' for v in meta['loadavg_at_start'])}. "
+        f"Medians of {RUNS} runs; bench.py took {elapsed:.0f} s. "
+        "CPU columns are cores busy during the measurement (CPU seconds / wall seconds): *store* is the rclone "
+        "S3 server, *tool* the server or mount under test (cosftpd, rclone, s3fs, vsftpd with its session "
+        "processes), *client* curl / lftp / dd / ls / the Python FTP client / direct_s3.", "",
+    ]
+    lines += throughput_table("big", "upload", f"Upload of a {size} file",
+                              "direct: `direct_s3 put`; FTP: `curl -T`; mounts: `dd bs=1M` into the mount "
+                              "(time includes the close that completes the upload).")
+    lines += throughput_table("big", "download", f"Download of a {size} file",
+                              "direct: `direct_s3 get` to /dev/null; FTP: `curl -o /dev/null`; mounts: "
+                              "`dd bs=1M` to /dev/null from a fresh mount.")
+    lines += throughput_table("small", "upload", f"{SMALL_FILES} files of {SMALL_KB} KiB, upload",
+                              "direct: sequential PUTs; FTP: `lftp mirror -R` into an existing directory.")
+    lines += throughput_table("small", "download", f"{SMALL_FILES} files of {SMALL_KB} KiB, download",
+                              "direct: sequential GETs; FTP: `lftp mirror` back to tmpfs.")
+    lines += list_table()
+    lines += sessions_table()
+    lines += memory_table()
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    for binary in (COSFTPD, DIRECT, RCLONE):
+        if not os.path.exists(binary):
+            sys.exit(f"{binary} is missing: run bench/run.sh (it builds and installs what is needed)")
+    t0 = time.monotonic()
+    meta = machine()
+    log(f"machine: {meta}")
+    try:
+        shutil.rmtree(WORK_DIR, ignore_errors=True)
+        shutil.rmtree(STORE_DIR, ignore_errors=True)
+        os.makedirs(os.path.join(WORK_DIR, "logs"))
+        STORE.start()
+        install_pam()
+        tools = all_tools()
+        for name in SECTIONS:
+            s0 = time.monotonic()
+            log(f"== section {name}")
+            if name == "big":
+                section_big(tools)
+            elif name == "small":
+                section_small(tools)
+            elif name == "list":
+                section_list(tools)
+            elif name == "sessions":
+                section_sessions(tools)
+            elif name == "memory":
+                section_memory()
+            else:
+                raise SystemExit(f"unknown section {name}")
+            log(f"== section {name} took {time.monotonic() - s0:.0f} s")
+    finally:
+        elapsed = time.monotonic() - t0
+        meta["elapsed_s"] = elapsed
+        os.makedirs(os.path.dirname(OUT), exist_ok=True)
+        with open(OUT + ".json", "w") as f:
+            json.dump({"meta": meta, "results": RESULTS}, f, indent=1)
+        with open(OUT + ".md", "w") as f:
+            f.write(report(meta, elapsed))
+        logs = os.path.join(WORK_DIR, "logs")
+        if os.path.isdir(logs):
+            keep = OUT + "-logs"
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(logs, keep)
+        cleanup()
+        log(f"wrote {OUT}.md and {OUT}.json in {elapsed:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
