@@ -64,10 +64,24 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
-    Put { file: String, key: String },
-    PutZero { key: String, bytes: u64 },
-    Get { key: String, file: String },
-    PutMany { prefix: String, count: usize, bytes: usize, concurrency: usize },
+    Put {
+        file: String,
+        key: String,
+    },
+    PutZero {
+        key: String,
+        bytes: u64,
+    },
+    Get {
+        key: String,
+        file: String,
+    },
+    PutMany {
+        prefix: String,
+        count: usize,
+        bytes: usize,
+        concurrency: usize,
+    },
     Small {
         prefix: String,
         count: usize,
@@ -76,9 +90,17 @@ enum Cmd {
         #[arg(long)]
         with_checks: bool,
     },
-    Mixed { prefix: String, workers: usize, sizes: String },
-    List { prefix: String },
-    DeletePrefix { prefix: String },
+    Mixed {
+        prefix: String,
+        workers: usize,
+        sizes: String,
+    },
+    List {
+        prefix: String,
+    },
+    DeletePrefix {
+        prefix: String,
+    },
 }
 
 const READ_BUF: usize = 1024 * 1024;
@@ -114,7 +136,11 @@ fn operator(a: &Args) -> Result<Operator, Box<dyn std::error::Error>> {
 }
 
 fn report(cmd: &str, bytes: u64, secs: f64, extra: &str) {
-    let mbps = if secs > 0.0 { bytes as f64 / secs / 1e6 } else { 0.0 };
+    let mbps = if secs > 0.0 {
+        bytes as f64 / secs / 1e6
+    } else {
+        0.0
+    };
     println!(
         "{{\"cmd\":\"{cmd}\",\"bytes\":{bytes},\"secs\":{secs:.4},\"mbps\":{mbps:.1}{extra}}}"
     );
@@ -225,7 +251,8 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
             // The first object alone: rclone serve s3 answers 500 to some of many concurrent PUTs that all have
             // to create the same new directory.
             if *count > 0 {
-                op.write(&format!("{prefix}f{:06}", 0), body.clone()).await?;
+                op.write(&format!("{prefix}f{:06}", 0), body.clone())
+                    .await?;
             }
             futures::stream::iter(1..*count)
                 .map(|i| {
