@@ -234,7 +234,7 @@ impl Reply {
 
     /// 425 for a transfer before PASV/EPSV/PORT/EPRT.
     pub fn no_data_connection() -> Self {
-        Reply::new(425, "Use PORT or PASV first.")
+        Reply::new(425, "Use PORT, PASV or EPSV first.")
     }
 
     /// 426 when the transfer broke off (ABOR, client gone, store error mid-stream).

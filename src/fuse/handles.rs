@@ -9,7 +9,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use tracing::warn;
 
 use super::errno::{FuseError, FuseResult, Refusal};
-use crate::bucketfs::{DirEntry, ReadDir, ReadHandle, WriteHandle};
+use crate::bucketfs::{DirEntry, FsError, ReadDir, ReadHandle, WriteHandle};
 
 pub(crate) enum Handle {
     Read(ReadFile),
@@ -91,15 +91,19 @@ impl WriteState {
                 self.dirty = true;
                 Ok(())
             }
-            Err(e) => {
-                let err = FuseError::from(e);
-                if let Some(writer) = self.writer.take() {
-                    writer.abort().await;
-                }
-                self.failed = Some(err.clone());
-                Err(err)
-            }
+            Err(e) => Err(self.spend(e).await),
         }
+    }
+
+    /// A refused or failed write or truncate abandons the upload: the program has been told, later writes and
+    /// closes report this same error, and nothing is committed.
+    async fn spend(&mut self, e: FsError) -> FuseError {
+        let err = FuseError::from(e);
+        if let Some(writer) = self.writer.take() {
+            writer.abort().await;
+        }
+        self.failed = Some(err.clone());
+        err
     }
 
     /// Truncates through the open upload (`ftruncate`, or `truncate` of a path open for writing). A refused
@@ -115,14 +119,7 @@ impl WriteState {
                 }
                 Ok(())
             }
-            Err(e) => {
-                let err = FuseError::from(e);
-                if let Some(writer) = self.writer.take() {
-                    writer.abort().await;
-                }
-                self.failed = Some(err.clone());
-                Err(err)
-            }
+            Err(e) => Err(self.spend(e).await),
         }
     }
 

@@ -10,6 +10,7 @@ use tracing::info;
 
 use super::super::listing;
 use super::super::path;
+use super::super::reply::Reply;
 use super::super::stream::DataStream;
 use super::super::transfer::{self, Cancel, ClientWatch, Outcome};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
@@ -26,7 +27,7 @@ impl Session {
             return Ok(Flow::Continue);
         };
         if !self.data.is_set() {
-            return self.reply(425, "Use PORT, PASV or EPSV first.").await;
+            return self.send_continue(Reply::no_data_connection()).await;
         }
         let (meta, stream) = match account.fs.read_stream(&target, offset).await {
             Ok(found) => found,
@@ -80,7 +81,7 @@ impl Session {
             },
         };
         if !self.data.is_set() {
-            return self.reply(425, "Use PORT, PASV or EPSV first.").await;
+            return self.send_continue(Reply::no_data_connection()).await;
         }
         let mode = match (kind, rest) {
             (StoreKind::Appe, _) => OpenMode::Append,
@@ -169,7 +170,7 @@ impl Session {
             _ => self.cwd.clone(),
         };
         if !self.data.is_set() {
-            return self.reply(425, "Use PORT, PASV or EPSV first.").await;
+            return self.send_continue(Reply::no_data_connection()).await;
         }
         // LIST of a file lists that file (ls semantics); MLSD needs a directory.
         let listing = match account.fs.list(&target).await {
