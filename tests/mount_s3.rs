@@ -10,6 +10,10 @@
 
 mod common;
 
+fn key(path: &str) -> Key {
+    Key::parse(path).expect("a valid test path")
+}
+
 use common::{errno, pattern, shell_quote as q};
 
 use std::fs::{self, File, OpenOptions};
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{S3Server, ServerMode};
-use cosftpd::bucketfs::{BucketFs, MemoryBudget, OpenMode, Policy, Settings};
+use cosftpd::bucketfs::{BucketFs, Key, MemoryBudget, Policy, Settings, WriteIntent};
 use cosftpd::config::{Authority, Secret, StorageConfig};
 use cosftpd::fuse::{mount, MountError, MountHandle, MountOptions};
 use cosftpd::storage::{build_operator, FaultInjector, FaultRule, StorageOptions};
@@ -330,7 +334,7 @@ fn dd_of_64_mib_in_and_out_and_throughput() {
     let started = Instant::now();
     m.rt.block_on(async {
         let mut w =
-            m.fs.open_write("/direct.bin", OpenMode::Truncate)
+            m.fs.open_write(&key("/direct.bin"), WriteIntent::Replace)
                 .await
                 .expect("open_write");
         for chunk in data.chunks(MIB) {
@@ -341,7 +345,10 @@ fn dd_of_64_mib_in_and_out_and_throughput() {
     let core_write = started.elapsed();
     let started = Instant::now();
     let read_back = m.rt.block_on(async {
-        let (_, stream) = m.fs.read_stream("/direct.bin", 0).await.expect("read");
+        let (_, stream) =
+            m.fs.read_stream(&key("/direct.bin"), 0)
+                .await
+                .expect("read");
         let chunks: Vec<Bytes> = stream.try_collect().await.expect("read");
         chunks.concat()
     });

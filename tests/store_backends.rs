@@ -4,9 +4,13 @@
 
 mod common;
 
+fn key(path: &str) -> Key {
+    Key::parse(path).expect("a valid test path")
+}
+
 use bytes::Bytes;
 use common::{S3Server, ServerMode};
-use cosftpd::bucketfs::{BucketFs, FsErrorKind, MemoryBudget, OpenMode, Policy, Settings};
+use cosftpd::bucketfs::{BucketFs, FsErrorKind, Key, MemoryBudget, Policy, Settings, WriteIntent};
 use cosftpd::config::{Secret, StorageConfig};
 use cosftpd::storage::{self, FaultInjector, FaultRule, StorageError, StorageOptions};
 use futures::TryStreamExt;
@@ -60,9 +64,9 @@ async fn write_file(
     fs: &BucketFs,
     path: &str,
     data: &[u8],
-    mode: OpenMode,
+    mode: WriteIntent,
 ) -> Result<(), cosftpd::bucketfs::FsError> {
-    let mut w = fs.open_write(path, mode).await?;
+    let mut w = fs.open_write(&key(path), mode).await?;
     for chunk in data.chunks(700_000) {
         w.write(Bytes::copy_from_slice(chunk)).await?;
     }
@@ -70,7 +74,7 @@ async fn write_file(
 }
 
 async fn read_file(fs: &BucketFs, path: &str) -> Vec<u8> {
-    let (_, stream) = fs.read_stream(path, 0).await.expect("read_stream");
+    let (_, stream) = fs.read_stream(&key(path), 0).await.expect("read_stream");
     let chunks: Vec<Bytes> = stream.try_collect().await.expect("read");
     chunks.concat()
 }
@@ -93,9 +97,9 @@ async fn cos_service_wiring_end_to_end() {
     storage::check(&op).await.expect("bucket check");
 
     let fs = fs_over(op, MIB as u64);
-    fs.mkdir("/dir").await.unwrap();
+    fs.mkdir(&key("/dir")).await.unwrap();
     let data = pattern(3 * MIB + 17, 1);
-    write_file(&fs, "/dir/中文 file.bin", &data, OpenMode::Truncate)
+    write_file(&fs, "/dir/中文 file.bin", &data, WriteIntent::Replace)
         .await
         .unwrap();
     assert_eq!(read_file(&fs, "/dir/中文 file.bin").await, data);
@@ -111,14 +115,14 @@ async fn cos_service_wiring_end_to_end() {
         .is_some());
 
     // Append through COS: old bytes copied server-side, new ones uploaded.
-    write_file(&fs, "/dir/中文 file.bin", b"tail", OpenMode::Append)
+    write_file(&fs, "/dir/中文 file.bin", b"tail", WriteIntent::Append)
         .await
         .unwrap();
     let mut expected = data.clone();
     expected.extend_from_slice(b"tail");
     assert_eq!(read_file(&fs, "/dir/中文 file.bin").await, expected);
 
-    fs.rename("/dir", "/moved").await.unwrap();
+    fs.rename(&key("/dir"), &key("/moved")).await.unwrap();
     assert!(server
         .get_object("examplebucket-1250000000", "dir/中文 file.bin")
         .is_none());
@@ -166,7 +170,7 @@ async fn s3_listing_pages_markers_and_implicit_directories() {
     let op =
         storage::build_operator(&s3_config(server, &bucket), &StorageOptions::default()).unwrap();
     let fs = fs_over(op, 5 * MIB as u64);
-    let mut root = fs.read_dir("/").await.unwrap();
+    let mut root = fs.read_dir(&key("/")).await.unwrap();
     let mut names = Vec::new();
     while let Some(e) = root.next_entry().await.unwrap() {
         names.push((e.name.clone(), e.meta.is_dir(), e.meta.size));
@@ -181,10 +185,10 @@ async fn s3_listing_pages_markers_and_implicit_directories() {
             ("top.txt".into(), false, 5)
         ]
     );
-    assert!(fs.stat("/implicit/deep").await.unwrap().is_dir());
+    assert!(fs.stat(&key("/implicit/deep")).await.unwrap().is_dir());
 
     // More than one ListObjects page (1,000 keys) arrives whole.
-    let mut many = fs.read_dir("/many").await.unwrap();
+    let mut many = fs.read_dir(&key("/many")).await.unwrap();
     let mut count = 0;
     while many.next_entry().await.unwrap().is_some() {
         count += 1;
@@ -210,7 +214,7 @@ async fn failed_part_upload_aborts_and_keeps_the_old_object() {
     // S3's smallest part is 5 MiB; the core raises smaller settings to it.
     let fs = fs_over(op, MIB as u64);
     assert_eq!(fs.settings().part_size, 5 * MIB as u64);
-    write_file(&fs, "/keep.bin", b"old contents", OpenMode::Truncate)
+    write_file(&fs, "/keep.bin", b"old contents", WriteIntent::Replace)
         .await
         .unwrap();
 
@@ -220,9 +224,14 @@ async fn failed_part_upload_aborts_and_keeps_the_old_object() {
         query_contains: "partNumber=2",
         times: 1,
     });
-    let err = write_file(&fs, "/keep.bin", &pattern(11 * MIB, 2), OpenMode::Truncate)
-        .await
-        .unwrap_err();
+    let err = write_file(
+        &fs,
+        "/keep.bin",
+        &pattern(11 * MIB, 2),
+        WriteIntent::Replace,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), FsErrorKind::Store, "{err}");
     assert_eq!(faults.fired(), 1);
     assert_eq!(
@@ -241,7 +250,7 @@ async fn failed_part_upload_aborts_and_keeps_the_old_object() {
         query_contains: "uploadId=",
         times: 1,
     });
-    let err = write_file(&fs, "/new.bin", &pattern(6 * MIB, 3), OpenMode::Truncate)
+    let err = write_file(&fs, "/new.bin", &pattern(6 * MIB, 3), WriteIntent::Replace)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), FsErrorKind::Store, "{err}");
@@ -258,7 +267,10 @@ async fn store_stopped_mid_write_commits_nothing() {
     let op =
         storage::build_operator(&s3_config(&server, "stop"), &StorageOptions::default()).unwrap();
     let fs = fs_over(op, 5 * MIB as u64);
-    let mut w = fs.open_write("/big.bin", OpenMode::Truncate).await.unwrap();
+    let mut w = fs
+        .open_write(&key("/big.bin"), WriteIntent::Replace)
+        .await
+        .unwrap();
     w.write(Bytes::from(pattern(6 * MIB, 4))).await.unwrap();
     server.stop();
     let mut failed = false;
@@ -284,11 +296,11 @@ async fn s3_append_uses_part_copy_and_rest_offsets_read_from_there() {
     assert!(op.info().capability().write_can_copy_from || op.info().capability().copy);
     let fs = fs_over(op, 5 * MIB as u64);
     let first = pattern(6 * MIB + 5, 6);
-    write_file(&fs, "/log.bin", &first, OpenMode::Truncate)
+    write_file(&fs, "/log.bin", &first, WriteIntent::Replace)
         .await
         .unwrap();
     let second = pattern(MIB + 3, 7);
-    write_file(&fs, "/log.bin", &second, OpenMode::Append)
+    write_file(&fs, "/log.bin", &second, WriteIntent::Append)
         .await
         .unwrap();
     let mut expected = first.clone();
@@ -298,7 +310,10 @@ async fn s3_append_uses_part_copy_and_rest_offsets_read_from_there() {
         Some(&expected[..])
     );
 
-    let (meta, tail) = fs.read_stream("/log.bin", 5 * MIB as u64).await.unwrap();
+    let (meta, tail) = fs
+        .read_stream(&key("/log.bin"), 5 * MIB as u64)
+        .await
+        .unwrap();
     assert_eq!(meta.size, expected.len() as u64);
     let tail: Vec<Bytes> = tail.try_collect().await.unwrap();
     assert_eq!(tail.concat(), &expected[5 * MIB..]);

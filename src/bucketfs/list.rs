@@ -1,6 +1,14 @@
 //! Listing: ListObjects with delimiter `/`, streamed page by page, capped at `max_list_file`.
+//!
+//! One listing serves every adapter: FTP LIST, NLST, MLSD and STAT, and the mount's readdir.
+//!
+//! A file `x` and a directory `x/` can both exist in a bucket; the file wins (as in `stat`). S3 and COS answer a
+//! page with its common prefixes *before* its keys, so the directory `x/` may arrive before the file `x` of the same
+//! page. A directory is therefore held back until nothing later can be a file of its name: a file that sorts after
+//! it (keys arrive sorted), the end of the listing, or a page's worth of entries later (a same-named file is always
+//! on the same page as the prefix or an earlier one, since `x` < `x/`).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use futures::TryStreamExt;
 use tracing::{instrument, warn};
@@ -17,6 +25,9 @@ pub enum Listing {
     File(DirEntry),
 }
 
+/// Entries of one ListObjects page (the stores' default and maximum).
+const PAGE: usize = 1000;
+
 /// An open directory listing. Entries carry the metadata of the listing itself, so no per-entry HEAD is made.
 pub struct ReadDir {
     fs: BucketFs,
@@ -24,31 +35,40 @@ pub struct ReadDir {
     prefix: String,
     lister: Option<opendal::Lister>,
     seen: HashSet<String>,
+    /// Directories held back until no file of their name can follow, with the store entry count at arrival.
+    held: VecDeque<(usize, DirEntry)>,
+    /// Entries received from the store so far.
+    received: usize,
+    /// Ready to be returned, in order.
+    ready: VecDeque<DirEntry>,
     yielded: usize,
     cap: usize,
     capped: bool,
 }
 
 impl BucketFs {
-    /// Opens a listing of the directory at `path`.
-    #[instrument(level = "debug", skip(self))]
-    pub async fn read_dir(&self, path: &str) -> FsResult<ReadDir> {
-        let dir = Key::parse(path)?;
+    /// Opens a listing of the directory `dir`.
+    #[instrument(level = "debug", skip(self), fields(path = %dir.display()))]
+    pub async fn read_dir(&self, dir: &Key) -> FsResult<ReadDir> {
+        self.check_name(dir)?;
         self.policy().check_read("list", &dir.display())?;
-        self.require_dir(&dir).await?;
-        self.read_dir_key(dir, self.settings().max_list_file).await
+        self.require_dir(dir).await?;
+        self.read_dir_key(dir.clone(), self.settings().max_list_file)
+            .await
     }
 
     /// What `ls path` shows: a directory's entries, or a file as its own single entry. Both need read
     /// permission, as any listing does.
-    #[instrument(level = "debug", skip(self))]
-    pub async fn list(&self, path: &str) -> FsResult<Listing> {
-        let key = Key::parse(path)?;
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn list(&self, key: &Key) -> FsResult<Listing> {
+        self.check_name(key)?;
         self.policy().check_read("list", &key.display())?;
-        let meta = self.stat_key(&key).await?;
+        let meta = self.stat_key(key).await?;
         if meta.is_dir() {
             let cap = self.settings().max_list_file;
-            return Ok(Listing::Directory(self.read_dir_key(key, cap).await?));
+            return Ok(Listing::Directory(
+                self.read_dir_key(key.clone(), cap).await?,
+            ));
         }
         Ok(Listing::File(DirEntry {
             name: key.name().to_string(),
@@ -75,6 +95,9 @@ impl BucketFs {
             prefix,
             lister,
             seen: HashSet::new(),
+            held: VecDeque::new(),
+            received: 0,
+            ready: VecDeque::new(),
             yielded: 0,
             cap,
             capped: false,
@@ -93,22 +116,73 @@ impl ReadDir {
                 }
                 return Ok(None);
             }
-            let Some(entry) = self.next_store_entry().await? else {
-                return Ok(None);
-            };
-            let Some(name) = self.child_name(entry.path()) else {
-                continue;
-            };
-            // A file and a directory of the same name: the first (the file, in key order) wins, as in stat.
-            if !self.seen.insert(name.clone()) {
-                continue;
+            if let Some(entry) = self.ready.pop_front() {
+                if let Ok(key) = self.dir.join(&entry.name) {
+                    self.fs.cache().put(&key, Some(entry.meta.clone()));
+                }
+                self.yielded += 1;
+                return Ok(Some(entry));
             }
-            let meta = Metadata::from_store(entry.metadata());
-            if let Ok(key) = self.dir.join(&name) {
-                self.fs.cache().put(&key, Some(meta.clone()));
+            match self.next_store_entry().await? {
+                Some(entry) => self.sort_in(entry),
+                None => {
+                    if self.held.is_empty() {
+                        return Ok(None);
+                    }
+                    self.release_held(|_| true);
+                }
             }
-            self.yielded += 1;
-            return Ok(Some(DirEntry { name, meta }));
+        }
+    }
+
+    /// Takes one store entry: a file is ready at once (and discards a held directory of its name), a directory
+    /// is held back (see the module documentation).
+    fn sort_in(&mut self, entry: opendal::Entry) {
+        self.received += 1;
+        let Some(name) = self.child_name(entry.path()) else {
+            return;
+        };
+        let meta = Metadata::from_store(entry.metadata());
+        let received = self.received;
+        if meta.is_dir() {
+            if !self.seen.contains(&name) {
+                self.held.push_back((received, DirEntry { name, meta }));
+            }
+        } else {
+            self.held.retain(|(_, dir)| dir.name != name);
+            // Directories that sort before this file can no longer meet a file of their name.
+            self.release_held(|dir| dir.name.as_str() < name.as_str());
+            if self.seen.insert(name.clone()) {
+                self.ready.push_back(DirEntry { name, meta });
+            }
+        }
+        while self
+            .held
+            .front()
+            .is_some_and(|(at, _)| received.saturating_sub(*at) >= PAGE)
+        {
+            if let Some((_, dir)) = self.held.pop_front() {
+                self.make_ready(dir);
+            }
+        }
+    }
+
+    /// Makes the held directories that `release` picks ready, in arrival order.
+    fn release_held(&mut self, release: impl Fn(&DirEntry) -> bool) {
+        let mut kept = VecDeque::with_capacity(self.held.len());
+        for (at, dir) in std::mem::take(&mut self.held) {
+            if release(&dir) {
+                self.make_ready(dir);
+            } else {
+                kept.push_back((at, dir));
+            }
+        }
+        self.held = kept;
+    }
+
+    fn make_ready(&mut self, dir: DirEntry) {
+        if self.seen.insert(dir.name.clone()) {
+            self.ready.push_back(dir);
         }
     }
 
@@ -137,6 +211,9 @@ impl ReadDir {
     }
 
     async fn has_more(&mut self) -> FsResult<bool> {
+        if !self.ready.is_empty() || self.held.iter().any(|(_, d)| !self.seen.contains(&d.name)) {
+            return Ok(true);
+        }
         while let Some(entry) = self.next_store_entry().await? {
             if let Some(name) = self.child_name(entry.path()) {
                 if !self.seen.contains(&name) {

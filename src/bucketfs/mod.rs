@@ -23,13 +23,17 @@ use crate::config::{Account, Config};
 pub use budget::{MemoryBudget, Reservation};
 pub use error::{FsError, FsErrorKind, FsResult};
 pub use list::{Listing, ReadDir};
+pub use namespace::Access;
 pub use path::{Key, MAX_KEY_BYTES};
-pub use policy::Policy;
+pub use policy::{Permissions, Policy};
 pub use read::{ByteStream, ReadHandle};
 pub use types::{DirEntry, FileKind, Metadata};
-pub use write::{OpenMode, WriteHandle};
+pub use write::{WriteHandle, WriteIntent};
 
 use cache::MetaCache;
+
+/// NAME_MAX of Linux filesystems.
+const LOCAL_NAME_MAX: usize = 255;
 
 /// Tuning of one filesystem; from the config, or chosen by tests.
 #[derive(Debug, Clone)]
@@ -41,6 +45,8 @@ pub struct Settings {
     pub max_list_file: usize,
     pub max_rename_objects: usize,
     pub metadata_ttl: Duration,
+    /// Permission bits of files that carry none of their own (the mount's `file_mode`).
+    pub file_mode: u16,
 }
 
 impl Settings {
@@ -52,6 +58,7 @@ impl Settings {
             max_list_file: config.optional.max_list_file,
             max_rename_objects: config.optional.max_rename_objects,
             metadata_ttl: config.optional.metadata_ttl,
+            file_mode: config.optional.file_mode,
         }
     }
 }
@@ -65,6 +72,7 @@ impl Default for Settings {
             max_list_file: 10_000,
             max_rename_objects: 10_000,
             metadata_ttl: Duration::from_secs(1),
+            file_mode: 0o644,
         }
     }
 }
@@ -83,6 +91,8 @@ struct Inner {
     cache: MetaCache,
     /// Files being written now, with their size so far: `stat` shows them, a second writer is refused.
     writing: Mutex<HashMap<Key, Arc<std::sync::atomic::AtomicU64>>>,
+    /// Longest name (one path segment) the store can hold, where it is shorter than a key may be.
+    max_name_bytes: Option<usize>,
 }
 
 impl BucketFs {
@@ -93,6 +103,8 @@ impl BucketFs {
             settings.part_size = settings.part_size.max(min as u64);
         }
         let cache = MetaCache::new(settings.metadata_ttl);
+        // A local directory holds names of at most NAME_MAX bytes; object stores only limit whole keys.
+        let max_name_bytes = (op.info().scheme() == "fs").then_some(LOCAL_NAME_MAX);
         Self {
             inner: Arc::new(Inner {
                 op,
@@ -101,6 +113,7 @@ impl BucketFs {
                 budget,
                 cache,
                 writing: Mutex::new(HashMap::new()),
+                max_name_bytes,
             }),
         }
     }

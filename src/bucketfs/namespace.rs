@@ -10,16 +10,24 @@ use super::path::Key;
 use super::types::{FileKind, Metadata};
 use super::{cache::Cached, BucketFs};
 
+/// What `access(2)` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Access {
+    pub read: bool,
+    pub write: bool,
+    pub execute: bool,
+}
+
 /// Copies in flight during a directory rename.
 const RENAME_CONCURRENCY: usize = 8;
 
 impl BucketFs {
-    /// Metadata of a path; directories are markers or implicit prefixes, files win over directories of the
+    /// Metadata of a name; directories are markers or implicit prefixes, files win over directories of the
     /// same name.
-    #[instrument(level = "debug", skip(self))]
-    pub async fn stat(&self, path: &str) -> FsResult<Metadata> {
-        let key = Key::parse(path)?;
-        self.stat_key(&key).await
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn stat(&self, key: &Key) -> FsResult<Metadata> {
+        self.check_name(key)?;
+        self.stat_key(key).await
     }
 
     pub(crate) async fn stat_key(&self, key: &Key) -> FsResult<Metadata> {
@@ -77,7 +85,53 @@ impl BucketFs {
         }
     }
 
+    /// Checks that `key` is a directory one may enter (FTP CWD): every account may, whatever its authority.
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn enter(&self, key: &Key) -> FsResult<()> {
+        self.check_name(key)?;
+        self.require_dir(key).await
+    }
+
+    /// Metadata of a file; a directory is an error (FTP SIZE and MDTM describe files only).
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn stat_file(&self, key: &Key) -> FsResult<Metadata> {
+        let meta = self.stat(key).await?;
+        if meta.is_dir() {
+            return Err(FsError::new(
+                FsErrorKind::IsADirectory,
+                format!("{}: not a plain file", key.display()),
+            ));
+        }
+        Ok(meta)
+    }
+
+    /// `access(2)`: whether the entry exists and this account may do what `wanted` asks (the policy table, and
+    /// execute only for directories or when the default file mode has an execute bit).
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn access(&self, key: &Key, wanted: Access) -> FsResult<()> {
+        let meta = self.stat(key).await?;
+        let path = key.display();
+        if wanted.read {
+            self.policy().check_read("read", &path)?;
+        }
+        if wanted.write {
+            self.policy().check_write("write", &path)?;
+        }
+        if wanted.execute && !meta.is_dir() && self.settings().file_mode & 0o111 == 0 {
+            return Err(FsError::new(
+                FsErrorKind::PermissionDenied,
+                format!("{path}: not executable"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `key` exists, with its metadata.
+    pub async fn lookup(&self, key: &Key) -> FsResult<Option<Metadata>> {
+        self.check_name(key)?;
+        self.lookup_key(key).await
+    }
+
     pub(crate) async fn lookup_key(&self, key: &Key) -> FsResult<Option<Metadata>> {
         match self.stat_key(key).await {
             Ok(meta) => Ok(Some(meta)),
@@ -87,11 +141,11 @@ impl BucketFs {
     }
 
     /// Creates a directory marker `path/`.
-    #[instrument(level = "info", skip(self))]
-    pub async fn mkdir(&self, path: &str) -> FsResult<Metadata> {
-        let key = Key::parse(path)?;
+    #[instrument(level = "info", skip(self), fields(path = %key.display()))]
+    pub async fn mkdir(&self, key: &Key) -> FsResult<Metadata> {
+        self.check_name(key)?;
         self.policy().check_write("mkdir", &key.display())?;
-        if key.is_root() || self.lookup_key(&key).await?.is_some() {
+        if key.is_root() || self.lookup_key(key).await?.is_some() {
             return Err(FsError::new(
                 FsErrorKind::AlreadyExists,
                 format!("{}: already exists", key.display()),
@@ -105,30 +159,30 @@ impl BucketFs {
             .await
             .map_err(|e| FsError::store(&format!("mkdir {}", key.display()), e))?;
         let meta = Metadata::directory();
-        self.cache().put(&key, Some(meta.clone()));
+        self.cache().put(key, Some(meta.clone()));
         info!(path = %key.display(), "directory created");
         Ok(meta)
     }
 
     /// Removes an empty directory (its marker).
-    #[instrument(level = "info", skip(self))]
-    pub async fn rmdir(&self, path: &str) -> FsResult<()> {
-        let key = Key::parse(path)?;
+    #[instrument(level = "info", skip(self), fields(path = %key.display()))]
+    pub async fn rmdir(&self, key: &Key) -> FsResult<()> {
+        self.check_name(key)?;
         if key.is_root() {
             return Err(FsError::new(
-                FsErrorKind::PermissionDenied,
+                FsErrorKind::RootDirectory,
                 "the root directory cannot be removed",
             ));
         }
         self.policy().check_destroy("rmdir", &key.display())?;
-        let meta = self.stat_key(&key).await?;
+        let meta = self.stat_key(key).await?;
         if !meta.is_dir() {
             return Err(FsError::new(
                 FsErrorKind::NotADirectory,
                 format!("{}: not a directory", key.display()),
             ));
         }
-        if !self.dir_is_empty(&key).await? {
+        if !self.dir_is_empty(key).await? {
             return Err(FsError::new(
                 FsErrorKind::NotEmpty,
                 format!("{}: directory not empty", key.display()),
@@ -138,7 +192,7 @@ impl BucketFs {
             .delete(&key.dir_prefix())
             .await
             .map_err(|e| FsError::store(&format!("rmdir {}", key.display()), e))?;
-        self.cache().put(&key, None);
+        self.cache().put(key, None);
         info!(path = %key.display(), "directory removed");
         Ok(())
     }
@@ -166,17 +220,14 @@ impl BucketFs {
     }
 
     /// Deletes a file.
-    #[instrument(level = "info", skip(self))]
-    pub async fn remove_file(&self, path: &str) -> FsResult<()> {
-        let key = Key::parse(path)?;
+    #[instrument(level = "info", skip(self), fields(path = %key.display()))]
+    pub async fn remove_file(&self, key: &Key) -> FsResult<()> {
+        self.check_name(key)?;
         self.policy().check_destroy("delete", &key.display())?;
-        if self.writing_size(&key).is_some() {
-            return Err(FsError::new(
-                FsErrorKind::Busy,
-                format!("{}: the file is being written", key.display()),
-            ));
+        if self.writing_size(key).is_some() {
+            return Err(FsError::busy(&key.display()));
         }
-        let meta = self.stat_key(&key).await?;
+        let meta = self.stat_key(key).await?;
         if meta.is_dir() {
             return Err(FsError::new(
                 FsErrorKind::IsADirectory,
@@ -187,7 +238,7 @@ impl BucketFs {
             .delete(key.as_str())
             .await
             .map_err(|e| FsError::store(&format!("delete {}", key.display()), e))?;
-        self.cache().put(&key, None);
+        self.cache().put(key, None);
         info!(path = %key.display(), "file deleted");
         Ok(())
     }
@@ -195,22 +246,22 @@ impl BucketFs {
     /// Renames a file (server-side copy, then delete) or a directory (every key under it, up to
     /// `max_rename_objects`). A failure never leaves a half-renamed tree silently: copies are rolled back,
     /// and originals that could not be deleted are reported.
-    #[instrument(level = "info", skip(self))]
-    pub async fn rename(&self, from: &str, to: &str) -> FsResult<()> {
-        let from = Key::parse(from)?;
-        let to = Key::parse(to)?;
+    #[instrument(level = "info", skip(self), fields(from = %from.display(), to = %to.display()))]
+    pub async fn rename(&self, from: &Key, to: &Key) -> FsResult<()> {
+        self.check_name(from)?;
+        self.check_name(to)?;
         self.policy().check_write("rename", &from.display())?;
         if from.is_root() || to.is_root() {
             return Err(FsError::new(
-                FsErrorKind::PermissionDenied,
+                FsErrorKind::RootDirectory,
                 "the root directory cannot be renamed",
             ));
         }
         if from == to {
-            self.stat_key(&from).await?;
+            self.stat_key(from).await?;
             return Ok(());
         }
-        if to.starts_with(&from) {
+        if to.starts_with(from) {
             return Err(FsError::new(
                 FsErrorKind::InvalidName,
                 format!(
@@ -220,19 +271,16 @@ impl BucketFs {
                 ),
             ));
         }
-        for key in [&from, &to] {
+        for key in [from, to] {
             if self.writing_size(key).is_some() {
-                return Err(FsError::new(
-                    FsErrorKind::Busy,
-                    format!("{}: the file is being written", key.display()),
-                ));
+                return Err(FsError::busy(&key.display()));
             }
         }
-        let source = self.stat_key(&from).await?;
+        let source = self.stat_key(from).await?;
         if let Some(parent) = to.parent() {
             self.require_dir(&parent).await?;
         }
-        if let Some(target) = self.lookup_key(&to).await? {
+        if let Some(target) = self.lookup_key(to).await? {
             self.policy().check_destroy("rename onto", &to.display())?;
             match (source.kind, target.kind) {
                 (FileKind::File, FileKind::Directory) => {
@@ -247,7 +295,7 @@ impl BucketFs {
                         format!("{}: not a directory", to.display()),
                     ))
                 }
-                (FileKind::Directory, FileKind::Directory) if !self.dir_is_empty(&to).await? => {
+                (FileKind::Directory, FileKind::Directory) if !self.dir_is_empty(to).await? => {
                     return Err(FsError::new(
                         FsErrorKind::NotEmpty,
                         format!("{}: directory not empty", to.display()),
@@ -257,11 +305,11 @@ impl BucketFs {
             }
         }
         let result = match source.kind {
-            FileKind::File => self.rename_file(&from, &to).await,
-            FileKind::Directory => self.rename_dir(&from, &to).await,
+            FileKind::File => self.rename_file(from, to).await,
+            FileKind::Directory => self.rename_dir(from, to).await,
         };
-        self.cache().forget_tree(&from);
-        self.cache().forget_tree(&to);
+        self.cache().forget_tree(from);
+        self.cache().forget_tree(to);
         result
     }
 
@@ -394,6 +442,14 @@ impl BucketFs {
             let _ = writer.abort().await;
         }
         copied
+    }
+
+    /// Refuses names this store cannot hold before any request is made (a local directory's 255-byte names).
+    pub(crate) fn check_name(&self, key: &Key) -> FsResult<()> {
+        match self.inner.max_name_bytes {
+            Some(max) => key.check_name_lengths(max),
+            None => Ok(()),
+        }
     }
 
     /// Size so far of a file this process is writing now.

@@ -1,4 +1,7 @@
-//! Virtual paths ↔ object keys. `..` never leaves the root; `.` and `..` never reach the store.
+//! Virtual paths ↔ object keys: the one place where paths are parsed, joined, split and confined. Adapters hand
+//! the core what the user typed (an FTP argument with the session's directory, a FUSE parent and name) and get a
+//! `Key` back; they never split or join paths themselves. `..` never leaves the root; `.` and `..` never reach
+//! the store.
 
 use super::error::{FsError, FsErrorKind, FsResult};
 
@@ -17,8 +20,19 @@ impl Key {
 
     /// Normalises `path` (absolute or relative to the root); `..` at the root stays at the root.
     pub fn parse(path: &str) -> FsResult<Self> {
-        let mut segments: Vec<&str> = Vec::new();
-        for segment in path.split('/') {
+        Key::root().resolve(path)
+    }
+
+    /// What `arg` names when typed in the directory `self` (an FTP argument in the session's directory): an
+    /// absolute `arg` starts from the root, a relative one from `self`; `.` and empty segments vanish and `..`
+    /// goes up, never above the root.
+    pub fn resolve(&self, arg: &str) -> FsResult<Self> {
+        let mut segments: Vec<&str> = if arg.starts_with('/') {
+            Vec::new()
+        } else {
+            self.segments().collect()
+        };
+        for segment in arg.split('/') {
             match segment {
                 "" | "." => {}
                 ".." => {
@@ -41,7 +55,7 @@ impl Key {
         // The directory marker adds one byte.
         if key.len() + 1 > MAX_KEY_BYTES {
             return Err(FsError::new(
-                FsErrorKind::InvalidName,
+                FsErrorKind::NameTooLong,
                 format!(
                     "name too long: {} bytes, the store allows {}",
                     key.len(),
@@ -71,6 +85,37 @@ impl Key {
 
     pub fn is_root(&self) -> bool {
         self.0.is_empty()
+    }
+
+    fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/').filter(|s| !s.is_empty())
+    }
+
+    /// Refuses a key with a name longer than `max` bytes (a local filesystem's NAME_MAX), so that such a name
+    /// fails at once with "name too long" instead of as a store error.
+    pub fn check_name_lengths(&self, max: usize) -> FsResult<()> {
+        match self.segments().find(|s| s.len() > max) {
+            Some(long) => Err(FsError::new(
+                FsErrorKind::NameTooLong,
+                format!(
+                    "{}: the name {:?}… is {} bytes; this store allows {max}",
+                    self.display(),
+                    long.chars().take(16).collect::<String>(),
+                    long.len()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `self` moved from under `from` to under `to` (a rename of `from`), or `None` when `self` is not `from` or
+    /// below it.
+    pub fn rebase(&self, from: &Key, to: &Key) -> Option<Key> {
+        if !self.starts_with(from) || from.is_root() {
+            return None;
+        }
+        let rest = &self.0[from.0.len()..];
+        Some(Key(format!("{}{rest}", to.0)))
     }
 
     /// The object key of a file.
@@ -178,7 +223,7 @@ mod tests {
         assert!(Key::parse(&"x".repeat(849)).is_ok());
         assert_eq!(
             Key::parse(&"x".repeat(850)).unwrap_err().kind(),
-            FsErrorKind::InvalidName
+            FsErrorKind::NameTooLong
         );
         // Multi-byte names count bytes, not characters.
         assert!(Key::parse(&"中".repeat(283)).is_ok());
@@ -196,6 +241,58 @@ mod tests {
         for bad in ["", ".", "..", "a/b"] {
             assert!(root.join(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn resolve_relative_and_absolute() {
+        let cases = [
+            ("", "a", "a"),
+            ("", "a/b/c", "a/b/c"),
+            ("a", "b", "a/b"),
+            ("a/b", "/c", "c"),
+            ("a/b", "/", ""),
+            ("a/b", "", "a/b"),
+            ("a/b", ".", "a/b"),
+            ("a/b", "./c/./d/", "a/b/c/d"),
+            ("a/b", "c//d", "a/b/c/d"),
+            ("a/b", "//c///d//", "c/d"),
+            ("a/b", "..", "a"),
+            ("a/b", "../..", ""),
+            ("a/b", "../../../../etc", "etc"),
+            ("a/b", "c/../../d", "a/d"),
+            ("", "...", "..."),
+            ("", ".hidden/..x", ".hidden/..x"),
+        ];
+        for (cwd, arg, want) in cases {
+            let cwd = Key::parse(cwd).unwrap();
+            assert_eq!(
+                cwd.resolve(arg).unwrap().as_str(),
+                want,
+                "{cwd:?} + {arg:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rebase_moves_a_key_with_its_directory() {
+        let k = |s: &str| Key::parse(s).unwrap();
+        assert_eq!(
+            k("d/sub/f").rebase(&k("d"), &k("e/x")),
+            Some(k("e/x/sub/f"))
+        );
+        assert_eq!(k("d").rebase(&k("d"), &k("e")), Some(k("e")));
+        assert_eq!(k("dx/f").rebase(&k("d"), &k("e")), None);
+        assert_eq!(k("a").rebase(&Key::root(), &k("e")), None);
+    }
+
+    #[test]
+    fn name_lengths_per_store() {
+        let k = Key::parse(&format!("dir/{}", "n".repeat(256))).unwrap();
+        assert_eq!(
+            k.check_name_lengths(255).unwrap_err().kind(),
+            FsErrorKind::NameTooLong
+        );
+        assert!(k.check_name_lengths(256).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The permission table of DESIGN.md, decided here and only here.
 
 use super::error::{FsError, FsErrorKind, FsResult};
+use super::types::FileKind;
 use crate::config::Authority;
 
 /// What one account may do.
@@ -70,6 +71,59 @@ impl Policy {
     pub fn is_read_only(&self) -> bool {
         !self.authority.can_write()
     }
+
+    /// What this account may do to an entry of this kind: the table above, as the adapters show it (MLSx `perm`
+    /// facts, FUSE `access`). The checks themselves stay in `check_*`; this only describes them.
+    pub fn permissions(&self, kind: FileKind) -> Permissions {
+        let read = self.authority.can_read();
+        let write = self.authority.can_write();
+        let destroy = write && self.delete_enable;
+        match kind {
+            FileKind::File => Permissions {
+                read,
+                write: destroy,
+                append: write,
+                create: false,
+                delete: destroy,
+                rename: write,
+                enter: false,
+                list: false,
+            },
+            FileKind::Directory => Permissions {
+                read,
+                write,
+                append: false,
+                create: write,
+                delete: destroy,
+                rename: write,
+                // Every account may `cd`, including W-only ones (the original refused them: a fault we fix).
+                enter: true,
+                list: read,
+            },
+        }
+    }
+}
+
+/// What an account may do to one entry (see [`Policy::permissions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Permissions {
+    /// Read a file's bytes; for a directory, read its entries (same as `list`).
+    pub read: bool,
+    /// Replace a file's bytes (an overwrite destroys data, so it needs `delete_enable`); for a directory, change
+    /// its entries (create, rename within).
+    pub write: bool,
+    /// Append to a file.
+    pub append: bool,
+    /// Create files and directories in a directory.
+    pub create: bool,
+    /// Delete it (a directory: when empty).
+    pub delete: bool,
+    /// Rename it to a new name.
+    pub rename: bool,
+    /// `cd` into a directory.
+    pub enter: bool,
+    /// List a directory.
+    pub list: bool,
 }
 
 #[cfg(test)]
@@ -111,6 +165,16 @@ mod tests {
                     FsErrorKind::PermissionDenied
                 );
             }
+            // The description agrees with the checks.
+            let file = p.permissions(FileKind::File);
+            let dir = p.permissions(FileKind::Directory);
+            assert_eq!(file.read, p.check_read("read", "/f").is_ok());
+            assert_eq!(dir.list, p.check_read("list", "/d").is_ok());
+            assert_eq!(file.append, p.check_write("append", "/f").is_ok());
+            assert_eq!(dir.create, p.check_write("mkdir", "/d").is_ok());
+            assert_eq!(file.write, p.check_destroy("overwrite", "/f").is_ok());
+            assert_eq!(file.delete, p.check_destroy("delete", "/f").is_ok());
+            assert!(dir.enter);
         }
     }
 }

@@ -61,9 +61,10 @@ pub struct ReadHandle {
 
 impl BucketFs {
     /// Opens a file for reading.
-    #[instrument(level = "debug", skip(self))]
-    pub async fn open_read(&self, path: &str) -> FsResult<ReadHandle> {
-        let (key, meta) = self.readable(path).await?;
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn open_read(&self, key: &Key) -> FsResult<ReadHandle> {
+        let meta = self.readable(key).await?;
+        let key = key.clone();
         Ok(ReadHandle {
             fs: self.clone(),
             key,
@@ -74,9 +75,9 @@ impl BucketFs {
     }
 
     /// The bytes of a file from `offset` to its end as one stream with concurrent prefetch (FTP RETR after REST).
-    #[instrument(level = "debug", skip(self))]
-    pub async fn read_stream(&self, path: &str, offset: u64) -> FsResult<(Metadata, ByteStream)> {
-        let (key, meta) = self.readable(path).await?;
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn read_stream(&self, key: &Key, offset: u64) -> FsResult<(Metadata, ByteStream)> {
+        let meta = self.readable(key).await?;
         if offset > meta.size {
             return Err(FsError::new(
                 FsErrorKind::InvalidOffset,
@@ -88,22 +89,22 @@ impl BucketFs {
             ));
         }
         let stream = self
-            .range_stream(&key, offset, meta.size, meta.size - offset)
+            .range_stream(key, offset, meta.size, meta.size - offset)
             .await?;
         Ok((meta, stream))
     }
 
-    async fn readable(&self, path: &str) -> FsResult<(Key, Metadata)> {
-        let key = Key::parse(path)?;
+    async fn readable(&self, key: &Key) -> FsResult<Metadata> {
+        self.check_name(key)?;
         self.policy().check_read("read", &key.display())?;
-        let meta = self.stat_key(&key).await?;
+        let meta = self.stat_key(key).await?;
         if meta.is_dir() {
             return Err(FsError::new(
                 FsErrorKind::IsADirectory,
                 format!("{}: is a directory", key.display()),
             ));
         }
-        Ok((key, meta))
+        Ok(meta)
     }
 
     /// A stream of `start..end`, fetched in chunks with up to four in flight, as the budget allows.

@@ -20,13 +20,17 @@ fn small_parts() -> Settings {
     }
 }
 
+fn k(path: &str) -> Key {
+    Key::parse(path).expect("a valid test path")
+}
+
 fn rw() -> BucketFs {
     memory_fs(Policy::full(), small_parts())
 }
 
 async fn put(fs: &BucketFs, path: &str, data: &[u8]) {
     let mut w = fs
-        .open_write(path, OpenMode::Truncate)
+        .open_write(&k(path), WriteIntent::Replace)
         .await
         .expect("open_write");
     w.write(Bytes::copy_from_slice(data)).await.expect("write");
@@ -34,13 +38,13 @@ async fn put(fs: &BucketFs, path: &str, data: &[u8]) {
 }
 
 async fn get(fs: &BucketFs, path: &str) -> Vec<u8> {
-    let (_, stream) = fs.read_stream(path, 0).await.expect("read_stream");
+    let (_, stream) = fs.read_stream(&k(path), 0).await.expect("read_stream");
     let chunks: Vec<Bytes> = stream.try_collect().await.expect("read");
     chunks.concat()
 }
 
 async fn names(fs: &BucketFs, path: &str) -> Vec<String> {
-    let mut dir = fs.read_dir(path).await.expect("read_dir");
+    let mut dir = fs.read_dir(&k(path)).await.expect("read_dir");
     let mut out = Vec::new();
     while let Some(e) = dir.next_entry().await.expect("next_entry") {
         out.push(format!(
@@ -56,10 +60,10 @@ async fn names(fs: &BucketFs, path: &str) -> Vec<String> {
 #[tokio::test]
 async fn markers_and_implicit_directories_are_both_directories() {
     let fs = rw();
-    fs.mkdir("/made").await.unwrap();
+    fs.mkdir(&k("/made")).await.unwrap();
     fs.op().write("implicit/child.txt", "x").await.unwrap();
-    assert!(fs.stat("/made").await.unwrap().is_dir());
-    assert!(fs.stat("/implicit").await.unwrap().is_dir());
+    assert!(fs.stat(&k("/made")).await.unwrap().is_dir());
+    assert!(fs.stat(&k("/implicit")).await.unwrap().is_dir());
     assert_eq!(names(&fs, "/").await, vec!["implicit/", "made/"]);
     assert_eq!(names(&fs, "/implicit").await, vec!["child.txt"]);
     assert!(names(&fs, "/made").await.is_empty());
@@ -70,54 +74,54 @@ async fn exact_names_not_prefixes() {
     let fs = rw();
     put(&fs, "/abc.txt", b"1").await;
     assert_eq!(
-        fs.stat("/a").await.unwrap_err().kind(),
+        fs.stat(&k("/a")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
     assert_eq!(
-        fs.stat("/abc").await.unwrap_err().kind(),
+        fs.stat(&k("/abc")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
-    assert_eq!(fs.stat("/abc.txt").await.unwrap().size, 1);
+    assert_eq!(fs.stat(&k("/abc.txt")).await.unwrap().size, 1);
 }
 
 #[tokio::test]
 async fn mkdir_rmdir_rules() {
     let fs = rw();
-    fs.mkdir("/d").await.unwrap();
+    fs.mkdir(&k("/d")).await.unwrap();
     assert_eq!(
-        fs.mkdir("/d").await.unwrap_err().kind(),
+        fs.mkdir(&k("/d")).await.unwrap_err().kind(),
         FsErrorKind::AlreadyExists
     );
     put(&fs, "/f", b"x").await;
     assert_eq!(
-        fs.mkdir("/f").await.unwrap_err().kind(),
+        fs.mkdir(&k("/f")).await.unwrap_err().kind(),
         FsErrorKind::AlreadyExists
     );
     assert_eq!(
-        fs.mkdir("/missing/sub").await.unwrap_err().kind(),
+        fs.mkdir(&k("/missing/sub")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
     put(&fs, "/d/inner", b"x").await;
     assert_eq!(
-        fs.rmdir("/d").await.unwrap_err().kind(),
+        fs.rmdir(&k("/d")).await.unwrap_err().kind(),
         FsErrorKind::NotEmpty
     );
     assert!(
         fs.op().exists("d/inner").await.unwrap(),
         "a refused rmdir deletes nothing"
     );
-    fs.remove_file("/d/inner").await.unwrap();
-    fs.rmdir("/d").await.unwrap();
+    fs.remove_file(&k("/d/inner")).await.unwrap();
+    fs.rmdir(&k("/d")).await.unwrap();
     assert_eq!(
-        fs.stat("/d").await.unwrap_err().kind(),
+        fs.stat(&k("/d")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
     assert_eq!(
-        fs.rmdir("/f").await.unwrap_err().kind(),
+        fs.rmdir(&k("/f")).await.unwrap_err().kind(),
         FsErrorKind::NotADirectory
     );
     assert_eq!(
-        fs.remove_file("/").await.unwrap_err().kind(),
+        fs.remove_file(&k("/")).await.unwrap_err().kind(),
         FsErrorKind::IsADirectory
     );
 }
@@ -128,12 +132,15 @@ async fn multipart_write_and_ranged_reads_round_trip() {
     let data: Vec<u8> = (0..5 * 1024 * 1024 + 123)
         .map(|i| (i * 7 % 251) as u8)
         .collect();
-    let mut w = fs.open_write("/big.bin", OpenMode::Truncate).await.unwrap();
+    let mut w = fs
+        .open_write(&k("/big.bin"), WriteIntent::Replace)
+        .await
+        .unwrap();
     for chunk in data.chunks(300_000) {
         w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
     }
     assert_eq!(
-        fs.stat("/big.bin").await.unwrap().size,
+        fs.stat(&k("/big.bin")).await.unwrap().size,
         data.len() as u64,
         "stat shows a file being written"
     );
@@ -144,11 +151,11 @@ async fn multipart_write_and_ranged_reads_round_trip() {
     w.close().await.unwrap();
     assert_eq!(get(&fs, "/big.bin").await, data);
 
-    let (_, tail) = fs.read_stream("/big.bin", 4_000_000).await.unwrap();
+    let (_, tail) = fs.read_stream(&k("/big.bin"), 4_000_000).await.unwrap();
     let tail: Vec<Bytes> = tail.try_collect().await.unwrap();
     assert_eq!(tail.concat(), &data[4_000_000..]);
 
-    let mut r = fs.open_read("/big.bin").await.unwrap();
+    let mut r = fs.open_read(&k("/big.bin")).await.unwrap();
     // Sequential, then a small reorder, then a seek back.
     let mut offset = 0u64;
     while offset < 3_000_000 {
@@ -182,7 +189,7 @@ async fn size_limit_aborts_and_keeps_the_old_object() {
         },
     );
     put(&fs, "/f", b"old").await;
-    let mut w = fs.open_write("/f", OpenMode::Truncate).await.unwrap();
+    let mut w = fs.open_write(&k("/f"), WriteIntent::Replace).await.unwrap();
     w.write(Bytes::from(vec![1u8; 1000])).await.unwrap();
     let err = w.write(Bytes::from_static(b"!")).await.unwrap_err();
     assert_eq!(err.kind(), FsErrorKind::TooLarge);
@@ -196,17 +203,17 @@ async fn size_limit_aborts_and_keeps_the_old_object() {
 #[tokio::test]
 async fn abort_and_drop_commit_nothing() {
     let fs = rw();
-    let mut w = fs.open_write("/a", OpenMode::Truncate).await.unwrap();
+    let mut w = fs.open_write(&k("/a"), WriteIntent::Replace).await.unwrap();
     w.write(Bytes::from(vec![0u8; 3 * 1024 * 1024]))
         .await
         .unwrap();
     w.abort().await;
     assert_eq!(
-        fs.stat("/a").await.unwrap_err().kind(),
+        fs.stat(&k("/a")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
     {
-        let mut w = fs.open_write("/b", OpenMode::Truncate).await.unwrap();
+        let mut w = fs.open_write(&k("/b"), WriteIntent::Replace).await.unwrap();
         w.write(Bytes::from_static(b"partial")).await.unwrap();
     }
     assert!(!fs.op().exists("b").await.unwrap());
@@ -219,32 +226,35 @@ async fn abort_and_drop_commit_nothing() {
 async fn append_modes() {
     let fs = rw();
     put(&fs, "/log", b"hello ").await;
-    let mut w = fs.open_write("/log", OpenMode::Append).await.unwrap();
+    let mut w = fs
+        .open_write(&k("/log"), WriteIntent::Append)
+        .await
+        .unwrap();
     assert_eq!(w.size(), 6);
     w.write(Bytes::from_static(b"world")).await.unwrap();
     w.close().await.unwrap();
     assert_eq!(get(&fs, "/log").await, b"hello world");
 
     // Open without truncate, write at the end: append.
-    let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
+    let mut w = fs.open_write(&k("/log"), WriteIntent::Open).await.unwrap();
     w.write_at(11, Bytes::from_static(b"!")).await.unwrap();
     w.close().await.unwrap();
     assert_eq!(get(&fs, "/log").await, b"hello world!");
 
     // Open without truncate, truncate(0), write from 0: what vsftpd does.
-    let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
+    let mut w = fs.open_write(&k("/log"), WriteIntent::Open).await.unwrap();
     w.truncate(0).await.unwrap();
     w.write_at(0, Bytes::from_static(b"new")).await.unwrap();
     w.close().await.unwrap();
     assert_eq!(get(&fs, "/log").await, b"new");
 
     // Any other offset is refused, the handle is spent (close fails), and nothing changes.
-    let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
+    let mut w = fs.open_write(&k("/log"), WriteIntent::Open).await.unwrap();
     let err = w.write_at(1, Bytes::from_static(b"x")).await.unwrap_err();
     assert_eq!(err.kind(), FsErrorKind::InvalidOffset);
     assert!(w.close().await.is_err());
     assert_eq!(get(&fs, "/log").await, b"new");
-    let mut w = fs.open_write("/log", OpenMode::Undecided).await.unwrap();
+    let mut w = fs.open_write(&k("/log"), WriteIntent::Open).await.unwrap();
     assert_eq!(
         w.truncate(2).await.unwrap_err().kind(),
         FsErrorKind::InvalidOffset
@@ -253,7 +263,10 @@ async fn append_modes() {
     assert_eq!(get(&fs, "/log").await, b"new");
 
     // Bytes written before a refused write are not committed either.
-    let mut w = fs.open_write("/log", OpenMode::Truncate).await.unwrap();
+    let mut w = fs
+        .open_write(&k("/log"), WriteIntent::Replace)
+        .await
+        .unwrap();
     w.write_at(0, Bytes::from_static(b"partial")).await.unwrap();
     let err = w
         .write_at(100, Bytes::from_static(b"gap"))
@@ -264,7 +277,10 @@ async fn append_modes() {
     assert_eq!(get(&fs, "/log").await, b"new");
 
     // Append to a missing file creates it.
-    let mut w = fs.open_write("/fresh", OpenMode::Append).await.unwrap();
+    let mut w = fs
+        .open_write(&k("/fresh"), WriteIntent::Append)
+        .await
+        .unwrap();
     w.write(Bytes::from_static(b"a")).await.unwrap();
     w.close().await.unwrap();
     assert_eq!(get(&fs, "/fresh").await, b"a");
@@ -273,36 +289,36 @@ async fn append_modes() {
 #[tokio::test]
 async fn empty_files_and_busy_writers() {
     let fs = rw();
-    fs.open_write("/empty", OpenMode::Truncate)
+    fs.open_write(&k("/empty"), WriteIntent::Replace)
         .await
         .unwrap()
         .close()
         .await
         .unwrap();
-    assert_eq!(fs.stat("/empty").await.unwrap().size, 0);
-    let w = fs.open_write("/x", OpenMode::Truncate).await.unwrap();
+    assert_eq!(fs.stat(&k("/empty")).await.unwrap().size, 0);
+    let w = fs.open_write(&k("/x"), WriteIntent::Replace).await.unwrap();
     assert_eq!(
-        fs.open_write("/x", OpenMode::Truncate)
+        fs.open_write(&k("/x"), WriteIntent::Replace)
             .await
             .unwrap_err()
             .kind(),
         FsErrorKind::Busy
     );
     assert_eq!(
-        fs.remove_file("/x").await.unwrap_err().kind(),
+        fs.remove_file(&k("/x")).await.unwrap_err().kind(),
         FsErrorKind::Busy
     );
     w.close().await.unwrap();
     assert_eq!(
-        fs.open_write("/nodir/x", OpenMode::Truncate)
+        fs.open_write(&k("/nodir/x"), WriteIntent::Replace)
             .await
             .unwrap_err()
             .kind(),
         FsErrorKind::NotFound
     );
-    fs.mkdir("/d").await.unwrap();
+    fs.mkdir(&k("/d")).await.unwrap();
     assert_eq!(
-        fs.open_write("/d", OpenMode::Truncate)
+        fs.open_write(&k("/d"), WriteIntent::Replace)
             .await
             .unwrap_err()
             .kind(),
@@ -314,35 +330,41 @@ async fn empty_files_and_busy_writers() {
 async fn rename_files_and_trees() {
     let fs = rw();
     put(&fs, "/a.txt", b"A").await;
-    fs.rename("/a.txt", "/b.txt").await.unwrap();
+    fs.rename(&k("/a.txt"), &k("/b.txt")).await.unwrap();
     assert_eq!(
-        fs.stat("/a.txt").await.unwrap_err().kind(),
+        fs.stat(&k("/a.txt")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
     assert_eq!(get(&fs, "/b.txt").await, b"A");
 
-    fs.mkdir("/src").await.unwrap();
-    fs.mkdir("/src/sub").await.unwrap();
+    fs.mkdir(&k("/src")).await.unwrap();
+    fs.mkdir(&k("/src/sub")).await.unwrap();
     put(&fs, "/src/one", b"1").await;
     put(&fs, "/src/sub/two", b"2").await;
-    fs.rename("/src", "/dst").await.unwrap();
+    fs.rename(&k("/src"), &k("/dst")).await.unwrap();
     assert_eq!(
-        fs.stat("/src").await.unwrap_err().kind(),
+        fs.stat(&k("/src")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
     assert_eq!(names(&fs, "/dst").await, vec!["one", "sub/"]);
     assert_eq!(get(&fs, "/dst/sub/two").await, b"2");
 
     assert_eq!(
-        fs.rename("/dst", "/dst/inside").await.unwrap_err().kind(),
+        fs.rename(&k("/dst"), &k("/dst/inside"))
+            .await
+            .unwrap_err()
+            .kind(),
         FsErrorKind::InvalidName
     );
     assert_eq!(
-        fs.rename("/b.txt", "/dst").await.unwrap_err().kind(),
+        fs.rename(&k("/b.txt"), &k("/dst"))
+            .await
+            .unwrap_err()
+            .kind(),
         FsErrorKind::IsADirectory
     );
     assert_eq!(
-        fs.rename("/nope", "/x").await.unwrap_err().kind(),
+        fs.rename(&k("/nope"), &k("/x")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
 }
@@ -356,15 +378,15 @@ async fn rename_limit_moves_nothing() {
             ..small_parts()
         },
     );
-    fs.mkdir("/tree").await.unwrap();
+    fs.mkdir(&k("/tree")).await.unwrap();
     for i in 0..4 {
         put(&fs, &format!("/tree/f{i}"), b"x").await;
     }
-    let err = fs.rename("/tree", "/moved").await.unwrap_err();
+    let err = fs.rename(&k("/tree"), &k("/moved")).await.unwrap_err();
     assert_eq!(err.kind(), FsErrorKind::TooManyObjects);
     assert_eq!(names(&fs, "/tree").await.len(), 4);
     assert_eq!(
-        fs.stat("/moved").await.unwrap_err().kind(),
+        fs.stat(&k("/moved")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
 }
@@ -381,7 +403,7 @@ async fn listing_is_capped_and_says_so() {
     for i in 0..5 {
         put(&fs, &format!("/f{i}"), b"x").await;
     }
-    let mut dir = fs.read_dir("/").await.unwrap();
+    let mut dir = fs.read_dir(&k("/")).await.unwrap();
     let mut n = 0;
     while dir.next_entry().await.unwrap().is_some() {
         n += 1;
@@ -399,7 +421,7 @@ async fn listing_is_capped_and_says_so() {
     for i in 0..5 {
         put(&fs, &format!("/f{i}"), b"x").await;
     }
-    let mut dir = fs.read_dir("/").await.unwrap();
+    let mut dir = fs.read_dir(&k("/")).await.unwrap();
     while dir.next_entry().await.unwrap().is_some() {}
     assert!(!dir.capped(), "exactly at the cap is not capped");
 }
@@ -414,24 +436,24 @@ async fn cache_sees_own_writes_and_expires_for_others() {
         },
     );
     assert_eq!(
-        fs.stat("/late").await.unwrap_err().kind(),
+        fs.stat(&k("/late")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
     fs.op().write("late", "x").await.unwrap();
     // A negative entry hides another writer's object until the TTL passes…
     assert_eq!(
-        fs.stat("/late").await.unwrap_err().kind(),
+        fs.stat(&k("/late")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
     tokio::time::sleep(Duration::from_millis(250)).await;
     // …then it shows.
-    assert_eq!(fs.stat("/late").await.unwrap().size, 1);
+    assert_eq!(fs.stat(&k("/late")).await.unwrap().size, 1);
     // Own writes show at once.
     put(&fs, "/own", b"12").await;
-    assert_eq!(fs.stat("/own").await.unwrap().size, 2);
-    fs.remove_file("/own").await.unwrap();
+    assert_eq!(fs.stat(&k("/own")).await.unwrap().size, 2);
+    fs.remove_file(&k("/own")).await.unwrap();
     assert_eq!(
-        fs.stat("/own").await.unwrap_err().kind(),
+        fs.stat(&k("/own")).await.unwrap_err().kind(),
         FsErrorKind::NotFound
     );
 }
@@ -454,55 +476,64 @@ async fn policy_table_through_the_core() {
         let label = format!("{authority:?} delete_enable={delete_enable}");
 
         assert!(
-            fs.stat("/existing").await.is_ok(),
+            fs.stat(&k("/existing")).await.is_ok(),
             "{label}: stat is always allowed"
         );
-        assert_eq!(fs.read_dir("/").await.is_ok(), can_read, "{label}: list");
         assert_eq!(
-            fs.read_stream("/existing", 0).await.is_ok(),
+            fs.read_dir(&k("/")).await.is_ok(),
+            can_read,
+            "{label}: list"
+        );
+        assert_eq!(
+            fs.read_stream(&k("/existing"), 0).await.is_ok(),
             can_read,
             "{label}: read"
         );
         assert_eq!(
-            fs.mkdir("/newdir").await.is_ok(),
+            fs.mkdir(&k("/newdir")).await.is_ok(),
             can_write,
             "{label}: mkdir"
         );
-        let created = fs.open_write("/new", OpenMode::Truncate).await;
+        let created = fs.open_write(&k("/new"), WriteIntent::Replace).await;
         assert_eq!(created.is_ok(), can_write, "{label}: create");
         if let Ok(w) = created {
             w.close().await.unwrap();
         }
-        let overwrite = fs.open_write("/existing", OpenMode::Truncate).await;
+        let overwrite = fs.open_write(&k("/existing"), WriteIntent::Replace).await;
         assert_eq!(
             overwrite.as_ref().map(|_| ()).map_err(|e| e.kind()).is_ok(),
             can_destroy,
             "{label}: overwrite"
         );
         drop(overwrite);
-        let append = fs.open_write("/existing", OpenMode::Append).await;
+        let append = fs.open_write(&k("/existing"), WriteIntent::Append).await;
         assert_eq!(append.is_ok(), can_write, "{label}: append");
         drop(append);
         if can_write {
-            fs.rename("/new", "/renamed").await.unwrap();
+            fs.rename(&k("/new"), &k("/renamed")).await.unwrap();
             assert_eq!(
-                fs.rename("/renamed", "/existing").await.is_ok(),
+                fs.rename(&k("/renamed"), &k("/existing")).await.is_ok(),
                 can_destroy,
                 "{label}: rename onto"
             );
         }
         assert_eq!(
-            fs.remove_file("/existing").await.is_ok() || !fs.op().exists("existing").await.unwrap(),
+            fs.remove_file(&k("/existing")).await.is_ok()
+                || !fs.op().exists("existing").await.unwrap(),
             can_destroy,
             "{label}: delete"
         );
         assert_eq!(
-            fs.rmdir("/dir").await.is_ok(),
+            fs.rmdir(&k("/dir")).await.is_ok(),
             can_destroy,
             "{label}: rmdir"
         );
 
-        let denied = fs.remove_file("/existing").await.err().map(|e| e.kind());
+        let denied = fs
+            .remove_file(&k("/existing"))
+            .await
+            .err()
+            .map(|e| e.kind());
         match (can_write, delete_enable) {
             (false, _) => assert_eq!(denied, Some(FsErrorKind::ReadOnly), "{label}"),
             (true, false) => assert_eq!(denied, Some(FsErrorKind::DeleteDenied), "{label}"),
@@ -510,7 +541,7 @@ async fn policy_table_through_the_core() {
         }
         if !can_read {
             assert_eq!(
-                fs.read_dir("/").await.unwrap_err().kind(),
+                fs.read_dir(&k("/")).await.unwrap_err().kind(),
                 FsErrorKind::PermissionDenied
             );
         }
@@ -527,13 +558,19 @@ async fn memory_budget_makes_writers_wait_not_fail() {
         small_parts(),
         MemoryBudget::new(2 * 1024 * 1024),
     );
-    let mut first = fs.open_write("/one", OpenMode::Truncate).await.unwrap();
+    let mut first = fs
+        .open_write(&k("/one"), WriteIntent::Replace)
+        .await
+        .unwrap();
     first.write(Bytes::from_static(b"1")).await.unwrap();
     assert_eq!(fs.budget().available(), 0);
     let second = {
         let fs = fs.clone();
         tokio::spawn(async move {
-            let mut w = fs.open_write("/two", OpenMode::Truncate).await.unwrap();
+            let mut w = fs
+                .open_write(&k("/two"), WriteIntent::Replace)
+                .await
+                .unwrap();
             w.write(Bytes::from_static(b"2")).await.unwrap();
             w.close().await.unwrap();
         })
@@ -560,7 +597,7 @@ async fn an_upload_reserves_what_its_writer_can_hold() {
         let op = opendal::Operator::new(opendal::services::Memory::default()).unwrap();
         let fs = BucketFs::new(op, Policy::full(), small_parts(), MemoryBudget::new(budget));
         assert_eq!(fs.settings().upload_concurrency, 2);
-        let mut w = fs.open_write("/f", OpenMode::Truncate).await.unwrap();
+        let mut w = fs.open_write(&k("/f"), WriteIntent::Replace).await.unwrap();
         w.write(Bytes::from_static(b"x")).await.unwrap();
         assert_eq!(
             budget - fs.budget().available(),
@@ -576,16 +613,13 @@ async fn an_upload_reserves_what_its_writer_can_hold() {
 async fn names_are_validated() {
     let fs = rw();
     assert_eq!(
-        fs.mkdir("/bad\nname").await.unwrap_err().kind(),
+        Key::parse("/bad\nname").unwrap_err().kind(),
         FsErrorKind::InvalidName
     );
     let long = format!("/{}", "n".repeat(900));
     assert_eq!(
-        fs.open_write(&long, OpenMode::Truncate)
-            .await
-            .unwrap_err()
-            .kind(),
-        FsErrorKind::InvalidName
+        Key::parse(&long).unwrap_err().kind(),
+        FsErrorKind::NameTooLong
     );
     put(&fs, "/中文 目录.txt", "内容".as_bytes()).await;
     assert_eq!(names(&fs, "/").await, vec!["中文 目录.txt"]);
@@ -598,12 +632,15 @@ async fn names_are_validated() {
 fn public_futures_are_send() {
     fn assert_send<T: Send>(_: T) {}
     let fs = rw();
-    assert_send(fs.rename("/a", "/b"));
-    assert_send(fs.stat("/a"));
-    assert_send(fs.read_dir("/"));
-    assert_send(fs.mkdir("/d"));
-    assert_send(fs.rmdir("/d"));
-    assert_send(fs.remove_file("/a"));
-    assert_send(fs.open_read("/a"));
-    assert_send(fs.open_write("/a", OpenMode::Truncate));
+    assert_send(fs.rename(&k("/a"), &k("/b")));
+    assert_send(fs.stat(&k("/a")));
+    assert_send(fs.read_dir(&k("/")));
+    assert_send(fs.mkdir(&k("/d")));
+    assert_send(fs.rmdir(&k("/d")));
+    assert_send(fs.remove_file(&k("/a")));
+    assert_send(fs.open_read(&k("/a")));
+    assert_send(fs.open_write(&k("/a"), WriteIntent::Replace));
+    assert_send(fs.create_unique(&k("/a")));
+    assert_send(fs.list(&k("/a")));
+    assert_send(fs.lookup(&k("/a")));
 }

@@ -16,16 +16,20 @@ use super::BucketFs;
 /// A store accepts at most this much per server-side part copy.
 const MAX_COPY_PART: u64 = 5 * 1024 * 1024 * 1024;
 
-/// How a file is opened for writing.
+/// What the writer means to do; the core decides whether it may and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMode {
+pub enum WriteIntent {
     /// Start a new object from byte 0 (`O_TRUNC`, FTP STOR). Replacing an existing file needs `delete_enable`.
-    Truncate,
-    /// Continue at the current end (`O_APPEND`, FTP APPE, REST+STOR at the size).
+    Replace,
+    /// Continue at the current end (`O_APPEND`, FTP APPE); a missing file is created.
     Append,
+    /// Continue at byte `n`, which must be the current end (FTP REST n + STOR); 0 is a plain `Replace`.
+    ResumeAt(u64),
+    /// Create a file that must not exist yet (`O_CREAT | O_EXCL`).
+    CreateNew,
     /// Open without truncating (what vsftpd and many programs do): the first truncate or write decides —
     /// `truncate(0)` or a write at 0 of an empty file starts fresh, a write at the current size appends.
-    Undecided,
+    Open,
 }
 
 /// What the upload will be built from, once decided.
@@ -59,11 +63,14 @@ pub struct WriteHandle {
     size: Arc<AtomicU64>,
 }
 
+/// How many names `create_unique` tries before giving up (FTP STOU).
+const UNIQUE_ATTEMPTS: u32 = 100;
+
 impl BucketFs {
-    /// Opens `path` for writing. Refuses directories, a missing parent, and a second concurrent writer.
-    #[instrument(level = "debug", skip(self))]
-    pub async fn open_write(&self, path: &str, mode: OpenMode) -> FsResult<WriteHandle> {
-        let key = Key::parse(path)?;
+    /// Opens `key` for writing. Refuses directories, a missing parent, and a second concurrent writer.
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn open_write(&self, key: &Key, intent: WriteIntent) -> FsResult<WriteHandle> {
+        self.check_name(key)?;
         if key.is_root() {
             return Err(FsError::new(FsErrorKind::IsADirectory, "/: is a directory"));
         }
@@ -71,6 +78,7 @@ impl BucketFs {
         if let Some(parent) = key.parent() {
             self.require_dir(&parent).await?;
         }
+        let key = key.clone();
         let existing = match self.lookup_key(&key).await? {
             Some(meta) if meta.is_dir() => {
                 return Err(FsError::new(
@@ -81,15 +89,39 @@ impl BucketFs {
             Some(meta) => Some(meta.size),
             None => None,
         };
-        let plan = match (mode, existing) {
+        let plan = match (intent, existing) {
+            (WriteIntent::CreateNew, Some(_)) => {
+                return Err(FsError::new(
+                    FsErrorKind::AlreadyExists,
+                    format!("{}: already exists", key.display()),
+                ))
+            }
+            (WriteIntent::ResumeAt(n), None) if n > 0 => {
+                return Err(FsError::new(
+                    FsErrorKind::InvalidOffset,
+                    format!(
+                        "{}: cannot resume at byte {n}: the file does not exist",
+                        key.display()
+                    ),
+                ))
+            }
+            (WriteIntent::ResumeAt(n), Some(size)) if n > 0 && n != size => {
+                return Err(FsError::new(
+                    FsErrorKind::InvalidOffset,
+                    format!(
+                        "{}: cannot resume at byte {n}: an object can only be continued at its end ({size} bytes)",
+                        key.display()
+                    ),
+                ))
+            }
             // Replacing an empty object destroys nothing, so it needs no delete_enable.
-            (OpenMode::Truncate, Some(1..)) => {
+            (WriteIntent::Replace | WriteIntent::ResumeAt(0), Some(1..)) => {
                 self.policy().check_destroy("overwrite", &key.display())?;
                 Plan::Fresh
             }
-            (OpenMode::Truncate | OpenMode::Undecided, Some(0)) | (_, None) => Plan::Fresh,
-            (OpenMode::Append, Some(size)) => Plan::AppendTo(size),
-            (OpenMode::Undecided, Some(_)) => Plan::Undecided,
+            (WriteIntent::Append | WriteIntent::ResumeAt(_), Some(size)) => Plan::AppendTo(size),
+            (WriteIntent::Open, Some(1..)) => Plan::Undecided,
+            (_, Some(_) | None) => Plan::Fresh,
         };
         // What `stat` shows while the handle is open: the old size until the file is truncated.
         let start = match plan {
@@ -106,6 +138,40 @@ impl BucketFs {
             upload: Upload::NotStarted,
             size,
         })
+    }
+
+    /// Creates a file under a name that does not exist yet: `base`, else `base.1`, `base.2`, … (FTP STOU). The
+    /// handle's `key` says which name was taken.
+    #[instrument(level = "debug", skip(self), fields(path = %base.display()))]
+    pub async fn create_unique(&self, base: &Key) -> FsResult<WriteHandle> {
+        let (parent, name) = match base.parent() {
+            Some(parent) => (parent, base.name().to_string()),
+            // STOU of a directory (or the root): make the new file inside it.
+            None => (Key::root(), "file".to_string()),
+        };
+        let (parent, name) = match self.lookup_key(base).await? {
+            Some(meta) if meta.is_dir() => (base.clone(), "file".to_string()),
+            _ => (parent, name),
+        };
+        for n in 0..UNIQUE_ATTEMPTS {
+            let candidate = if n == 0 {
+                parent.join(&name)?
+            } else {
+                parent.join(&format!("{name}.{n}"))?
+            };
+            match self.open_write(&candidate, WriteIntent::CreateNew).await {
+                Ok(handle) => return Ok(handle),
+                Err(e) if matches!(e.kind(), FsErrorKind::AlreadyExists | FsErrorKind::Busy) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(FsError::new(
+            FsErrorKind::AlreadyExists,
+            format!(
+                "{}: no free name among {UNIQUE_ATTEMPTS} tries",
+                base.display()
+            ),
+        ))
     }
 
     fn register_writer(&self, key: &Key, start: u64) -> FsResult<Arc<AtomicU64>> {
@@ -133,8 +199,9 @@ impl BucketFs {
 }
 
 impl WriteHandle {
-    pub fn path(&self) -> String {
-        self.key.display()
+    /// The name being written.
+    pub fn key(&self) -> &Key {
+        &self.key
     }
 
     /// Bytes in the file so far (the offset the next write must use).

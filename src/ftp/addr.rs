@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::command::NetProto;
-use super::reply::Reply;
+use super::reply::{Reply, ReplyCode};
 
 /// The lowest port an active data connection may target: below it are the well-known services an FTP-bounce
 /// attack would aim at (CERT CA-1997-27; vsftpd refuses them too).
@@ -46,7 +46,7 @@ pub fn pasv_reply(addr: SocketAddrV4) -> Reply {
     let [h1, h2, h3, h4] = addr.ip().octets();
     let [p1, p2] = addr.port().to_be_bytes();
     Reply::new(
-        227,
+        ReplyCode::EnteringPassiveMode,
         format!("Entering Passive Mode ({h1},{h2},{h3},{h4},{p1},{p2})."),
     )
 }
@@ -54,7 +54,10 @@ pub fn pasv_reply(addr: SocketAddrV4) -> Reply {
 /// `229 Entering Extended Passive Mode (|||port|)` (RFC 2428 §3): the client connects to the control connection's
 /// address, so only the port is given.
 pub fn epsv_reply(port: u16) -> Reply {
-    Reply::new(229, format!("Entering Extended Passive Mode (|||{port}|)"))
+    Reply::new(
+        ReplyCode::EnteringExtendedPassiveMode,
+        format!("Entering Extended Passive Mode (|||{port}|)"),
+    )
 }
 
 /// `522 Network protocol not supported, use (n)` (RFC 2428 §2–3), naming the protocol of the control connection,
@@ -65,7 +68,7 @@ pub fn protocol_not_supported(control_ip: IpAddr) -> Reply {
         NetProto::V6 => 2,
     };
     Reply::new(
-        522,
+        ReplyCode::NetworkProtocolNotSupported,
         format!("Network protocol not supported, use ({number})"),
     )
 }

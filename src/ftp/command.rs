@@ -6,7 +6,7 @@
 //! Line shape (RFC 959 §5.3, read the way vsftpd reads it): the verb runs to the first space and is
 //! case-insensitive; the argument is *everything* after that first space, so file names may begin or end with
 //! spaces. Path arguments stay raw bytes ([`RawPath`]): the session decodes them (UTF-8, or GBK for legacy
-//! clients) with [`super::path::decode`]. Typed arguments (numbers, addresses, single letters) are trimmed of
+//! clients) with [`super::encoding::decode`]. Typed arguments (numbers, addresses, single letters) are trimmed of
 //! surrounding whitespace before they are read. Commands that take no argument ignore one if sent.
 
 use std::fmt;
@@ -317,17 +317,6 @@ pub enum ParseError {
     /// EPRT or EPSV with a protocol number other than 1 and 2 (RFC 2428).
     #[error("network protocol not supported")]
     UnsupportedNetworkProtocol,
-}
-
-impl ParseError {
-    /// RFC 959: 500 for an unrecognised command, 501 for a bad argument; RFC 2428: 522 for a protocol.
-    pub fn reply_code(&self) -> u16 {
-        match self {
-            ParseError::MissingArgument { .. } | ParseError::BadArgument { .. } => 501,
-            ParseError::VerbNotUtf8 | ParseError::UnknownCommand(_) => 500,
-            ParseError::UnsupportedNetworkProtocol => 522,
-        }
-    }
 }
 
 /// Parses one control line (without its CRLF).
@@ -846,7 +835,7 @@ mod tests {
         assert_eq!(
             parse(b"DELE a\0b").unwrap(),
             Command::Dele(RawPath::from(&b"a\0b"[..])),
-            "path checks are the session's (path::decode)"
+            "names are checked by the core (Key::resolve)"
         );
     }
 
@@ -1255,22 +1244,6 @@ mod tests {
             parse(b"\r\n").err(),
             Some(ParseError::UnknownCommand(String::new()))
         );
-    }
-
-    #[test]
-    fn reply_codes_of_errors() {
-        assert_eq!(ParseError::MissingArgument { verb: "X" }.reply_code(), 501);
-        assert_eq!(
-            ParseError::BadArgument {
-                verb: "X",
-                reason: "y"
-            }
-            .reply_code(),
-            501
-        );
-        assert_eq!(ParseError::VerbNotUtf8.reply_code(), 500);
-        assert_eq!(ParseError::UnknownCommand("X1".into()).reply_code(), 500);
-        assert_eq!(ParseError::UnsupportedNetworkProtocol.reply_code(), 522);
     }
 
     #[test]

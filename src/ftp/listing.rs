@@ -2,12 +2,12 @@
 //!
 //! Everything here is pure: the current time is passed in, so a test pins it. Formatters append to a `String` so a
 //! page of entries becomes one buffer (and one write on the data connection); the session encodes the buffer for
-//! the client ([`super::path::encode`]).
+//! the client ([`super::encoding::encode`]).
 //!
 //! A name containing CR, LF or NUL is never listed: each formatter refuses it with [`UnlistableName`] and writes
 //! nothing. Such a line would split in two on the wire (or be cut short by C clients), so the client would
 //! misread the whole listing; the session skips the entry and logs it. Our own commands cannot create such names
-//! (see [`super::path::decode`]); only another writer to the bucket can.
+//! (see [`super::encoding::decode`]); only another writer to the bucket can.
 
 use std::fmt::Write as _;
 use std::ops::BitOr;
@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use thiserror::Error;
 
-use crate::bucketfs::{FileKind, Metadata};
+use crate::bucketfs::{FileKind, Metadata, Permissions, Policy};
 
 /// A name that would break a listing line (it contains CR, LF or NUL).
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,33 @@ fn check(name: &str) -> Result<(), UnlistableName> {
         Ok(())
     } else {
         Err(UnlistableName)
+    }
+}
+
+/// How one listing is written: the one formatter behind LIST, NLST, MLSD and STAT.
+#[derive(Debug, Clone)]
+pub enum LineFormat {
+    /// `ls -l` lines, dated relative to `now`.
+    List { now: SystemTime },
+    /// Bare names.
+    Nlst,
+    /// RFC 3659 fact lines of the entries of `dir` (its display path, for the `unique` fact).
+    Mlsd { format: MlsxFormat, dir: String },
+}
+
+impl LineFormat {
+    /// Appends the line of one entry (with CRLF); nothing when the name cannot be listed.
+    pub fn write(
+        &self,
+        out: &mut String,
+        name: &str,
+        meta: &Metadata,
+    ) -> Result<(), UnlistableName> {
+        match self {
+            LineFormat::List { now } => list_line(out, name, meta, *now),
+            LineFormat::Nlst => nlst_line(out, name),
+            LineFormat::Mlsd { format, dir } => format.mlsd_line(out, dir, name, meta),
+        }
     }
 }
 
@@ -121,44 +148,27 @@ pub fn nlst_line(out: &mut String, name: &str) -> Result<(), UnlistableName> {
 // ---------------------------------------------------------------------------------------------------------------
 // MLSD / MLST (RFC 3659)
 
-/// What the account may do, for the `perm` fact. Build it from the account's authority and `delete_enable`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Perms {
-    /// May read files and list directories (authority R or RW).
-    pub read: bool,
-    /// May create files and directories, append and rename (authority W or RW).
-    pub write: bool,
-    /// May delete and overwrite (`delete_enable`); only counts together with `write`.
-    pub delete: bool,
-}
-
-impl Perms {
-    /// `perm` letters of a file (RFC 3659 §7.5.5): `a` append, `d` delete, `f` rename, `r` retrieve, `w` store.
-    /// Storing onto an existing file overwrites it, which the policy counts as a deletion.
-    fn file_letters(self) -> String {
-        let destroy = self.write && self.delete;
-        letters(&[
-            ('a', self.write),
-            ('d', destroy),
-            ('f', self.write),
-            ('r', self.read),
-            ('w', destroy),
-        ])
-    }
-
-    /// `perm` letters of a directory: `c` create files, `d` delete, `e` enter (every account may `cd`),
-    /// `f` rename, `l` list, `m` make directories, `p` purge (delete contents).
-    fn dir_letters(self) -> String {
-        let destroy = self.write && self.delete;
-        letters(&[
-            ('c', self.write),
-            ('d', destroy),
-            ('e', true),
-            ('f', self.write),
-            ('l', self.read),
-            ('m', self.write),
-            ('p', destroy),
-        ])
+/// `perm` letters (RFC 3659 §7.5.5) of what the core says the account may do to an entry. Files: `a` append,
+/// `d` delete, `f` rename, `r` retrieve, `w` store (an overwrite). Directories: `c` create files, `d` delete,
+/// `e` enter, `f` rename, `l` list, `m` make directories, `p` purge (delete contents).
+fn perm_letters(kind: FileKind, p: Permissions) -> String {
+    match kind {
+        FileKind::File => letters(&[
+            ('a', p.append),
+            ('d', p.delete),
+            ('f', p.rename),
+            ('r', p.read),
+            ('w', p.write),
+        ]),
+        FileKind::Directory => letters(&[
+            ('c', p.create),
+            ('d', p.delete),
+            ('e', p.enter),
+            ('f', p.rename),
+            ('l', p.list),
+            ('m', p.create),
+            ('p', p.delete),
+        ]),
     }
 }
 
@@ -263,12 +273,11 @@ impl BitOr for Facts {
     }
 }
 
-/// How MLSD and MLST entries are written for one session: the facts the client enabled and what the account may
-/// do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How MLSD and MLST entries are written for one session: the facts the client enabled and the account's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MlsxFormat {
     pub facts: Facts,
-    pub perms: Perms,
+    pub policy: Policy,
 }
 
 impl MlsxFormat {
@@ -329,10 +338,7 @@ impl MlsxFormat {
             }
         }
         if facts.contains(Facts::PERM) {
-            let letters = match meta.kind {
-                FileKind::Directory => self.perms.dir_letters(),
-                FileKind::File => self.perms.file_letters(),
-            };
+            let letters = perm_letters(meta.kind, self.policy.permissions(meta.kind));
             let _ = write!(out, "perm={letters};");
         }
         if facts.contains(Facts::UNIQUE) {
@@ -405,6 +411,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::Authority;
 
     /// 2024-01-02 03:04:05 UTC.
     const T0: u64 = 1_704_164_645;
@@ -543,11 +550,19 @@ mod tests {
             );
             assert_eq!(nlst_line(&mut out, name), Err(UnlistableName));
             assert_eq!(
-                MlsxFormat::default().mlsd_line(&mut out, "/", name, &file(1, None)),
+                MlsxFormat {
+                    facts: Facts::ALL,
+                    policy: RW
+                }
+                .mlsd_line(&mut out, "/", name, &file(1, None)),
                 Err(UnlistableName)
             );
             assert_eq!(
-                MlsxFormat::default().mlst_line(name, &file(1, None)),
+                MlsxFormat {
+                    facts: Facts::ALL,
+                    policy: RW
+                }
+                .mlst_line(name, &file(1, None)),
                 Err(UnlistableName)
             );
         }
@@ -564,10 +579,9 @@ mod tests {
         assert_eq!(out, "a.txt\r\n目录\r\n lead\r\n");
     }
 
-    const RW: Perms = Perms {
-        read: true,
-        write: true,
-        delete: true,
+    const RW: Policy = Policy {
+        authority: Authority::ReadWrite,
+        delete_enable: true,
     };
 
     #[test]
@@ -575,7 +589,7 @@ mod tests {
         let mut out = String::new();
         let format = MlsxFormat {
             facts: Facts::ALL,
-            perms: RW,
+            policy: RW,
         };
         format
             .mlsd_line(&mut out, "/", "a.txt", &file(5, Some(at(T0))))
@@ -598,7 +612,7 @@ mod tests {
         let mut out = String::new();
         let format = MlsxFormat {
             facts: Facts::TYPE | Facts::SIZE | Facts::MODIFY | Facts::PERM,
-            perms: RW,
+            policy: RW,
         };
         format
             .mlsd_line(&mut out, "/x", "sub", &dir(Some(at(T0))))
@@ -611,7 +625,7 @@ mod tests {
         let mut out = String::new();
         let format = MlsxFormat {
             facts: Facts::TYPE | Facts::MODIFY,
-            perms: RW,
+            policy: RW,
         };
         format.mlsd_line(&mut out, "/", "d", &dir(None)).unwrap();
         assert_eq!(out, "type=dir; d\r\n");
@@ -622,7 +636,7 @@ mod tests {
         let mut out = String::new();
         let format = MlsxFormat {
             facts: Facts::NONE,
-            perms: RW,
+            policy: RW,
         };
         format
             .mlsd_line(&mut out, "/", " spaced name ", &file(1, None))
@@ -633,23 +647,19 @@ mod tests {
     #[test]
     fn perm_letters_follow_the_policy_table() {
         let cases = [
-            // (read, write, delete) → file letters, dir letters
-            ((true, false, false), "r", "el"),
-            ((true, false, true), "r", "el"),
-            ((false, true, false), "af", "cefm"),
-            ((false, true, true), "adfw", "cdefmp"),
-            ((true, true, false), "afr", "ceflm"),
-            ((true, true, true), "adfrw", "cdeflmp"),
-            ((false, false, false), "", "e"),
+            // (authority, delete_enable) → file letters, dir letters
+            ((Authority::Read, false), "r", "el"),
+            ((Authority::Read, true), "r", "el"),
+            ((Authority::Write, false), "af", "cefm"),
+            ((Authority::Write, true), "adfw", "cdefmp"),
+            ((Authority::ReadWrite, false), "afr", "ceflm"),
+            ((Authority::ReadWrite, true), "adfrw", "cdeflmp"),
         ];
-        for ((read, write, delete), file_letters, dir_letters) in cases {
-            let perms = Perms {
-                read,
-                write,
-                delete,
-            };
-            assert_eq!(perms.file_letters(), file_letters, "{perms:?}");
-            assert_eq!(perms.dir_letters(), dir_letters, "{perms:?}");
+        for ((authority, delete_enable), file_letters, dir_letters) in cases {
+            let policy = Policy::new(authority, delete_enable);
+            let letters = |kind| perm_letters(kind, policy.permissions(kind));
+            assert_eq!(letters(FileKind::File), file_letters, "{policy:?}");
+            assert_eq!(letters(FileKind::Directory), dir_letters, "{policy:?}");
         }
     }
 
@@ -657,7 +667,7 @@ mod tests {
     fn unique_is_the_same_for_mlsd_and_mlst_and_differs_per_path() {
         let format = MlsxFormat {
             facts: Facts::UNIQUE,
-            perms: RW,
+            policy: RW,
         };
         let meta = file(1, None);
         let mut a = String::new();
@@ -680,7 +690,7 @@ mod tests {
     fn mlst_line_has_a_leading_space_and_no_crlf() {
         let format = MlsxFormat {
             facts: Facts::TYPE | Facts::SIZE | Facts::MODIFY,
-            perms: RW,
+            policy: RW,
         };
         assert_eq!(
             format
@@ -754,7 +764,10 @@ mod tests {
             state ^= state >> 27;
             state.wrapping_mul(0x2545_f491_4f6c_dd1d)
         };
-        let format = MlsxFormat::default();
+        let format = MlsxFormat {
+            facts: Facts::ALL,
+            policy: RW,
+        };
         for _ in 0..20_000 {
             let name: String = (0..next() % 8)
                 .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])

@@ -8,20 +8,92 @@
 use std::time::SystemTime;
 
 use super::command::ParseError;
+use super::encoding::{encode, NameEncoding};
 use super::listing::time_val;
-use super::path::{encode, NameEncoding};
+
+/// Every reply code this server sends, named by what it means (RFC 959 §4.2, with the extensions' codes). A
+/// reply cannot be built from a bare number, so a grep for numbers outside this module finds no reply codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum ReplyCode {
+    /// 150: the data connection is about to be opened.
+    FileStatusOkay = 150,
+    CommandOkay = 200,
+    /// 202: superfluous at this site (ALLO).
+    CommandNotNeeded = 202,
+    /// 211: system status, FEAT.
+    SystemStatus = 211,
+    /// 213: file status (SIZE, MDTM, STAT of a path).
+    FileStatus = 213,
+    HelpMessage = 214,
+    SystemType = 215,
+    ServiceReady = 220,
+    ClosingControlConnection = 221,
+    /// 225: data connection open, no transfer in progress (ABOR with nothing to abort).
+    DataConnectionOpen = 225,
+    /// 226: the transfer or listing is complete; the data connection is closed.
+    ClosingDataConnection = 226,
+    EnteringPassiveMode = 227,
+    EnteringExtendedPassiveMode = 229,
+    UserLoggedIn = 230,
+    /// 234: AUTH accepted, the TLS handshake follows (RFC 4217).
+    AuthOkay = 234,
+    FileActionOkay = 250,
+    PathCreated = 257,
+    NeedPassword = 331,
+    /// 350: waiting for the rest (RNTO after RNFR, the transfer after REST).
+    FileActionPending = 350,
+    /// 421: the server closes the connection (timeout, shutdown, limits).
+    ServiceNotAvailable = 421,
+    CantOpenDataConnection = 425,
+    /// 426: the transfer was aborted.
+    ConnectionClosed = 426,
+    /// 450: the file is busy (being written by another client).
+    FileBusy = 450,
+    /// 451: a local error, here: the store failed.
+    LocalError = 451,
+    CommandSyntaxError = 500,
+    ParameterSyntaxError = 501,
+    CommandNotImplemented = 502,
+    BadCommandSequence = 503,
+    CommandNotImplementedForParameter = 504,
+    /// 521: data connections must be protected (RFC 4217 §9).
+    DataProtectionRequired = 521,
+    /// 522: network protocol not supported (RFC 2428).
+    NetworkProtocolNotSupported = 522,
+    NotLoggedIn = 530,
+    /// 536: the requested PROT level is not supported (RFC 4217).
+    ProtLevelNotSupported = 536,
+    /// 550: file unavailable (not found, no access, wrong kind).
+    FileUnavailable = 550,
+    ExceededStorageAllocation = 552,
+    FileNameNotAllowed = 553,
+    /// 554: an invalid REST offset (RFC 3659 §5.5).
+    InvalidRestart = 554,
+}
+
+impl ReplyCode {
+    /// The three digits on the wire.
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+
+    /// 4xx and 5xx: the command failed (for logs and counters).
+    pub fn is_failure(self) -> bool {
+        self.number() >= 400
+    }
+}
 
 /// One reply: a code and its text lines (one line for most replies).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    pub code: u16,
+    pub code: ReplyCode,
     pub lines: Vec<String>,
 }
 
 impl Reply {
     /// A single-line reply: `CCC text`.
-    pub fn new(code: u16, text: impl Into<String>) -> Self {
-        debug_assert!((100..=599).contains(&code), "reply code {code}");
+    pub fn new(code: ReplyCode, text: impl Into<String>) -> Self {
         Reply {
             code,
             lines: vec![text.into()],
@@ -29,21 +101,15 @@ impl Reply {
     }
 
     /// A reply of several lines (RFC 959 multi-line form when there are two or more).
-    pub fn multiline<I, S>(code: u16, lines: I) -> Self
+    pub fn multiline<I, S>(code: ReplyCode, lines: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        debug_assert!((100..=599).contains(&code), "reply code {code}");
         Reply {
             code,
             lines: lines.into_iter().map(Into::into).collect(),
         }
-    }
-
-    /// 4xx and 5xx: the command failed (for logging and counters).
-    pub fn is_failure(&self) -> bool {
-        self.code >= 400
     }
 
     /// The reply on the wire in UTF-8.
@@ -65,7 +131,7 @@ impl Reply {
     }
 
     fn wire_text(&self) -> String {
-        let code = self.code.min(999);
+        let code = self.code.number();
         let mut out =
             String::with_capacity(self.lines.iter().map(|l| l.len() + 6).sum::<usize>() + 6);
         match self.lines.as_slice() {
@@ -115,26 +181,21 @@ pub fn quote_path(path: &str) -> String {
     quoted
 }
 
-/// The replies the session sends most, with vsftpd's wording where clients or users may know it.
+/// The replies whose wording is fixed, with vsftpd's wording where clients or users may know it.
 impl Reply {
     /// 220, the greeting.
     pub fn service_ready(banner: &str) -> Self {
-        Reply::new(220, banner)
+        Reply::new(ReplyCode::ServiceReady, banner)
     }
 
     /// 221, after QUIT.
     pub fn goodbye() -> Self {
-        Reply::new(221, "Goodbye.")
+        Reply::new(ReplyCode::ClosingControlConnection, "Goodbye.")
     }
 
     /// 200 with a short text.
     pub fn ok(text: impl Into<String>) -> Self {
-        Reply::new(200, text)
-    }
-
-    /// 202, for commands that need nothing from us (ALLO).
-    pub fn superfluous(text: impl Into<String>) -> Self {
-        Reply::new(202, text)
+        Reply::new(ReplyCode::CommandOkay, text)
     }
 
     /// 211, the FEAT reply (RFC 2389 §3.2): each feature on its own line after one space.
@@ -146,145 +207,97 @@ impl Reply {
         let mut lines = vec!["Features:".to_owned()];
         lines.extend(features.into_iter().map(|f| format!(" {}", f.as_ref())));
         lines.push("End".to_owned());
-        Reply::multiline(211, lines)
+        Reply::multiline(ReplyCode::SystemStatus, lines)
     }
 
     /// 213, the size of a file.
     pub fn size(bytes: u64) -> Self {
-        Reply::new(213, bytes.to_string())
+        Reply::new(ReplyCode::FileStatus, bytes.to_string())
     }
 
     /// 213, the modification time of a file (RFC 3659 §3); `None` for a time with no 14-digit form.
     pub fn mdtm(mtime: SystemTime) -> Option<Self> {
-        time_val(mtime).map(|t| Reply::new(213, t))
+        time_val(mtime).map(|t| Reply::new(ReplyCode::FileStatus, t))
     }
 
     /// 215, the answer to SYST that every client expects.
     pub fn system_type() -> Self {
-        Reply::new(215, "UNIX Type: L8")
-    }
-
-    /// 226 after a file transfer.
-    pub fn transfer_complete() -> Self {
-        Reply::new(226, "Transfer complete.")
-    }
-
-    /// 226 after a listing.
-    pub fn directory_sent() -> Self {
-        Reply::new(226, "Directory send OK.")
+        Reply::new(ReplyCode::SystemType, "UNIX Type: L8")
     }
 
     /// 230 after a good password.
     pub fn logged_in() -> Self {
-        Reply::new(230, "Login successful.")
-    }
-
-    /// 234 after AUTH TLS: the handshake follows.
-    pub fn auth_ok() -> Self {
-        Reply::new(234, "Proceed with negotiation.")
+        Reply::new(ReplyCode::UserLoggedIn, "Login successful.")
     }
 
     /// 250 after CWD/CDUP.
     pub fn directory_changed() -> Self {
-        Reply::new(250, "Directory successfully changed.")
-    }
-
-    /// 250 with a short text (DELE, RMD, RNTO).
-    pub fn action_ok(text: impl Into<String>) -> Self {
-        Reply::new(250, text)
+        Reply::new(ReplyCode::FileActionOkay, "Directory successfully changed.")
     }
 
     /// 257 after PWD: `257 "/a ""b""" is the current directory`.
     pub fn current_directory(path: &str) -> Self {
         Reply::new(
-            257,
+            ReplyCode::PathCreated,
             format!("{} is the current directory", quote_path(path)),
         )
     }
 
     /// 257 after MKD: `257 "/new" created`.
     pub fn directory_created(path: &str) -> Self {
-        Reply::new(257, format!("{} created", quote_path(path)))
+        Reply::new(
+            ReplyCode::PathCreated,
+            format!("{} created", quote_path(path)),
+        )
     }
 
     /// 331 after USER.
     pub fn need_password() -> Self {
-        Reply::new(331, "Please specify the password.")
+        Reply::new(ReplyCode::NeedPassword, "Please specify the password.")
     }
 
     /// 350 after REST.
     pub fn restart_accepted(offset: u64) -> Self {
-        Reply::new(350, format!("Restart position accepted ({offset})."))
-    }
-
-    /// 350 after RNFR.
-    pub fn ready_for_rnto() -> Self {
-        Reply::new(350, "Ready for RNTO.")
-    }
-
-    /// 421 before closing the connection on our side (timeout, shutdown, too many connections).
-    pub fn closing(text: impl Into<String>) -> Self {
-        Reply::new(421, text)
-    }
-
-    /// 425 when the data connection could not be made.
-    pub fn cannot_open_data_connection() -> Self {
-        Reply::new(425, "Failed to establish connection.")
+        Reply::new(
+            ReplyCode::FileActionPending,
+            format!("Restart position accepted ({offset})."),
+        )
     }
 
     /// 425 for a transfer before PASV/EPSV/PORT/EPRT.
     pub fn no_data_connection() -> Self {
-        Reply::new(425, "Use PORT, PASV or EPSV first.")
-    }
-
-    /// 426 when the transfer broke off (ABOR, client gone, store error mid-stream).
-    pub fn transfer_aborted() -> Self {
-        Reply::new(426, "Connection closed; transfer aborted.")
+        Reply::new(
+            ReplyCode::CantOpenDataConnection,
+            "Use PORT, PASV or EPSV first.",
+        )
     }
 
     /// 500 for an unrecognised command.
     pub fn unknown_command() -> Self {
-        Reply::new(500, "Unknown command.")
+        Reply::new(ReplyCode::CommandSyntaxError, "Unknown command.")
     }
 
     /// 502 for a command we know of but do not implement.
     pub fn not_implemented() -> Self {
-        Reply::new(502, "Command not implemented.")
-    }
-
-    /// 503 for a command out of order (RNTO without RNFR, PASS without USER).
-    pub fn bad_sequence(text: impl Into<String>) -> Self {
-        Reply::new(503, text)
+        Reply::new(ReplyCode::CommandNotImplemented, "Command not implemented.")
     }
 
     /// 504 for a parameter we parse but do not support (MODE B, TYPE E, STRU R, PROT S).
     pub fn parameter_not_implemented() -> Self {
-        Reply::new(504, "Command not implemented for that parameter.")
+        Reply::new(
+            ReplyCode::CommandNotImplementedForParameter,
+            "Command not implemented for that parameter.",
+        )
     }
 
     /// 530 for a bad login.
     pub fn login_incorrect() -> Self {
-        Reply::new(530, "Login incorrect.")
+        Reply::new(ReplyCode::NotLoggedIn, "Login incorrect.")
     }
 
     /// 530 for a command that needs a login.
     pub fn not_logged_in() -> Self {
-        Reply::new(530, "Please login with USER and PASS.")
-    }
-
-    /// 550 for a missing file or a denied action.
-    pub fn unavailable(text: impl Into<String>) -> Self {
-        Reply::new(550, text)
-    }
-
-    /// 552 when an upload exceeds `single_file_max_size`.
-    pub fn exceeded_storage(text: impl Into<String>) -> Self {
-        Reply::new(552, text)
-    }
-
-    /// 553 for a name we refuse.
-    pub fn name_not_allowed(text: impl Into<String>) -> Self {
-        Reply::new(553, text)
+        Reply::new(ReplyCode::NotLoggedIn, "Please login with USER and PASS.")
     }
 }
 
@@ -293,11 +306,13 @@ impl From<&ParseError> for Reply {
         match error {
             ParseError::UnknownCommand(_) | ParseError::VerbNotUtf8 => Reply::unknown_command(),
             // RFC 2428 §2 and §3 give this text.
-            ParseError::UnsupportedNetworkProtocol => {
-                Reply::new(522, "Network protocol not supported, use (1,2)")
-            }
+            ParseError::UnsupportedNetworkProtocol => Reply::new(
+                ReplyCode::NetworkProtocolNotSupported,
+                "Network protocol not supported, use (1,2)",
+            ),
+            // RFC 959: 501 for a bad or missing argument.
             other => Reply::new(
-                other.reply_code(),
+                ReplyCode::ParameterSyntaxError,
                 format!("{}.", capitalise(&other.to_string())),
             ),
         }
@@ -325,26 +340,35 @@ mod tests {
     #[test]
     fn single_line() {
         assert_eq!(
-            wire(&Reply::new(200, "Command okay.")),
+            wire(&Reply::new(ReplyCode::CommandOkay, "Command okay.")),
             "200 Command okay.\r\n"
         );
-        assert_eq!(wire(&Reply::multiline(226, ["Done."])), "226 Done.\r\n");
+        assert_eq!(
+            wire(&Reply::multiline(
+                ReplyCode::ClosingDataConnection,
+                ["Done."]
+            )),
+            "226 Done.\r\n"
+        );
     }
 
     #[test]
     fn empty_text_still_has_the_space() {
         assert_eq!(
-            wire(&Reply::multiline(200, Vec::<String>::new())),
+            wire(&Reply::multiline(
+                ReplyCode::CommandOkay,
+                Vec::<String>::new()
+            )),
             "200 \r\n"
         );
-        assert_eq!(wire(&Reply::new(200, "")), "200 \r\n");
+        assert_eq!(wire(&Reply::new(ReplyCode::CommandOkay, "")), "200 \r\n");
     }
 
     #[test]
     fn multi_line_per_rfc_959() {
         // RFC 959 §4.2's own example.
         let reply = Reply::multiline(
-            123,
+            ReplyCode::HelpMessage,
             [
                 "First line",
                 "Second line",
@@ -354,14 +378,17 @@ mod tests {
         );
         assert_eq!(
             wire(&reply),
-            "123-First line\r\nSecond line\r\n 234 A line beginning with numbers\r\n123 The last line\r\n"
+            "214-First line\r\nSecond line\r\n 234 A line beginning with numbers\r\n214 The last line\r\n"
         );
     }
 
     #[test]
     fn two_lines_have_no_middle() {
         assert_eq!(
-            wire(&Reply::multiline(250, ["Listing /a", "End"])),
+            wire(&Reply::multiline(
+                ReplyCode::FileActionOkay,
+                ["Listing /a", "End"]
+            )),
             "250-Listing /a\r\n250 End\r\n"
         );
     }
@@ -370,7 +397,10 @@ mod tests {
     fn only_middle_lines_get_the_digit_guard() {
         // The first and last lines follow the code, so a digit there is harmless.
         assert_eq!(
-            wire(&Reply::multiline(211, ["1 first", "2 middle", "3 last"])),
+            wire(&Reply::multiline(
+                ReplyCode::SystemStatus,
+                ["1 first", "2 middle", "3 last"]
+            )),
             "211-1 first\r\n 2 middle\r\n211 3 last\r\n"
         );
     }
@@ -383,7 +413,10 @@ mod tests {
             "257 \"/a??230 Login successful.?x?y\" is the current directory\r\n"
         );
         assert_eq!(
-            wire(&Reply::multiline(211, ["a\rb", "c\nd", "e\r\nf"])),
+            wire(&Reply::multiline(
+                ReplyCode::SystemStatus,
+                ["a\rb", "c\nd", "e\r\nf"]
+            )),
             "211-a?b\r\nc?d\r\n211 e??f\r\n"
         );
     }
@@ -450,8 +483,6 @@ mod tests {
                 Reply::restart_accepted(100),
                 "350 Restart position accepted (100).\r\n",
             ),
-            (Reply::ready_for_rnto(), "350 Ready for RNTO.\r\n"),
-            (Reply::auth_ok(), "234 Proceed with negotiation.\r\n"),
             (Reply::unknown_command(), "500 Unknown command.\r\n"),
             (Reply::not_implemented(), "502 Command not implemented.\r\n"),
             (
@@ -459,14 +490,12 @@ mod tests {
                 "504 Command not implemented for that parameter.\r\n",
             ),
             (Reply::login_incorrect(), "530 Login incorrect.\r\n"),
-            (Reply::transfer_complete(), "226 Transfer complete.\r\n"),
-            (Reply::directory_sent(), "226 Directory send OK.\r\n"),
         ];
         for (reply, want) in cases {
             assert_eq!(wire(&reply), want);
         }
-        assert!(Reply::unavailable("No such file.").is_failure());
-        assert!(!Reply::ready_for_rnto().is_failure());
+        assert!(ReplyCode::FileUnavailable.is_failure());
+        assert!(!ReplyCode::FileActionPending.is_failure());
     }
 
     #[test]
@@ -546,7 +575,7 @@ mod tests {
                         .collect()
                 })
                 .collect();
-            let reply = Reply::multiline(226, lines.clone());
+            let reply = Reply::multiline(ReplyCode::ClosingDataConnection, lines.clone());
             let wire = wire(&reply);
             let (code, end) = client_reads(&wire);
             assert_eq!(code, "226", "{wire:?}");

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::fs_reply::code_for;
+use super::reply::ReplyCode;
 use super::stream::DataStream;
 use crate::bucketfs::{ByteStream, DirEntry, ReadDir, WriteHandle};
 
@@ -21,7 +22,7 @@ const RECEIVE_CHUNK: usize = 1024 * 1024;
 /// How a transfer ended: the final reply, and the bytes moved.
 #[derive(Debug)]
 pub struct Outcome {
-    pub code: u16,
+    pub code: ReplyCode,
     pub text: String,
     pub bytes: u64,
 }
@@ -29,13 +30,13 @@ pub struct Outcome {
 impl Outcome {
     fn ok(text: impl Into<String>, bytes: u64) -> Self {
         Self {
-            code: 226,
+            code: ReplyCode::ClosingDataConnection,
             text: text.into(),
             bytes,
         }
     }
 
-    fn failed(code: u16, text: impl Into<String>, bytes: u64) -> Self {
+    pub fn failed(code: ReplyCode, text: impl Into<String>, bytes: u64) -> Self {
         Self {
             code,
             text: text.into(),
@@ -44,7 +45,7 @@ impl Outcome {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.code == 226
+        self.code == ReplyCode::ClosingDataConnection
     }
 }
 
@@ -64,7 +65,7 @@ pub async fn receive(
     progress: Arc<AtomicU64>,
     client: Option<ClientWatch>,
 ) -> Outcome {
-    let path = handle.path();
+    let path = handle.key().display();
     let received = async {
         let mut buf = BytesMut::with_capacity(RECEIVE_CHUNK);
         loop {
@@ -102,12 +103,16 @@ pub async fn receive(
     match result {
         None => {
             handle.abort().await;
-            Outcome::failed(426, "Transfer aborted; nothing was stored.", bytes)
+            Outcome::failed(
+                ReplyCode::ConnectionClosed,
+                "Transfer aborted; nothing was stored.",
+                bytes,
+            )
         }
         Some(Err(ReceiveError::Data(e))) => {
             handle.abort().await;
             Outcome::failed(
-                426,
+                ReplyCode::ConnectionClosed,
                 format!("Data connection failed ({e}); nothing was stored."),
                 bytes,
             )
@@ -117,7 +122,7 @@ pub async fn receive(
         Some(Ok(())) if client.as_ref().is_some_and(ClientWatch::gone) => {
             handle.abort().await;
             Outcome::failed(
-                426,
+                ReplyCode::ConnectionClosed,
                 "The client closed the control connection during the upload; nothing was stored.",
                 bytes,
             )
@@ -182,15 +187,23 @@ pub async fn send(
     let mut data = data;
     let sent = async {
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Outcome::failed(451, e.to_string(), 0))?;
-            data.write_all(&chunk)
-                .await
-                .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))?;
+            let chunk = chunk.map_err(|e| Outcome::failed(code_for(&e), e.to_string(), 0))?;
+            data.write_all(&chunk).await.map_err(|e| {
+                Outcome::failed(
+                    ReplyCode::ConnectionClosed,
+                    format!("Data connection failed ({e})."),
+                    0,
+                )
+            })?;
             progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
-        data.shutdown()
-            .await
-            .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))
+        data.shutdown().await.map_err(|e| {
+            Outcome::failed(
+                ReplyCode::ConnectionClosed,
+                format!("Data connection failed ({e})."),
+                0,
+            )
+        })
     };
     finish(sent, cancel, &progress, "Transfer complete.").await
 }
@@ -208,8 +221,13 @@ pub async fn send_bytes(
         data.shutdown().await
     };
     let sent = async {
-        sent.await
-            .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))
+        sent.await.map_err(|e| {
+            Outcome::failed(
+                ReplyCode::ConnectionClosed,
+                format!("Data connection failed ({e})."),
+                0,
+            )
+        })
     };
     finish(sent, cancel, &progress, "Directory send OK.").await
 }
@@ -237,7 +255,11 @@ where
                         // sees the first page now and not when the second arrives (measured: first byte of a
                         // 10,000-entry LIST 109 → 79 ms).
                         out.flush().await.map_err(|e| {
-                            Outcome::failed(426, format!("Data connection failed ({e})."), 0)
+                            Outcome::failed(
+                                ReplyCode::ConnectionClosed,
+                                format!("Data connection failed ({e})."),
+                                0,
+                            )
                         })?;
                         next.await
                     }
@@ -246,22 +268,33 @@ where
             let entry = match next {
                 Ok(Some(entry)) => entry,
                 Ok(None) => break,
-                Err(e) => return Err(Outcome::failed(451, e.to_string(), 0)),
+                Err(e) => return Err(Outcome::failed(code_for(&e), e.to_string(), 0)),
             };
             if let Some(line) = format(&entry) {
                 out.write_all(&line).await.map_err(|e| {
-                    Outcome::failed(426, format!("Data connection failed ({e})."), 0)
+                    Outcome::failed(
+                        ReplyCode::ConnectionClosed,
+                        format!("Data connection failed ({e})."),
+                        0,
+                    )
                 })?;
                 progress.fetch_add(line.len() as u64, Ordering::Relaxed);
             }
         }
-        out.flush()
-            .await
-            .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))?;
-        out.get_mut()
-            .shutdown()
-            .await
-            .map_err(|e| Outcome::failed(426, format!("Data connection failed ({e})."), 0))
+        out.flush().await.map_err(|e| {
+            Outcome::failed(
+                ReplyCode::ConnectionClosed,
+                format!("Data connection failed ({e})."),
+                0,
+            )
+        })?;
+        out.get_mut().shutdown().await.map_err(|e| {
+            Outcome::failed(
+                ReplyCode::ConnectionClosed,
+                format!("Data connection failed ({e})."),
+                0,
+            )
+        })
     };
     let text = String::new();
     let mut outcome = finish(sent, cancel, &progress, &text).await;
@@ -298,6 +331,6 @@ where
             failed.bytes = bytes;
             failed
         }
-        None => Outcome::failed(426, "Transfer aborted.", bytes),
+        None => Outcome::failed(ReplyCode::ConnectionClosed, "Transfer aborted.", bytes),
     }
 }

@@ -21,18 +21,16 @@ pub(crate) enum Refusal {
     NotWritable,
     /// A write or truncate after the file was committed by an earlier `close`/`fsync` of this open file.
     Committed,
-    /// `O_CREAT | O_EXCL` of a name that exists.
-    Exists,
-    /// `access(X_OK)` of a file: the mount shows files without execute bits unless `file_mode` has them.
-    NotExecutable,
 }
 
 /// The errno of a core error kind. The choices that are not obvious:
 /// - `DeleteDenied` is EPERM (the operation is forbidden outright), while the read side of the policy is EACCES
 ///   and an account without W is EROFS, as DESIGN.md's policy table says.
-/// - `InvalidName` is EINVAL: the kind does not tell a name that is too long from one with control
-///   characters, so ENAMETOOLONG cannot be chosen safely. Renaming a directory into itself is EINVAL too, as
-///   rename(2) specifies.
+/// - `InvalidName` is EINVAL (control characters, surrounding whitespace; renaming a directory into itself is
+///   EINVAL too, as rename(2) specifies); `NameTooLong` is ENAMETOOLONG.
+/// - `RootDirectory` is EBUSY: rmdir(2) of a mount point says so.
+/// - `StoreDenied` (the store refused our credentials) is EACCES; `RateLimited` and `Conflict` are EAGAIN: the
+///   operation may succeed if tried again; `Unsupported` is ENOTSUP.
 /// - `TooManyObjects` (a directory rename over `max_rename_objects`) is E2BIG, "Argument list too long": the
 ///   request is too big. Not EXDEV, because `mv` answers EXDEV by copying the whole tree through the mount and
 ///   deleting the originals — for a tree this large that is exactly what must not happen silently. Not EMFILE,
@@ -52,8 +50,13 @@ pub(crate) fn errno_for(kind: FsErrorKind) -> Errno {
         FsErrorKind::TooLarge => Errno::EFBIG,
         FsErrorKind::InvalidOffset => Errno::EINVAL,
         FsErrorKind::InvalidName => Errno::EINVAL,
+        FsErrorKind::NameTooLong => Errno::ENAMETOOLONG,
+        FsErrorKind::RootDirectory => Errno::EBUSY,
         FsErrorKind::TooManyObjects => Errno::E2BIG,
         FsErrorKind::Busy => Errno::EBUSY,
+        FsErrorKind::StoreDenied => Errno::EACCES,
+        FsErrorKind::RateLimited | FsErrorKind::Conflict => Errno::EAGAIN,
+        FsErrorKind::Unsupported => Errno::ENOTSUP,
         FsErrorKind::Store => Errno::EIO,
     }
 }
@@ -67,8 +70,6 @@ fn errno_for_refusal(refusal: Refusal) -> Errno {
         Refusal::NotReadable => Errno::EBADF,
         Refusal::NotWritable => Errno::EBADF,
         Refusal::Committed => Errno::EINVAL,
-        Refusal::Exists => Errno::EEXIST,
-        Refusal::NotExecutable => Errno::EACCES,
     }
 }
 
@@ -106,7 +107,15 @@ impl FuseError {
             FuseError::Fs(e) if matches!(e.kind(), FsErrorKind::NotFound) => {
                 tracing::debug!(op, errno, "{self}")
             }
-            FuseError::Fs(e) if matches!(e.kind(), FsErrorKind::Store | FsErrorKind::TooLarge) => {
+            FuseError::Fs(e)
+                if matches!(
+                    e.kind(),
+                    FsErrorKind::Store
+                        | FsErrorKind::TooLarge
+                        | FsErrorKind::StoreDenied
+                        | FsErrorKind::RateLimited
+                ) =>
+            {
                 tracing::warn!(op, errno, "{self}")
             }
             FuseError::Refused {
@@ -137,8 +146,14 @@ mod tests {
             (TooLarge, libc::EFBIG),
             (InvalidOffset, libc::EINVAL),
             (InvalidName, libc::EINVAL),
+            (NameTooLong, libc::ENAMETOOLONG),
+            (RootDirectory, libc::EBUSY),
             (TooManyObjects, libc::E2BIG),
             (Busy, libc::EBUSY),
+            (Conflict, libc::EAGAIN),
+            (StoreDenied, libc::EACCES),
+            (RateLimited, libc::EAGAIN),
+            (Unsupported, libc::ENOTSUP),
             (Store, libc::EIO),
         ];
         for (kind, errno) in table {

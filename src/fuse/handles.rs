@@ -9,7 +9,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use tracing::warn;
 
 use super::errno::{FuseError, FuseResult, Refusal};
-use crate::bucketfs::{DirEntry, FsError, ReadDir, ReadHandle, WriteHandle};
+use crate::bucketfs::{DirEntry, FsError, Key, ReadDir, ReadHandle, WriteHandle};
 
 pub(crate) enum Handle {
     Read(ReadFile),
@@ -34,7 +34,7 @@ pub(crate) struct WriteFile {
 /// An open directory: the listing so far, so that any offset the kernel asks for can be answered.
 pub(crate) struct DirListing {
     pub ino: u64,
-    pub path: String,
+    pub key: Key,
     pub state: AsyncMutex<DirState>,
 }
 

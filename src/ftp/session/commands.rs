@@ -6,23 +6,31 @@ use tracing::{info, Span};
 
 use super::super::addr::canonical_ip as canonical;
 use super::super::auth::{verify_password, FAILED_LOGIN_DELAY};
+use super::super::encoding;
+use super::super::fs_reply::path_reply;
 use super::super::listing;
-use super::super::path;
-use super::super::reply::Reply;
+use super::super::reply::{Reply, ReplyCode};
 use super::{Flow, Login, Op, Session};
-use crate::bucketfs::Metadata;
+use crate::bucketfs::{DirEntry, Key, Listing, Metadata};
 use crate::config::TlsMode;
 use crate::daemon::AccountFs;
 
 type Io<T> = std::io::Result<T>;
 
 impl Session {
-    /// The virtual path an argument names, or the 553 reply it deserves.
-    pub(super) async fn path_arg(&mut self, arg: &[u8]) -> Io<Option<String>> {
-        match path::decode(arg, self.encoding()) {
-            Ok(text) => Ok(Some(path::resolve(&self.cwd, &text))),
+    /// The name an argument gives in the session's directory, or `None` once the refusal is answered.
+    pub(super) async fn path_arg(&mut self, arg: &[u8]) -> Io<Option<Key>> {
+        let text = match encoding::decode(arg, self.encoding()) {
+            Ok(text) => text,
             Err(e) => {
-                self.reply(e.reply_code(), format!("{e}.")).await?;
+                self.send(path_reply(&e)).await?;
+                return Ok(None);
+            }
+        };
+        match self.cwd.resolve(&text) {
+            Ok(key) => Ok(Some(key)),
+            Err(e) => {
+                self.fs_error(&e).await?;
                 Ok(None)
             }
         }
@@ -31,12 +39,18 @@ impl Session {
     pub(super) async fn user(&mut self, name: String) -> Io<Flow> {
         if self.context.tls_mode == TlsMode::Required && !self.tls_active() {
             return self
-                .reply(530, "This server requires TLS: send AUTH TLS first.")
+                .reply(
+                    ReplyCode::NotLoggedIn,
+                    "This server requires TLS: send AUTH TLS first.",
+                )
                 .await;
         }
         if matches!(self.login, Login::LoggedIn(_)) {
             return self
-                .reply(530, "Already logged in; reconnect to change user.")
+                .reply(
+                    ReplyCode::NotLoggedIn,
+                    "Already logged in; reconnect to change user.",
+                )
                 .await;
         }
         self.login = Login::User(name);
@@ -47,8 +61,16 @@ impl Session {
     pub(super) async fn pass(&mut self, password: &[u8]) -> Io<Flow> {
         let user = match &self.login {
             Login::User(user) => user.clone(),
-            Login::LoggedIn(_) => return self.reply(230, "Already logged in.").await,
-            Login::None => return self.reply(503, "Send USER first.").await,
+            Login::LoggedIn(_) => {
+                return self
+                    .reply(ReplyCode::UserLoggedIn, "Already logged in.")
+                    .await
+            }
+            Login::None => {
+                return self
+                    .reply(ReplyCode::BadCommandSequence, "Send USER first.")
+                    .await
+            }
         };
         let started = Instant::now();
         let password = String::from_utf8_lossy(password);
@@ -64,9 +86,9 @@ impl Session {
                     .logins
                     .record_success(canonical(self.peer.ip()));
                 Span::current().record("user", user.as_str());
-                info!(user = %user, "login");
+                info!("login");
                 self.login = Login::LoggedIn(account);
-                self.cwd = "/".to_string();
+                self.cwd = Key::root();
                 self.send(Reply::logged_in()).await?;
                 Ok(Flow::Continue)
             }
@@ -79,8 +101,11 @@ impl Session {
                 info!(user = %user, locked, "login failed");
                 tokio::time::sleep(FAILED_LOGIN_DELAY.saturating_sub(started.elapsed())).await;
                 if locked {
-                    self.reply(421, "Too many failed logins; try again later.")
-                        .await?;
+                    self.reply(
+                        ReplyCode::ServiceNotAvailable,
+                        "Too many failed logins; try again later.",
+                    )
+                    .await?;
                     return Ok(Flow::Quit);
                 }
                 self.send(Reply::login_incorrect()).await?;
@@ -93,13 +118,11 @@ impl Session {
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(Flow::Continue);
         };
-        match account.fs.stat(&target).await {
-            Ok(meta) if meta.is_dir() => {
+        match account.fs.enter(&target).await {
+            Ok(()) => {
                 self.cwd = target;
-                self.send(Reply::directory_changed()).await?;
-                Ok(Flow::Continue)
+                self.send_continue(Reply::directory_changed()).await
             }
-            Ok(_) => self.reply(550, format!("{target}: not a directory.")).await,
             Err(e) => self.fs_error(&e).await,
         }
     }
@@ -110,8 +133,8 @@ impl Session {
         };
         match account.fs.mkdir(&target).await {
             Ok(_) => {
-                self.send(Reply::directory_created(&target)).await?;
-                Ok(Flow::Continue)
+                self.send_continue(Reply::directory_created(&target.display()))
+                    .await
             }
             Err(e) => self.fs_error(&e).await,
         }
@@ -127,12 +150,11 @@ impl Session {
         };
         match result {
             Ok(()) => {
-                info!(path = %target, ?op, "done");
                 let text = match op {
                     Op::Rmdir => "Remove directory operation successful.",
                     Op::Delete => "Delete operation successful.",
                 };
-                self.reply(250, text).await
+                self.reply(ReplyCode::FileActionOkay, text).await
             }
             Err(e) => self.fs_error(&e).await,
         }
@@ -145,7 +167,8 @@ impl Session {
         match account.fs.stat(&source).await {
             Ok(_) => {
                 self.rename_from = Some(source);
-                self.reply(350, "Ready for RNTO.").await
+                self.reply(ReplyCode::FileActionPending, "Ready for RNTO.")
+                    .await
             }
             Err(e) => self.fs_error(&e).await,
         }
@@ -153,13 +176,18 @@ impl Session {
 
     pub(super) async fn rnto(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
         let Some(source) = self.rename_from.take() else {
-            return self.reply(503, "RNFR required first.").await;
+            return self
+                .reply(ReplyCode::BadCommandSequence, "RNFR required first.")
+                .await;
         };
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(Flow::Continue);
         };
         match account.fs.rename(&source, &target).await {
-            Ok(()) => self.reply(250, "Rename successful.").await,
+            Ok(()) => {
+                self.reply(ReplyCode::FileActionOkay, "Rename successful.")
+                    .await
+            }
             Err(e) => self.fs_error(&e).await,
         }
     }
@@ -169,12 +197,7 @@ impl Session {
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(None);
         };
-        match account.fs.stat(&target).await {
-            Ok(meta) if meta.is_dir() => {
-                self.reply(550, format!("{target}: not a plain file."))
-                    .await?;
-                Ok(None)
-            }
+        match account.fs.stat_file(&target).await {
             Ok(meta) => Ok(Some(meta)),
             Err(e) => {
                 self.fs_error(&e).await?;
@@ -185,10 +208,7 @@ impl Session {
 
     pub(super) async fn size(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
         match self.file_meta(account, arg).await? {
-            Some(meta) => {
-                self.send(Reply::size(meta.size)).await?;
-                Ok(Flow::Continue)
-            }
+            Some(meta) => self.send_continue(Reply::size(meta.size)).await,
             None => Ok(Flow::Continue),
         }
     }
@@ -196,11 +216,14 @@ impl Session {
     pub(super) async fn mdtm(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
         match self.file_meta(account, arg).await? {
             Some(meta) => match meta.mtime.and_then(Reply::mdtm) {
-                Some(reply) => {
-                    self.send(reply).await?;
-                    Ok(Flow::Continue)
+                Some(reply) => self.send_continue(reply).await,
+                None => {
+                    self.reply(
+                        ReplyCode::FileUnavailable,
+                        "The file has no modification time.",
+                    )
+                    .await
                 }
-                None => self.reply(550, "The file has no modification time.").await,
             },
             None => Ok(Flow::Continue),
         }
@@ -218,67 +241,56 @@ impl Session {
             Ok(meta) => {
                 let format = listing::MlsxFormat {
                     facts: self.mlst_facts,
-                    perms: self.perms(account),
+                    policy: account.fs.policy(),
                 };
-                let Ok(line) = format.mlst_line(&target, &meta) else {
+                let path = target.display();
+                let Ok(line) = format.mlst_line(&path, &meta) else {
                     return self
-                        .reply(553, "The name cannot be shown on the control connection.")
+                        .reply(
+                            ReplyCode::FileNameNotAllowed,
+                            "The name cannot be shown on the control connection.",
+                        )
                         .await;
                 };
-                let lines = vec![format!("Listing {target}"), line, "End".into()];
-                self.send(Reply::multiline(250, lines)).await?;
-                Ok(Flow::Continue)
+                let lines = vec![format!("Listing {path}"), line, "End".into()];
+                self.send_continue(Reply::multiline(ReplyCode::FileActionOkay, lines))
+                    .await
             }
             Err(e) => self.fs_error(&e).await,
         }
     }
 
-    /// STAT with a path: the LIST of it over the control connection (213).
+    /// STAT with a path: the LIST of it over the control connection (213), from the same listing as LIST.
     pub(super) async fn stat_path(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(Flow::Continue);
         };
-        let now = std::time::SystemTime::now();
-        let meta = match account.fs.stat(&target).await {
-            Ok(meta) => meta,
+        let listing = match account.fs.list(&target).await {
+            Ok(listing) => listing,
             Err(e) => return self.fs_error(&e).await,
         };
-        let mut lines = vec![format!("Status of {target}:")];
-        if meta.is_dir() {
-            let mut dir = match account.fs.read_dir(&target).await {
-                Ok(dir) => dir,
-                Err(e) => return self.fs_error(&e).await,
-            };
-            loop {
+        let format = listing::LineFormat::List {
+            now: std::time::SystemTime::now(),
+        };
+        let mut lines = vec![format!("Status of {}:", target.display())];
+        let mut add = |entry: &DirEntry| {
+            let mut line = String::new();
+            if format.write(&mut line, &entry.name, &entry.meta).is_ok() {
+                lines.push(line.trim_end().to_string());
+            }
+        };
+        match listing {
+            Listing::File(entry) => add(&entry),
+            Listing::Directory(mut dir) => loop {
                 match dir.next_entry().await {
-                    Ok(Some(entry)) => lines.extend(list_text(&entry.name, &entry.meta, now)),
+                    Ok(Some(entry)) => add(&entry),
                     Ok(None) => break,
                     Err(e) => return self.fs_error(&e).await,
                 }
-            }
-        } else {
-            let name = target.rsplit('/').next().unwrap_or("");
-            lines.extend(list_text(name, &meta, now));
+            },
         }
         lines.push("End of status".into());
-        self.send(Reply::multiline(213, lines)).await?;
-        Ok(Flow::Continue)
+        self.send_continue(Reply::multiline(ReplyCode::FileStatus, lines))
+            .await
     }
-
-    /// MLSx `perm` fact flags for this account.
-    pub(super) fn perms(&self, account: &AccountFs) -> listing::Perms {
-        let policy = account.fs.policy();
-        listing::Perms {
-            read: policy.authority.can_read(),
-            write: policy.authority.can_write(),
-            delete: policy.delete_enable,
-        }
-    }
-}
-
-/// One LIST line without its CRLF, for a multi-line control reply; names that cannot be listed are skipped.
-fn list_text(name: &str, meta: &Metadata, now: std::time::SystemTime) -> Option<String> {
-    let mut line = String::new();
-    listing::list_line(&mut line, name, meta, now).ok()?;
-    Some(line.trim_end().to_string())
 }

@@ -10,7 +10,7 @@ use super::super::command::{
     EpsvArg, FileStructure, OptsArg, ProtectionLevel, TransferMode, TransferType,
 };
 use super::super::data::DataPlan;
-use super::super::reply::Reply;
+use super::super::reply::{Reply, ReplyCode};
 use super::super::stream::MaybeTls;
 use super::{Flow, Login, Session};
 use crate::config::TlsMode;
@@ -22,13 +22,19 @@ impl Session {
     pub(super) async fn auth(&mut self) -> Io<Flow> {
         let Some(acceptor) = self.context.tls.as_ref().map(|tls| tls.control.clone()) else {
             return self
-                .reply(502, "TLS is not configured on this server.")
+                .reply(
+                    ReplyCode::CommandNotImplemented,
+                    "TLS is not configured on this server.",
+                )
                 .await;
         };
         if self.tls_active() {
-            return self.reply(503, "Already using TLS.").await;
+            return self
+                .reply(ReplyCode::BadCommandSequence, "Already using TLS.")
+                .await;
         }
-        self.reply(234, "Proceed with negotiation.").await?;
+        self.reply(ReplyCode::AuthOkay, "Proceed with negotiation.")
+            .await?;
         let Some(MaybeTls::Plain(tcp)) = self.control.take() else {
             return Ok(Flow::Quit);
         };
@@ -59,46 +65,68 @@ impl Session {
     pub(super) async fn prot(&mut self, level: ProtectionLevel) -> Io<Flow> {
         if !self.tls_active() {
             return self
-                .reply(503, "PROT needs a TLS connection (AUTH TLS first).")
+                .reply(
+                    ReplyCode::BadCommandSequence,
+                    "PROT needs a TLS connection (AUTH TLS first).",
+                )
                 .await;
         }
         if !self.pbsz {
-            return self.reply(503, "PBSZ required first.").await;
+            return self
+                .reply(ReplyCode::BadCommandSequence, "PBSZ required first.")
+                .await;
         }
         match level {
             ProtectionLevel::Private => {
                 self.protect_data = true;
-                self.reply(200, "PROT now Private.").await
+                self.reply(ReplyCode::CommandOkay, "PROT now Private.")
+                    .await
             }
             ProtectionLevel::Clear if self.context.tls_mode == TlsMode::Required => {
                 self.reply(
-                    536,
+                    ReplyCode::ProtLevelNotSupported,
                     "Data connections must be protected on this server (PROT P).",
                 )
                 .await
             }
             ProtectionLevel::Clear => {
                 self.protect_data = false;
-                self.reply(200, "PROT now Clear.").await
+                self.reply(ReplyCode::CommandOkay, "PROT now Clear.").await
             }
             _ => {
-                self.reply(536, "Only PROT P and PROT C are supported.")
-                    .await
+                self.reply(
+                    ReplyCode::ProtLevelNotSupported,
+                    "Only PROT P and PROT C are supported.",
+                )
+                .await
             }
         }
     }
 
     pub(super) async fn opts(&mut self, opts: OptsArg) -> Io<Flow> {
         match opts {
-            OptsArg::Utf8(true) => self.reply(200, "Always in UTF8 mode.").await,
-            OptsArg::Utf8(false) => self.reply(504, "UTF8 cannot be turned off.").await,
+            OptsArg::Utf8(true) => {
+                self.reply(ReplyCode::CommandOkay, "Always in UTF8 mode.")
+                    .await
+            }
+            OptsArg::Utf8(false) => {
+                self.reply(
+                    ReplyCode::CommandNotImplementedForParameter,
+                    "UTF8 cannot be turned off.",
+                )
+                .await
+            }
             OptsArg::Mlst(facts) => {
                 self.mlst_facts = facts;
-                self.reply(200, facts.opts_reply_text()).await
+                self.reply(ReplyCode::CommandOkay, facts.opts_reply_text())
+                    .await
             }
             OptsArg::Other(text) => {
-                self.reply(501, format!("Option not understood: {text}."))
-                    .await
+                self.reply(
+                    ReplyCode::ParameterSyntaxError,
+                    format!("Option not understood: {text}."),
+                )
+                .await
             }
         }
     }
@@ -107,11 +135,13 @@ impl Session {
         match kind.is_binary() {
             Some(false) => {
                 self.binary = false;
-                self.reply(200, "Switching to ASCII mode.").await
+                self.reply(ReplyCode::CommandOkay, "Switching to ASCII mode.")
+                    .await
             }
             Some(true) => {
                 self.binary = true;
-                self.reply(200, "Switching to Binary mode.").await
+                self.reply(ReplyCode::CommandOkay, "Switching to Binary mode.")
+                    .await
             }
             None => self.send_continue(Reply::parameter_not_implemented()).await,
         }
@@ -119,15 +149,30 @@ impl Session {
 
     pub(super) async fn mode(&mut self, mode: TransferMode) -> Io<Flow> {
         match mode {
-            TransferMode::Stream => self.reply(200, "Mode set to S.").await,
-            _ => self.reply(504, "Only MODE S is supported.").await,
+            TransferMode::Stream => self.reply(ReplyCode::CommandOkay, "Mode set to S.").await,
+            _ => {
+                self.reply(
+                    ReplyCode::CommandNotImplementedForParameter,
+                    "Only MODE S is supported.",
+                )
+                .await
+            }
         }
     }
 
     pub(super) async fn stru(&mut self, stru: FileStructure) -> Io<Flow> {
         match stru {
-            FileStructure::File => self.reply(200, "Structure set to F.").await,
-            _ => self.reply(504, "Only STRU F is supported.").await,
+            FileStructure::File => {
+                self.reply(ReplyCode::CommandOkay, "Structure set to F.")
+                    .await
+            }
+            _ => {
+                self.reply(
+                    ReplyCode::CommandNotImplementedForParameter,
+                    "Only STRU F is supported.",
+                )
+                .await
+            }
         }
     }
 
@@ -158,13 +203,19 @@ impl Session {
             ),
             "End of status".to_string(),
         ];
-        self.send(Reply::multiline(211, lines)).await?;
+        self.send(Reply::multiline(ReplyCode::SystemStatus, lines))
+            .await?;
         Ok(Flow::Continue)
     }
 
     pub(super) async fn pasv(&mut self) -> Io<Flow> {
         if self.epsv_all {
-            return self.reply(503, "EPSV ALL was sent: use EPSV.").await;
+            return self
+                .reply(
+                    ReplyCode::BadCommandSequence,
+                    "EPSV ALL was sent: use EPSV.",
+                )
+                .await;
         }
         let announce = match self.context.masquerade {
             Some(ip) => addr::pasv_ipv4(ip),
@@ -188,7 +239,7 @@ impl Session {
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;
-                return self.reply(200, "EPSV ALL ok.").await;
+                return self.reply(ReplyCode::CommandOkay, "EPSV ALL ok.").await;
             }
             EpsvArg::Protocol(p) if p != addr::protocol_of(self.local.ip()) => {
                 return self
@@ -218,8 +269,11 @@ impl Session {
                 Ok(Some(port))
             }
             Err(e) => {
-                self.reply(425, format!("Cannot open a passive port: {e}."))
-                    .await?;
+                self.reply(
+                    ReplyCode::CantOpenDataConnection,
+                    format!("Cannot open a passive port: {e}."),
+                )
+                .await?;
                 Ok(None)
             }
         }
@@ -228,7 +282,12 @@ impl Session {
     /// PORT/EPRT: only to the client itself, at an unprivileged port (no FTP bounce).
     pub(super) async fn port(&mut self, target: SocketAddr) -> Io<Flow> {
         if self.epsv_all {
-            return self.reply(503, "EPSV ALL was sent: use EPSV.").await;
+            return self
+                .reply(
+                    ReplyCode::BadCommandSequence,
+                    "EPSV ALL was sent: use EPSV.",
+                )
+                .await;
         }
         // RFC 2428: a data connection can only use the control connection's protocol.
         if addr::protocol_of(target.ip()) != addr::protocol_of(self.peer.ip()) {
@@ -238,13 +297,18 @@ impl Session {
         }
         if !addr::is_allowed_active_target(self.peer.ip(), target) {
             info!(%target, "refused PORT/EPRT to a foreign address or privileged port");
-            return self.reply(500, "Illegal PORT command.").await;
+            return self
+                .reply(ReplyCode::CommandSyntaxError, "Illegal PORT command.")
+                .await;
         }
         self.data = DataPlan::Active {
             target,
             local: self.local.ip(),
         };
-        self.reply(200, "PORT command successful. Consider using PASV.")
-            .await
+        self.reply(
+            ReplyCode::CommandOkay,
+            "PORT command successful. Consider using PASV.",
+        )
+        .await
     }
 }

@@ -19,14 +19,14 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::command::{self, AuthMechanism, Command, ListArgs, ParseError, SiteCommand};
 use super::data::DataPlan;
-use super::fs_reply::code_for;
+use super::encoding::NameEncoding;
+use super::fs_reply::reply_for;
 use super::listing;
-use super::path::NameEncoding;
-use super::reply::Reply;
+use super::reply::{Reply, ReplyCode};
 use super::server::ServerContext;
 use super::stream::MaybeTls;
 use super::transfer::{Cancel, Outcome};
-use crate::bucketfs::FsError;
+use crate::bucketfs::{FsError, Key};
 use crate::config::LegacyEncoding;
 use crate::daemon::AccountFs;
 
@@ -109,7 +109,7 @@ struct Transfer {
 /// What the transfer log says of a transfer.
 struct TransferInfo {
     command: &'static str,
-    path: String,
+    key: Key,
     started: Instant,
 }
 
@@ -123,9 +123,10 @@ struct Session {
     /// Bytes of an over-long line thrown away so far.
     discarded: usize,
     login: Login,
-    cwd: String,
+    /// The session's directory: `PWD` shows it, relative arguments start from it.
+    cwd: Key,
     rest: u64,
-    rename_from: Option<String>,
+    rename_from: Option<Key>,
     data: DataPlan,
     epsv_all: bool,
     binary: bool,
@@ -158,7 +159,7 @@ impl Session {
             input: BytesMut::with_capacity(512),
             discarded: 0,
             login: Login::None,
-            cwd: "/".to_string(),
+            cwd: Key::root(),
             rest: 0,
             rename_from: None,
             data: DataPlan::None,
@@ -272,11 +273,18 @@ impl Session {
                     } else {
                         "Timeout: login took too long."
                     };
-                    let _ = self.send(Reply::new(421, text)).await;
+                    let _ = self
+                        .send(Reply::new(ReplyCode::ServiceNotAvailable, text))
+                        .await;
                     return Err("timeout");
                 }
                 Event::Stop => {
-                    let _ = self.send(Reply::new(421, "Server shutting down.")).await;
+                    let _ = self
+                        .send(Reply::new(
+                            ReplyCode::ServiceNotAvailable,
+                            "Server shutting down.",
+                        ))
+                        .await;
                     return Err("server shutdown");
                 }
             }
@@ -317,14 +325,14 @@ impl Session {
         control.flush().await
     }
 
-    async fn reply(&mut self, code: u16, text: impl Into<String>) -> std::io::Result<Flow> {
+    async fn reply(&mut self, code: ReplyCode, text: impl Into<String>) -> std::io::Result<Flow> {
         self.send(Reply::new(code, text)).await?;
         Ok(Flow::Continue)
     }
 
     async fn fs_error(&mut self, err: &FsError) -> std::io::Result<Flow> {
-        info!(user = self.user_name(), error = %err, "refused");
-        self.reply(code_for(err), err.to_string()).await
+        info!(error = %err, "refused");
+        self.send_continue(reply_for(err)).await
     }
 
     async fn handle_line(&mut self, line: &Line) -> std::io::Result<Flow> {
@@ -332,7 +340,7 @@ impl Session {
             Line::TooLong => {
                 return self
                     .reply(
-                        500,
+                        ReplyCode::CommandSyntaxError,
                         format!("Command line too long (limit {MAX_LINE} bytes)."),
                     )
                     .await;
@@ -365,21 +373,22 @@ impl Session {
                 if let Some(outcome) = outcome {
                     self.finish_transfer(done, outcome).await?;
                 }
-                self.reply(226, "ABOR successful.").await
+                self.reply(ReplyCode::ClosingDataConnection, "ABOR successful.")
+                    .await
             }
             Command::Stat(_) => {
                 let text = match &self.transfer {
                     Some(t) => format!(
                         "{} {}: {} bytes so far.",
                         t.info.command,
-                        t.info.path,
+                        t.info.key.display(),
                         t.progress.load(std::sync::atomic::Ordering::Relaxed)
                     ),
                     None => "No transfer.".into(),
                 };
-                self.reply(213, text).await
+                self.reply(ReplyCode::FileStatus, text).await
             }
-            Command::Noop => self.reply(200, "NOOP ok.").await,
+            Command::Noop => self.reply(ReplyCode::CommandOkay, "NOOP ok.").await,
             Command::Quit => {
                 // RFC 959 §4.1.1: the transfer completes and is answered, then the session closes.
                 self.quit_pending = true;
@@ -389,8 +398,11 @@ impl Session {
                 Ok(Flow::Continue)
             }
             _ => {
-                self.reply(503, "A transfer is in progress; send ABOR first.")
-                    .await
+                self.reply(
+                    ReplyCode::BadCommandSequence,
+                    "A transfer is in progress; send ABOR first.",
+                )
+                .await
             }
         }
     }
@@ -411,11 +423,14 @@ impl Session {
             Command::Pbsz(_) => {
                 if !self.tls_active() {
                     return self
-                        .reply(503, "PBSZ needs a TLS connection (AUTH TLS first).")
+                        .reply(
+                            ReplyCode::BadCommandSequence,
+                            "PBSZ needs a TLS connection (AUTH TLS first).",
+                        )
                         .await;
                 }
                 self.pbsz = true;
-                return self.reply(200, "PBSZ=0").await;
+                return self.reply(ReplyCode::CommandOkay, "PBSZ=0").await;
             }
             Command::Prot(level) => return self.prot(level).await,
             Command::Feat => return self.send_continue(self.feat()).await,
@@ -425,9 +440,18 @@ impl Session {
                 return self.send_continue(help_reply()).await
             }
             Command::Opts(opts) => return self.opts(opts).await,
-            Command::Abor => return self.reply(225, "No transfer to abort.").await,
+            Command::Abor => {
+                return self
+                    .reply(ReplyCode::DataConnectionOpen, "No transfer to abort.")
+                    .await
+            }
             Command::Unknown(verb) => {
-                return self.reply(502, format!("{verb} not implemented.")).await
+                return self
+                    .reply(
+                        ReplyCode::CommandNotImplemented,
+                        format!("{verb} not implemented."),
+                    )
+                    .await
             }
             _ => {}
         }
@@ -437,7 +461,7 @@ impl Session {
         let account = account.clone();
         match command {
             Command::Pwd => {
-                self.send_continue(Reply::current_directory(&self.cwd))
+                self.send_continue(Reply::current_directory(&self.cwd.display()))
                     .await
             }
             Command::Cwd(arg) => self.cwd(&account, arg.as_bytes()).await,
@@ -460,7 +484,10 @@ impl Session {
             Command::Type(kind) => self.type_(kind).await,
             Command::Mode(mode) => self.mode(mode).await,
             Command::Stru(stru) => self.stru(stru).await,
-            Command::Allo => self.reply(202, "ALLO is not needed.").await,
+            Command::Allo => {
+                self.reply(ReplyCode::CommandNotNeeded, "ALLO is not needed.")
+                    .await
+            }
             Command::Rest(offset) => {
                 self.rest = offset;
                 self.send_continue(Reply::restart_accepted(offset)).await
@@ -471,7 +498,7 @@ impl Session {
             Command::Eprt(target) => self.port(target).await,
             Command::Site(SiteCommand::Other { verb, .. }) => {
                 self.reply(
-                    502,
+                    ReplyCode::CommandNotImplemented,
                     format!("SITE {verb} not implemented (SITE HELP lists none)."),
                 )
                 .await
@@ -580,11 +607,7 @@ async fn wait_transfer(transfer: &mut Option<Transfer>) -> Outcome {
     match transfer {
         Some(t) => match (&mut t.task).await {
             Ok(outcome) => outcome,
-            Err(e) => Outcome {
-                code: 451,
-                text: format!("Transfer failed: {e}"),
-                bytes: 0,
-            },
+            Err(e) => Outcome::failed(ReplyCode::LocalError, format!("Transfer failed: {e}"), 0),
         },
         None => std::future::pending().await,
     }
@@ -616,7 +639,7 @@ fn strip_telnet(raw: &[u8]) -> Vec<u8> {
 
 fn help_reply() -> Reply {
     Reply::multiline(
-        214,
+        ReplyCode::HelpMessage,
         vec![
             "The following commands are recognized.".to_string(),
             " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MKD".to_string(),

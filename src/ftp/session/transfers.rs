@@ -8,13 +8,13 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::oneshot;
 use tracing::info;
 
-use super::super::listing;
-use super::super::path;
-use super::super::reply::Reply;
+use super::super::encoding;
+use super::super::listing::{self, LineFormat};
+use super::super::reply::{Reply, ReplyCode};
 use super::super::stream::DataStream;
 use super::super::transfer::{self, Cancel, ClientWatch, Outcome};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
-use crate::bucketfs::{DirEntry, FsErrorKind, Listing, OpenMode};
+use crate::bucketfs::{DirEntry, FsErrorKind, Key, Listing, WriteIntent};
 use crate::config::TlsMode;
 use crate::daemon::AccountFs;
 
@@ -35,7 +35,8 @@ impl Session {
         };
         let mode = if self.binary { "BINARY" } else { "ASCII" };
         let text = format!(
-            "Opening {mode} mode data connection for {target} ({} bytes).",
+            "Opening {mode} mode data connection for {} ({} bytes).",
+            target.display(),
             meta.size - offset
         );
         let Some(data) = self.open_data(text).await? else {
@@ -60,58 +61,30 @@ impl Session {
         kind: StoreKind,
     ) -> Io<Flow> {
         let rest = std::mem::take(&mut self.rest);
-        let target = match kind {
-            StoreKind::Stou => {
-                let base = if arg.is_empty() {
-                    "file".to_string()
-                } else {
-                    String::from_utf8_lossy(arg).into_owned()
-                };
-                let Some(base) = self.path_arg(base.as_bytes()).await? else {
-                    return Ok(Flow::Continue);
-                };
-                match self.unique_name(account, &base).await {
-                    Some(name) => name,
-                    None => return self.reply(553, "Could not find a unique name.").await,
-                }
-            }
-            _ => match self.path_arg(arg).await? {
-                Some(t) => t,
-                None => return Ok(Flow::Continue),
-            },
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
         };
         if !self.data.is_set() {
             return self.send_continue(Reply::no_data_connection()).await;
         }
-        let mode = match (kind, rest) {
-            (StoreKind::Appe, _) => OpenMode::Append,
-            (_, 0) => OpenMode::Truncate,
-            // REST n + STOR resumes an upload: only at the current end of the object.
-            (_, offset) => match account.fs.stat(&target).await {
-                Ok(meta) if !meta.is_dir() && meta.size == offset => OpenMode::Append,
-                Ok(meta) => {
-                    return self
-                        .reply(
-                            554,
-                            format!(
-                                "REST {offset} + STOR: an object can only be resumed at its end ({} bytes).",
-                                meta.size
-                            ),
-                        )
-                        .await
-                }
-                Err(e) if e.kind() == FsErrorKind::NotFound => {
-                    return self.reply(554, format!("REST {offset} + STOR: {target} does not exist.")).await
-                }
-                Err(e) => return self.fs_error(&e).await,
-            },
+        let opened = match kind {
+            StoreKind::Stou => account.fs.create_unique(&target).await,
+            StoreKind::Appe => account.fs.open_write(&target, WriteIntent::Append).await,
+            StoreKind::Stor => {
+                let intent = match rest {
+                    0 => WriteIntent::Replace,
+                    offset => WriteIntent::ResumeAt(offset),
+                };
+                account.fs.open_write(&target, intent).await
+            }
         };
-        let handle = match account.fs.open_write(&target, mode).await {
+        let handle = match opened {
             Ok(h) => h,
             Err(e) => return self.fs_error(&e).await,
         };
+        let target = handle.key().clone();
         let text = match kind {
-            StoreKind::Stou => format!("FILE: {target}"),
+            StoreKind::Stou => format!("FILE: {}", target.display()),
             _ => "Ok to send data.".to_string(),
         };
         let Some(data) = self.open_data(text).await? else {
@@ -141,21 +114,6 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    async fn unique_name(&self, account: &AccountFs, base: &str) -> Option<String> {
-        for n in 0..1000u32 {
-            let candidate = if n == 0 {
-                base.to_string()
-            } else {
-                format!("{base}.{n}")
-            };
-            if matches!(account.fs.stat(&candidate).await, Err(ref e) if e.kind() == FsErrorKind::NotFound)
-            {
-                return Some(candidate);
-            }
-        }
-        None
-    }
-
     pub(super) async fn list(
         &mut self,
         account: &AccountFs,
@@ -173,14 +131,23 @@ impl Session {
             return self.send_continue(Reply::no_data_connection()).await;
         }
         // LIST of a file lists that file (ls semantics); MLSD needs a directory.
-        let listing = match account.fs.list(&target).await {
+        let listing = match kind {
+            ListKind::Mlsd => account.fs.read_dir(&target).await.map(Listing::Directory),
+            _ => account.fs.list(&target).await,
+        };
+        let listing = match listing {
             Ok(listing) => listing,
+            // RFC 3659 §7.2.2: MLSD of a file is a syntax error in its argument.
+            Err(e) if kind == ListKind::Mlsd && e.kind() == FsErrorKind::NotADirectory => {
+                return self
+                    .reply(
+                        ReplyCode::ParameterSyntaxError,
+                        format!("{e} (MLSD lists directories; MLST shows a file)."),
+                    )
+                    .await
+            }
             Err(e) => return self.fs_error(&e).await,
         };
-        if matches!(listing, Listing::File(_)) && kind == ListKind::Mlsd {
-            let text = format!("{target}: not a directory (MLSD lists directories).");
-            return self.reply(501, text).await;
-        }
         let Some(data) = self
             .open_data("Here comes the directory listing.".to_string())
             .await?
@@ -188,24 +155,26 @@ impl Session {
             return Ok(Flow::Continue);
         };
         let encoding = self.encoding();
-        let mlsx = listing::MlsxFormat {
-            facts: self.mlst_facts,
-            perms: self.perms(account),
+        let format = match kind {
+            ListKind::List => LineFormat::List {
+                now: SystemTime::now(),
+            },
+            ListKind::Nlst => LineFormat::Nlst,
+            ListKind::Mlsd => LineFormat::Mlsd {
+                format: listing::MlsxFormat {
+                    facts: self.mlst_facts,
+                    policy: account.fs.policy(),
+                },
+                dir: target.display(),
+            },
         };
-        let now = SystemTime::now();
-        let dir_path = target.clone();
-        let format = move |name: &str, meta: &crate::bucketfs::Metadata| -> Option<Vec<u8>> {
+        let line = move |entry: &DirEntry| -> Option<Vec<u8>> {
             let mut line = String::new();
-            let listed = match kind {
-                ListKind::List => listing::list_line(&mut line, name, meta, now),
-                ListKind::Nlst => listing::nlst_line(&mut line, name),
-                ListKind::Mlsd => mlsx.mlsd_line(&mut line, &dir_path, name, meta),
-            };
-            match listed {
-                Ok(()) => Some(path::encode(&line, encoding).into_owned()),
+            match format.write(&mut line, &entry.name, &entry.meta) {
+                Ok(()) => Some(encoding::encode(&line, encoding).into_owned()),
                 Err(_) => {
                     info!(
-                        name,
+                        name = entry.name,
                         "entry left out of the listing: its name cannot be sent"
                     );
                     None
@@ -217,20 +186,17 @@ impl Session {
         let task = match listing {
             Listing::Directory(dir) => tokio::spawn(transfer::send_listing(
                 dir,
-                move |e: &DirEntry| format(&e.name, &e.meta),
+                line,
                 data,
                 cancel_rx,
                 Arc::clone(&progress),
             )),
-            Listing::File(entry) => {
-                let line = format(&entry.name, &entry.meta).unwrap_or_default();
-                tokio::spawn(transfer::send_bytes(
-                    line,
-                    data,
-                    cancel_rx,
-                    Arc::clone(&progress),
-                ))
-            }
+            Listing::File(entry) => tokio::spawn(transfer::send_bytes(
+                line(&entry).unwrap_or_default(),
+                data,
+                cancel_rx,
+                Arc::clone(&progress),
+            )),
         };
         let command = match kind {
             ListKind::List => "LIST",
@@ -246,13 +212,13 @@ impl Session {
     async fn open_data(&mut self, preliminary: String) -> Io<Option<DataStream>> {
         if self.context.tls_mode == TlsMode::Required && !self.protect_data {
             self.reply(
-                521,
+                ReplyCode::DataProtectionRequired,
                 "Data connections must be protected on this server: send PBSZ 0 and PROT P.",
             )
             .await?;
             return Ok(None);
         }
-        self.reply(150, preliminary).await?;
+        self.reply(ReplyCode::FileStatusOkay, preliminary).await?;
         let plan = std::mem::take(&mut self.data);
         let tls = if self.protect_data {
             self.context.tls.as_ref().map(|tls| tls.data.clone())
@@ -265,8 +231,11 @@ impl Session {
             Ok(data) => Ok(Some(data)),
             Err(e) => {
                 info!(error = %e, "data connection failed");
-                self.reply(425, format!("Cannot open data connection: {e}."))
-                    .await?;
+                self.reply(
+                    ReplyCode::CantOpenDataConnection,
+                    format!("Cannot open data connection: {e}."),
+                )
+                .await?;
                 Ok(None)
             }
         }
@@ -279,11 +248,11 @@ impl Session {
         progress: Arc<AtomicU64>,
         quit: Arc<AtomicBool>,
         command: &'static str,
-        path: String,
+        key: Key,
     ) {
         let info = TransferInfo {
             command,
-            path,
+            key,
             started: Instant::now(),
         };
         self.transfer = Some(Transfer {
@@ -308,10 +277,10 @@ impl Session {
                 user = self.user_name(),
                 client = %self.peer.ip(),
                 command = t.command,
-                path = %t.path,
+                path = %t.key.display(),
                 bytes = outcome.bytes,
                 seconds = format!("{seconds:.3}"),
-                result = outcome.code,
+                result = outcome.code.number(),
                 "transfer"
             );
         }
@@ -326,11 +295,11 @@ impl Session {
         let _ = t.cancel.send(Cancel::Abort);
         let outcome = match t.task.await {
             Ok(outcome) => outcome,
-            Err(e) => Outcome {
-                code: 426,
-                text: format!("Transfer aborted ({e})."),
-                bytes: t.progress.load(Ordering::Relaxed),
-            },
+            Err(e) => Outcome::failed(
+                ReplyCode::ConnectionClosed,
+                format!("Transfer aborted ({e})."),
+                t.progress.load(Ordering::Relaxed),
+            ),
         };
         (Some(t.info), Some(outcome))
     }
