@@ -50,13 +50,13 @@ pub(super) fn read_sections(text: &str, lossy: bool, report: &mut Report) -> Vec
         let line = match parse_line(raw) {
             Ok(line) => line,
             Err(LineError { key, why }) => {
-                report.error(&section_name, key, format!("line {number}: {why}"));
+                report.error(section_name, key, format!("line {number}: {why}"));
                 continue;
             }
         };
         if lossy && line.contains(char::REPLACEMENT_CHARACTER) {
             report.error(
-                &section_name,
+                section_name,
                 "",
                 format!("line {number}: not valid UTF-8; save the file as UTF-8"),
             );
@@ -82,10 +82,10 @@ enum Current {
 }
 
 impl Current {
-    fn name(self, sections: &[RawSection]) -> String {
+    fn name(self, sections: &[RawSection]) -> &str {
         match self {
-            Current::Section(at) | Current::Repeated(at) => sections[at].name.clone(),
-            Current::BeforeFirstSection => String::new(),
+            Current::Section(at) | Current::Repeated(at) => &sections[at].name,
+            Current::BeforeFirstSection => "",
         }
     }
 }
