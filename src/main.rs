@@ -53,8 +53,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// The validated config, after the checks that need the machine (`Config::preflight`): `check-config`, `serve`
+/// and `mount` refuse the same configs with the same messages, before anything starts.
 fn load(path: &Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|errors| {
+    let checked = Config::load(path).and_then(|config| config.preflight().map(|()| config));
+    checked.map_err(|errors| {
         print_errors(path, &errors);
         ExitCode::FAILURE
     })

@@ -335,3 +335,230 @@ fn serve_refuses_mount_enable_false_for_mount_and_reports_bad_store() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("mount_enable"));
 }
+
+fn check_config(path: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["check-config", "-c"])
+        .arg(path)
+        .output()
+        .expect("run cosftpd check-config")
+}
+
+/// A complete local config (fs store, no cloud) with `extra` appended: `extra` may open new sections.
+fn config_with(dir: &Path, account_extra: &str, extra: &str) -> std::path::PathBuf {
+    let text = format!(
+        "[COS_ACCOUNT_0]\n\
+         storage_type = fs\n\
+         storage_root = {dir}/bucket\n\
+         home_dir = {dir}/home0\n\
+         ftp_login_user_name = alice\n\
+         ftp_login_user_password = secret-password-1\n\
+         authority = rw\n\
+         {account_extra}\n\
+         [OPTIONAL]\n\
+         create_home_dir = true\n\
+         mount_enable = false\n\
+         {extra}\n",
+        dir = dir.display(),
+    );
+    common::write_config(dir, &text)
+}
+
+#[test]
+fn check_config_refuses_misspelt_sections_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_with(
+        dir.path(),
+        "delete_enabel = false",
+        &format!(
+            "[COS_ACOUNT_1]\n\
+             storage_type = fs\n\
+             storage_root = {dir}/bucket\n\
+             home_dir = {dir}/home1\n\
+             ftp_login_user_name = bob\n\
+             ftp_login_user_password = secret-password-2\n\
+             authority = r\n\
+             [network]\n\
+             listen_port = 2100\n",
+            dir = dir.path().display()
+        ),
+    );
+    let out = check_config(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted:\n{stderr}");
+    for expected in [
+        "[COS_ACCOUNT_0] delete_enabel: unknown key (did you mean delete_enable?)",
+        "[COS_ACOUNT_1] unknown section (did you mean [COS_ACCOUNT_1]?)",
+        "[network] unknown section (section names are case-sensitive: did you mean [NETWORK]?)",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.trim() == expected),
+            "`{expected}` not in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("secret-password"), "{stderr}");
+}
+
+#[test]
+fn check_config_resolves_masquerade_address() {
+    let dir = tempfile::tempdir().unwrap();
+    // `.invalid` never resolves (RFC 6761), and is answered locally.
+    let path = config_with(
+        dir.path(),
+        "",
+        "[NETWORK]\nmasquerade_address = ftp.cosftpd.invalid\n",
+    );
+    let out = check_config(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted:\n{stderr}");
+    assert!(
+        stderr.contains("[NETWORK] masquerade_address: ftp.cosftpd.invalid does not resolve"),
+        "{stderr}"
+    );
+
+    for good in ["127.0.0.1", "localhost"] {
+        let path = config_with(
+            dir.path(),
+            "",
+            &format!("[NETWORK]\nmasquerade_address = {good}\n"),
+        );
+        let out = check_config(&path);
+        assert!(
+            out.status.success(),
+            "{good}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn check_config_takes_the_original_placeholder_as_unset_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_with(
+        dir.path(),
+        "",
+        "[NETWORK]\nmasquerade_address = XXX.XXX.XXX.XXX\n",
+    );
+    let out = check_config(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .contains("warning: [NETWORK] masquerade_address: XXX.XXX.XXX.XXX is the placeholder"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("masquerade (control connection address)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_config_refuses_a_log_dir_that_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    for (log_dir, expected) in [
+        (file.clone(), "exists but is not a directory"),
+        (file.join("logs"), "cannot be created"),
+    ] {
+        let path = config_with(
+            dir.path(),
+            "",
+            &format!("log_dir = {}\n", log_dir.display()),
+        );
+        let out = check_config(&path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "accepted:\n{stderr}");
+        assert!(
+            stderr.contains(&format!("[OPTIONAL] log_dir: {}", log_dir.display()))
+                && stderr.contains(expected),
+            "{stderr}"
+        );
+    }
+    // A log_dir that does not exist yet but can be created is fine, and check-config does not create it.
+    let log_dir = dir.path().join("new/logs");
+    let path = config_with(
+        dir.path(),
+        "",
+        &format!("log_dir = {}\n", log_dir.display()),
+    );
+    let out = check_config(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!log_dir.exists());
+}
+
+#[test]
+fn serve_and_mount_stop_before_starting_on_what_check_config_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_with(
+        dir.path(),
+        "",
+        &format!(
+            "log_dir = {}/a-file/logs\n[NETWORK]\nmasquerade_address = ftp.cosftpd.invalid\n",
+            dir.path().display()
+        ),
+    );
+    std::fs::write(dir.path().join("a-file"), b"x").unwrap();
+    for command in ["serve", "mount"] {
+        let out = Command::new(BIN)
+            .args([command, "--no-check", "-c"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}:\n{stderr}");
+        assert!(
+            stderr.contains("masquerade_address: ftp.cosftpd.invalid does not resolve")
+                && stderr.contains("log_dir"),
+            "{command}:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{command}:\n{stderr}");
+    }
+}
+
+#[test]
+fn check_config_warns_when_a_value_may_have_been_cut_by_a_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_with(dir.path(), "", "")
+        .to_string_lossy()
+        .into_owned();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("secret-password-1", "bob #1pass");
+    std::fs::write(&path, text).unwrap();
+    let out = check_config(Path::new(&path));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("warning: [COS_ACCOUNT_0] ftp_login_user_password: line 6:"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("1pass"),
+        "the cut-off part is shown:\n{stdout}"
+    );
+
+    // Quoted, the whole value is kept and nothing is warned about.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("bob #1pass", "\"bob #1pass\"   # quoted");
+    std::fs::write(&path, text).unwrap();
+    let out = check_config(Path::new(&path));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!stdout.contains("warning"), "{stdout}");
+}

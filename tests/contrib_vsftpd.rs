@@ -552,7 +552,8 @@ fn gen_vsftpd_writes_users_passwords_and_pam() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    // Saved by a Windows editor: a byte-order mark, CRLF line ends; a section without a number, a hash given.
+    // Saved by a Windows editor: a byte-order mark, CRLF line ends; a section without a number, a hash given (in
+    // double quotes, which are not part of it).
     let text = format!(
         "\u{feff}[COS_ACCOUNT]\r\n\
          cos_bucket = b-1250000000\r\n\
@@ -564,7 +565,7 @@ fn gen_vsftpd_writes_users_passwords_and_pam() {
          [COS_ACCOUNT_1]\r\n\
          home_dir = {d}/h1\r\n\
          ftp_login_user_name = writer\r\n\
-         ftp_login_user_password = $6$salt$hash\r\n\
+         ftp_login_user_password = \"$6$salt$hash\"  ; quoted, as cosftpd allows\r\n\
          authority = W\r\n\
          \r\n\
          [NETWORK]\r\n\

@@ -22,8 +22,12 @@ import subprocess
 import sys
 
 
-def strip_inline_comment(value):
-    # The original's example file puts "# comments" after values.
+def config_value(value):
+    # As cosftpd reads it: a value in double quotes is taken as written between them; otherwise a # or ; after
+    # whitespace starts a comment (the original's example file puts "# comments" after values).
+    quoted = re.match(r'\s*"([^"]*)"', value)
+    if quoted:
+        return quoted.group(1)
     return re.split(r"\s[#;]", value, maxsplit=1)[0].strip()
 
 
@@ -51,7 +55,7 @@ def main():
     # utf-8-sig: a config saved by a Windows editor starts with a byte-order mark, which cosftpd accepts.
     with open(args.config, encoding="utf-8-sig") as f:
         parser.read_file(f)
-    get = lambda section, key, default="": strip_inline_comment(parser.get(section, key, fallback=default))
+    get = lambda section, key, default="": config_value(parser.get(section, key, fallback=default))
 
     network = "NETWORK"
     passive = get(network, "passive_port", "60000,65535").split(",")

@@ -4,26 +4,29 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::reader::{Invalid, SectionReader};
+use super::reader::{Invalid, Keys, SectionReader};
 use super::values;
 use super::{Account, Optional, Secret, StorageConfig, StorageKind};
 
-pub(super) const ACCOUNT_KEYS: &[&str] = &[
-    "cos_secretid",
-    "cos_secretkey",
-    "cos_bucket",
-    "cos_region",
-    "cos_protocol",
-    "cos_endpoint",
-    "home_dir",
-    "ftp_login_user_name",
-    "ftp_login_user_password",
-    "authority",
-    "delete_enable",
-    "storage_type",
-    "storage_root",
-    "s3_virtual_host",
-];
+pub(super) const ACCOUNT_KEYS: &Keys = &Keys {
+    used: &[
+        "cos_secretid",
+        "cos_secretkey",
+        "cos_bucket",
+        "cos_region",
+        "cos_protocol",
+        "cos_endpoint",
+        "home_dir",
+        "ftp_login_user_name",
+        "ftp_login_user_password",
+        "authority",
+        "delete_enable",
+        "storage_type",
+        "storage_root",
+        "s3_virtual_host",
+    ],
+    ignored: &[],
+};
 
 /// The keys that locate a bucket on a remote store (cos, s3).
 const REMOTE_KEYS: &[&str] = &[

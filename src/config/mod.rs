@@ -1,7 +1,8 @@
 //! `conf/vsftpd.conf`: the original COS FTP Server's INI format, read whole and validated before anything starts.
 //!
-//! Parsing and validation live in `parse.rs` (with `syntax`, `reader`, `values`, `account` and `settings`); this
-//! file holds the typed result every other room consumes.
+//! Parsing and validation live in `parse.rs` (with `syntax`, `reader`, `values`, `account` and `settings`), the
+//! checks that need the machine (name resolution, a writable log directory) in `preflight.rs`; this file holds the
+//! typed result every other room consumes.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 mod account;
 mod parse;
+mod preflight;
 mod reader;
 mod settings;
 mod syntax;
@@ -56,7 +58,8 @@ pub struct Config {
     pub network: Network,
     pub file: FileOption,
     pub optional: Optional,
-    /// Non-fatal findings (unknown keys, …), each naming section and key.
+    /// Non-fatal findings (the original's ignored keys, a value that may have been cut by a comment, …), each
+    /// naming section and key.
     pub warnings: Vec<String>,
 }
 
@@ -281,6 +284,13 @@ impl Config {
     /// Reads and validates the file; every problem is reported at once.
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigErrors> {
         parse::load(path)
+    }
+
+    /// The checks that need the machine rather than the file (`masquerade_address` resolves, `log_dir` can be
+    /// written), for `check-config` and before `serve` / `mount` start anything. On error, the config's warnings
+    /// come along. Nothing is created or changed.
+    pub fn preflight(&self) -> Result<(), ConfigErrors> {
+        preflight::check(self)
     }
 
     /// Parses config text (paths resolved against the current directory).

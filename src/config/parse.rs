@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::account::{self, AccountClaims, ACCOUNT_KEYS};
-use super::reader::SectionReader;
+use super::reader::{Keys, SectionReader};
 use super::settings::{self, FILE_OPTION_KEYS, NETWORK_KEYS, OPTIONAL_KEYS};
 use super::syntax::{self, RawSection};
 use super::values::format_size;
@@ -25,7 +25,7 @@ pub(super) const FILE_OPTION: &str = "FILE_OPTION";
 pub(super) const OPTIONAL: &str = "OPTIONAL";
 
 /// The fixed sections and their keys, for "unknown key" hints.
-const SETTINGS_SECTIONS: [(&str, &[&str]); 3] = [
+const SETTINGS_SECTIONS: [(&str, &Keys); 3] = [
     (NETWORK, NETWORK_KEYS),
     (FILE_OPTION, FILE_OPTION_KEYS),
     (OPTIONAL, OPTIONAL_KEYS),
@@ -111,7 +111,7 @@ impl Report {
     }
 }
 
-fn problem(section: &str, key: &str, message: impl Into<String>) -> ConfigError {
+pub(super) fn problem(section: &str, key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         section: section.to_string(),
         key: key.to_string(),
@@ -150,7 +150,7 @@ fn parse(text: &str, lossy: bool) -> Result<Config, ConfigErrors> {
 }
 
 fn build(sections: &[RawSection], report: &mut Report) -> Config {
-    warn_unknown_sections(sections, report);
+    check_section_names(sections, report);
 
     let network = settings::read_network(&mut reader(sections, NETWORK, NETWORK_KEYS, report));
     let file =
@@ -190,44 +190,81 @@ fn is_account_section(name: &str) -> bool {
 fn reader<'a>(
     sections: &'a [RawSection],
     name: &'static str,
-    known: &'static [&'static str],
+    keys: &'static Keys,
     report: &'a mut Report,
 ) -> SectionReader<'a> {
     match sections.iter().find(|s| s.name == name) {
-        Some(section) => SectionReader::new(section, known, report),
-        None => SectionReader::empty(name, known, report),
+        Some(section) => SectionReader::new(section, keys, report),
+        None => SectionReader::empty(name, keys, report),
     }
 }
 
-fn warn_unknown_sections(sections: &[RawSection], report: &mut Report) {
-    let known = [NETWORK, FILE_OPTION, OPTIONAL];
+/// An unknown section is an error: a misspelt `[COS_ACCOUNT_1]` would drop an account, a `[network]` every
+/// network setting, and a warning is easily missed.
+fn check_section_names(sections: &[RawSection], report: &mut Report) {
     for section in sections {
         let name = section.name.as_str();
-        if known.contains(&name) || is_account_section(name) {
+        if is_known_section(name) {
             continue;
         }
-        // Section names are case-sensitive, as in the original (Python's ConfigParser).
-        let upper = name.to_ascii_uppercase();
-        let hint = if known.contains(&upper.as_str()) || is_account_section(&upper) {
-            format!(" (section names are case-sensitive: did you mean [{upper}]?)")
-        } else {
-            format!(
-                " (known sections: [COS_ACCOUNT_<n>], [{NETWORK}], [{FILE_OPTION}], [{OPTIONAL}])"
-            )
+        let hint = match section_guess(name) {
+            // Section names are case-sensitive, as in the original (Python's ConfigParser).
+            Some(guess) if guess.eq_ignore_ascii_case(name) => {
+                format!("section names are case-sensitive: did you mean [{guess}]?")
+            }
+            Some(guess) => format!("did you mean [{guess}]?"),
+            None => format!(
+                "known sections: [COS_ACCOUNT_<n>], [{NETWORK}], [{FILE_OPTION}], [{OPTIONAL}]"
+            ),
         };
-        report.warn(name, "", format!("unknown section, ignored{hint}"));
+        report.error(name, "", format!("unknown section ({hint})"));
     }
+}
+
+fn is_known_section(name: &str) -> bool {
+    [NETWORK, FILE_OPTION, OPTIONAL].contains(&name) || is_account_section(name)
+}
+
+/// The section probably meant: the same name in upper case, or one within two edits of a known name
+/// (`[NETWROK]`, `[COS_ACOUNT_1]`, `[COS_ACCOUNT1]`).
+fn section_guess(name: &str) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    if is_known_section(&upper) {
+        return Some(upper);
+    }
+    if let Some(near) = [NETWORK, FILE_OPTION, OPTIONAL]
+        .into_iter()
+        .find(|known| is_typo_of(&upper, known))
+    {
+        return Some(near.to_string());
+    }
+    // An account section: `<something close to COS_ACCOUNT>`, then `_<suffix>` or digits. `upper` has the same
+    // byte offsets as `name` (ASCII upper-casing), so the suffix is kept as written.
+    let digits = upper.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let splits = upper
+        .match_indices('_')
+        .map(|(at, _)| (at, at + 1))
+        .chain([(digits, digits), (upper.len(), upper.len())]);
+    for (prefix_end, suffix_start) in splits {
+        if is_typo_of(&upper[..prefix_end], "COS_ACCOUNT") {
+            return Some(match &name[suffix_start..] {
+                "" => "COS_ACCOUNT".to_string(),
+                suffix => format!("COS_ACCOUNT_{suffix}"),
+            });
+        }
+    }
+    None
 }
 
 /// Why an unknown key might be there: a typo of a key of this section, or a key of another section.
-pub(super) fn unknown_key_hint(key: &str, section_keys: &[&str]) -> String {
-    if let Some(near) = section_keys.iter().find(|k| is_typo_of(key, k)) {
+pub(super) fn unknown_key_hint(key: &str, section: &Keys) -> String {
+    if let Some(near) = section.all().find(|k| is_typo_of(key, k)) {
         return format!(" (did you mean {near}?)");
     }
     let mut owners = SETTINGS_SECTIONS
         .iter()
         .chain([("COS_ACCOUNT_<n>", ACCOUNT_KEYS)].iter())
-        .filter(|(_, keys)| keys.contains(&key) && *keys != section_keys);
+        .filter(|(_, keys)| keys.contains(key) && keys.used != section.used);
     match owners.next() {
         Some((owner, _)) => format!(" (it belongs in [{owner}])"),
         None => String::new(),
@@ -303,11 +340,11 @@ mod tests {
     fn errors_then_warnings_in_display() {
         let errors = ConfigErrors {
             errors: vec![problem("A", "k", "one"), problem("B", "", "two")],
-            warnings: vec!["[C] x: unknown key, ignored".into()],
+            warnings: vec!["[C] x: ignored: why".into()],
         };
         assert_eq!(
             errors.to_string(),
-            "[A] k: one\n[B] two\nwarning: [C] x: unknown key, ignored"
+            "[A] k: one\n[B] two\nwarning: [C] x: ignored: why"
         );
     }
 
@@ -329,5 +366,31 @@ mod tests {
             " (it belongs in [COS_ACCOUNT_<n>])"
         );
         assert_eq!(unknown_key_hint("colour", NETWORK_KEYS), "");
+        // The original's ignored keys count as keys of [OPTIONAL].
+        assert_eq!(
+            unknown_key_hint("log_backup_count", NETWORK_KEYS),
+            " (it belongs in [OPTIONAL])"
+        );
+        assert_eq!(
+            unknown_key_hint("log_rotate_enable", OPTIONAL_KEYS),
+            " (did you mean log_rotate_enabled?)"
+        );
+    }
+
+    #[test]
+    fn section_guesses() {
+        let guess = |name| section_guess(name);
+        assert_eq!(guess("network").as_deref(), Some("NETWORK"));
+        assert_eq!(guess("cos_account_1").as_deref(), Some("COS_ACCOUNT_1"));
+        assert_eq!(guess("NETWROK").as_deref(), Some("NETWORK"));
+        assert_eq!(guess("FILE_OPTIONS").as_deref(), Some("FILE_OPTION"));
+        assert_eq!(guess("OPTION").as_deref(), Some("OPTIONAL"));
+        assert_eq!(guess("COS_ACOUNT_1").as_deref(), Some("COS_ACCOUNT_1"));
+        assert_eq!(guess("COS_ACOUNT_a").as_deref(), Some("COS_ACCOUNT_a"));
+        assert_eq!(guess("COS_ACCOUNT1").as_deref(), Some("COS_ACCOUNT_1"));
+        assert_eq!(guess("COS_ACOUNT").as_deref(), Some("COS_ACCOUNT"));
+        assert_eq!(guess("cos-account-2").as_deref(), Some("COS_ACCOUNT_2"));
+        assert_eq!(guess("FTP_ACCOUNT"), None);
+        assert_eq!(guess("EXTRA"), None);
     }
 }

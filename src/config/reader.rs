@@ -2,8 +2,32 @@
 //! found in one pass.
 
 use super::parse::{unknown_key_hint, Report};
-use super::syntax::RawSection;
+use super::syntax::{RawEntry, RawSection};
 use super::values::Parsed;
+
+/// The keys a section understands.
+#[derive(Debug)]
+pub(super) struct Keys {
+    /// Keys cosftpd reads.
+    pub(super) used: &'static [&'static str],
+    /// Keys of the original product that cosftpd accepts but ignores on purpose, each with why (shown in the
+    /// warning). Anything else is an error: a misspelt key must not quietly leave its setting at the default.
+    pub(super) ignored: &'static [(&'static str, &'static str)],
+}
+
+impl Keys {
+    pub(super) fn contains(&self, key: &str) -> bool {
+        self.used.contains(&key) || self.ignored.iter().any(|(k, _)| *k == key)
+    }
+
+    /// Every key, used ones first, for hints.
+    pub(super) fn all(&self) -> impl Iterator<Item = &'static str> {
+        self.used
+            .iter()
+            .copied()
+            .chain(self.ignored.iter().map(|(k, _)| *k))
+    }
+}
 
 /// The value was invalid; the problem is already in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,48 +35,51 @@ pub(super) struct Invalid;
 
 pub(super) struct SectionReader<'a> {
     name: &'a str,
-    entries: &'a [(String, String)],
-    /// Every key this section understands; anything else gets a warning.
-    known: &'static [&'static str],
+    entries: &'a [RawEntry],
+    keys: &'static Keys,
     report: &'a mut Report,
 }
 
 impl<'a> SectionReader<'a> {
     pub(super) fn new(
         section: &'a RawSection,
-        known: &'static [&'static str],
+        keys: &'static Keys,
         report: &'a mut Report,
     ) -> Self {
         let mut reader = SectionReader {
             name: &section.name,
             entries: &section.entries,
-            known,
+            keys,
             report,
         };
-        reader.warn_unknown_keys();
+        reader.check_keys();
         reader
     }
 
     /// A section the file does not have: every key takes its default.
-    pub(super) fn empty(
-        name: &'a str,
-        known: &'static [&'static str],
-        report: &'a mut Report,
-    ) -> Self {
+    pub(super) fn empty(name: &'a str, keys: &'static Keys, report: &'a mut Report) -> Self {
         SectionReader {
             name,
             entries: &[],
-            known,
+            keys,
             report,
         }
     }
 
-    fn warn_unknown_keys(&mut self) {
-        for (key, _) in self.entries {
-            if !self.known.contains(&key.as_str()) {
-                let hint = unknown_key_hint(key, self.known);
-                self.report
-                    .warn(self.name, key, format!("unknown key, ignored{hint}"));
+    /// Unknown keys are errors; the original's keys that cosftpd does not need are warnings.
+    fn check_keys(&mut self) {
+        for entry in self.entries {
+            let key = entry.key.as_str();
+            if self.keys.used.contains(&key) {
+                continue;
+            }
+            match self.keys.ignored.iter().find(|(k, _)| *k == key) {
+                Some((_, why)) => self.report.warn(self.name, key, format!("ignored: {why}")),
+                None => {
+                    let hint = unknown_key_hint(key, self.keys);
+                    self.report
+                        .error(self.name, key, format!("unknown key{hint}"));
+                }
             }
         }
     }
@@ -72,14 +99,14 @@ impl<'a> SectionReader<'a> {
     /// The value as written (trimmed); `None` when the key is absent or empty.
     fn raw(&self, key: &str) -> Option<&'a str> {
         debug_assert!(
-            self.known.contains(&key),
+            self.keys.used.contains(&key),
             "`{key}` is read but not listed as a key of [{}]",
             self.name
         );
         self.entries
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
             .filter(|v| !v.is_empty())
     }
 
@@ -165,14 +192,23 @@ mod tests {
     use super::*;
     use crate::config::values;
 
-    const KEYS: &[&str] = &["flag", "count", "cos_secretkey", "name"];
+    const KEYS: &Keys = &Keys {
+        used: &["flag", "count", "cos_secretkey", "name"],
+        ignored: &[("old_flag", "the flag of old")],
+    };
 
     fn section(entries: &[(&str, &str)]) -> RawSection {
         RawSection {
             name: "S".into(),
+            line: 1,
             entries: entries
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .zip(2..)
+                .map(|((k, v), line)| RawEntry {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                    line,
+                })
                 .collect(),
         }
     }
@@ -223,18 +259,21 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_warnings_with_hints() {
-        let section = section(&[("falg", "1"), ("zzz", "1")]);
+    fn unknown_keys_are_errors_and_ignored_keys_warnings() {
+        let section = section(&[
+            ("falg", "1"),
+            ("zzz", "1"),
+            ("old_flag", "1"),
+            ("flag", "1"),
+        ]);
         let mut report = Report::default();
         SectionReader::new(&section, KEYS, &mut report);
-        let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(
-            warnings,
-            [
-                "[S] falg: unknown key, ignored",
-                "[S] zzz: unknown key, ignored"
-            ]
+            messages(&report),
+            ["[S] falg: unknown key", "[S] zzz: unknown key"]
         );
-        assert!(report.errors.is_empty());
+        let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings, ["[S] old_flag: ignored: the flag of old"]);
+        assert!(KEYS.contains("old_flag") && KEYS.contains("flag") && !KEYS.contains("zzz"));
     }
 }

@@ -8,28 +8,53 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::reader::SectionReader;
+use super::reader::{Keys, SectionReader};
 use super::values::{self, format_size, Parsed};
 use super::{
     FileOption, LegacyEncoding, Network, Optional, TlsMode, GIB, MAX_PARTS, MAX_PART_SIZE, MIB,
     MIN_PART_SIZE,
 };
 
-pub(super) const NETWORK_KEYS: &[&str] = &[
-    "masquerade_address",
-    "listen_address",
-    "listen_port",
-    "passive_port",
-    "legacy_encoding",
-    "tls_mode",
-    "tls_cert_file",
-    "tls_key_file",
-    "tls_implicit_port",
-];
+pub(super) const NETWORK_KEYS: &Keys = &Keys {
+    used: &[
+        "masquerade_address",
+        "listen_address",
+        "listen_port",
+        "passive_port",
+        "legacy_encoding",
+        "tls_mode",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_implicit_port",
+    ],
+    ignored: &[],
+};
 
-pub(super) const FILE_OPTION_KEYS: &[&str] = &["single_file_max_size"];
+pub(super) const FILE_OPTION_KEYS: &Keys = &Keys {
+    used: &["single_file_max_size"],
+    ignored: &[],
+};
 
-pub(super) const OPTIONAL_KEYS: &[&str] = &[
+const LOG_ROTATION: &str =
+    "the log file in log_dir is always rotated daily (cosftpd.log.<date>) and never truncated; remove old \
+     files with logrotate or a cron job";
+
+pub(super) const OPTIONAL_KEYS: &Keys = &Keys {
+    used: OPTIONAL_USED,
+    // Every key of the original's [OPTIONAL] that cosftpd does not read: its config keeps working unchanged.
+    ignored: &[
+        (
+            "config_check_enable",
+            "cosftpd always checks the whole config at start (check-config shows what it sets up), and \
+             memory_budget bounds the memory of transfers",
+        ),
+        ("log_rotate_enabled", LOG_ROTATION),
+        ("log_rotate_when", LOG_ROTATION),
+        ("log_backup_count", LOG_ROTATION),
+    ],
+};
+
+const OPTIONAL_USED: &[&str] = &[
     "min_part_size",
     "upload_thread_num",
     "max_connection_num",
@@ -61,7 +86,20 @@ const DEFAULT_MIN_PART_SIZE: u64 = 2 * MIB;
 const MAX_UPLOAD_THREADS: usize = 256;
 
 pub(super) fn read_network(r: &mut SectionReader) -> Network {
-    let masquerade_address = r.optional("masquerade_address", values::host);
+    let masquerade_address = match r.optional("masquerade_address", values::host) {
+        Some(address) if is_placeholder(&address) => {
+            r.warn(
+                "masquerade_address",
+                format!(
+                    "{address} is the placeholder of the original's example, taken as not set (as the original \
+                     did): passive-mode replies announce the address the client connected to. Set the address \
+                     clients use to reach this server, or remove the line"
+                ),
+            );
+            None
+        }
+        other => other,
+    };
     let listen_address = r.value(
         "listen_address",
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -97,6 +135,12 @@ pub(super) fn read_network(r: &mut SectionReader) -> Network {
         tls_key_file: tls.key_file,
         tls_implicit_port: tls.implicit_port,
     }
+}
+
+/// `XXX.XXX.XXX.XXX`, as in the original's example: the original ignored it (not an IPv4 address), so working
+/// deployments still have it. Any other name must resolve (see `preflight`).
+fn is_placeholder(address: &str) -> bool {
+    address.contains(['x', 'X']) && address.chars().all(|c| matches!(c, 'x' | 'X' | '.'))
 }
 
 struct Tls {

@@ -798,40 +798,113 @@ fn default_keyword_and_key_case() {
 }
 
 #[test]
-fn unknown_keys_and_sections_are_warnings() {
+fn unknown_keys_and_sections_are_errors() {
     let dir = home();
-    let config = parse_ok(&with_account(
+    let text = with_account(
         dir.path(),
         "colour = blue\n\
          [NETWORK]\nlisten_prot = 21\n\
          [OPTIONAL]\nlisten_port = 21\n\
          [network]\nlisten_port = 21\n\
          [EXTRA]\na = b\n",
-    ));
+    );
     assert_eq!(
-        config.warnings,
+        errors(&text),
         [
-            "[COS_ACCOUNT_0] colour: unknown key, ignored",
-            "[NETWORK] listen_prot: unknown key, ignored (did you mean listen_port?)",
-            "[OPTIONAL] listen_port: unknown key, ignored (it belongs in [NETWORK])",
-            "[network] unknown section, ignored (section names are case-sensitive: did you mean [NETWORK]?)",
-            "[EXTRA] unknown section, ignored (known sections: [COS_ACCOUNT_<n>], [NETWORK], [FILE_OPTION], \
-             [OPTIONAL])",
+            "[COS_ACCOUNT_0] colour: unknown key",
+            "[NETWORK] listen_prot: unknown key (did you mean listen_port?)",
+            "[OPTIONAL] listen_port: unknown key (it belongs in [NETWORK])",
+            "[network] unknown section (section names are case-sensitive: did you mean [NETWORK]?)",
+            "[EXTRA] unknown section (known sections: [COS_ACCOUNT_<n>], [NETWORK], [FILE_OPTION], [OPTIONAL])",
         ]
     );
-    assert_eq!(config.network.listen_port, 2121);
+}
+
+/// What was seen on the integration branch: each of these was a warning, and the file was used without the
+/// account, with deletes allowed, and with the default network settings.
+#[test]
+fn a_misspelt_section_or_key_stops_the_file() {
+    let dir = home();
+    let second = dir.path().join("second");
+    std::fs::create_dir(&second).unwrap();
+    let misspelt_account =
+        two_accounts(dir.path(), &second, "").replace("COS_ACCOUNT_1", "COS_ACOUNT_1");
+    assert_eq!(
+        errors(&misspelt_account),
+        ["[COS_ACOUNT_1] unknown section (did you mean [COS_ACCOUNT_1]?)"]
+    );
+    let misspelt_key = with_account(dir.path(), "delete_enabel = false\n");
+    assert_eq!(
+        errors(&misspelt_key),
+        ["[COS_ACCOUNT_0] delete_enabel: unknown key (did you mean delete_enable?)"]
+    );
+    let lower_case = with_account(dir.path(), "[network]\nlisten_port = 2100\n");
+    assert_eq!(
+        errors(&lower_case),
+        ["[network] unknown section (section names are case-sensitive: did you mean [NETWORK]?)"]
+    );
+}
+
+/// The [OPTIONAL] keys of the original (its latest example file) that cosftpd has no use for: accepted, each with a
+/// warning that says why, so that the original's config keeps working unchanged.
+#[test]
+fn keys_of_the_original_that_cosftpd_ignores_are_warnings() {
+    let dir = home();
+    let config = parse_ok(&with_account(
+        dir.path(),
+        "[OPTIONAL]\n\
+         config_check_enable = true\n\
+         log_rotate_enabled = true\n\
+         log_rotate_when = M\n\
+         log_backup_count = 100\n",
+    ));
+    let ignored: Vec<&str> = config
+        .warnings
+        .iter()
+        .map(|w| w.split(": ignored: ").next().unwrap())
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "[OPTIONAL] config_check_enable",
+            "[OPTIONAL] log_rotate_enabled",
+            "[OPTIONAL] log_rotate_when",
+            "[OPTIONAL] log_backup_count",
+        ],
+        "{:#?}",
+        config.warnings
+    );
+    assert!(
+        config.warnings[1].contains("rotated daily"),
+        "{:?}",
+        config.warnings
+    );
+    // Only where the original had them.
+    assert_eq!(
+        errors(&with_account(dir.path(), "log_backup_count = 100\n")),
+        ["[COS_ACCOUNT_0] log_backup_count: unknown key (it belongs in [OPTIONAL])"]
+    );
 }
 
 #[test]
 fn warnings_come_with_errors() {
     let dir = home();
-    let text = with_account(dir.path(), "").replace("authority = RW", "authorty = RW");
+    let text = with_account(dir.path(), "[OPTIONAL]\nconfig_check_enable = false\n")
+        .replace("authority = RW", "authorty = RW");
     let errors = Config::parse_str(&text).unwrap_err();
-    assert_eq!(errors.errors.len(), 1);
+    assert_eq!(errors.errors.len(), 2);
+    let shown = errors.to_string();
+    let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(
-        errors.to_string(),
-        "[COS_ACCOUNT_0] authority: required, but missing or empty\n\
-         warning: [COS_ACCOUNT_0] authorty: unknown key, ignored (did you mean authority?)"
+        lines[..2],
+        [
+            "[COS_ACCOUNT_0] authorty: unknown key (did you mean authority?)",
+            "[COS_ACCOUNT_0] authority: required, but missing or empty",
+        ]
+    );
+    assert!(
+        lines[2].starts_with("warning: [OPTIONAL] config_check_enable: ignored: "),
+        "{shown}"
     );
 }
 
@@ -948,6 +1021,128 @@ fn inline_comments_are_stripped() {
     assert_eq!(config.network.listen_port, 2100);
 }
 
+#[test]
+fn the_masquerade_placeholder_of_the_original_is_taken_as_unset() {
+    let dir = home();
+    for placeholder in ["XXX.XXX.XXX.XXX", "xxx.xxx.xxx.xxx"] {
+        let config = parse_ok(&with_account(
+            dir.path(),
+            &format!("[NETWORK]\nmasquerade_address = {placeholder}\n"),
+        ));
+        assert_eq!(config.network.masquerade_address, None);
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    }
+    // Anything else is a name, to be resolved by the preflight.
+    let config = parse_ok(&with_account(
+        dir.path(),
+        "[NETWORK]\nmasquerade_address = XXX.example.com\n",
+    ));
+    assert_eq!(
+        config.network.masquerade_address.as_deref(),
+        Some("XXX.example.com")
+    );
+}
+
+#[test]
+fn a_value_that_a_comment_may_have_cut_is_warned_about_by_line_and_key() {
+    let dir = home();
+    let text = with_account(dir.path(), "").replace("pass0", "bob #1pass");
+    let config = parse_ok(&text);
+    assert_eq!(config.accounts[0].password.expose(), "bob");
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    let warning = &config.warnings[0];
+    assert!(
+        warning.starts_with(
+            "[COS_ACCOUNT_0] ftp_login_user_password: line 5: the value ends before ` #`, the rest"
+        ),
+        "{warning}"
+    );
+    assert!(warning.contains("double quotes"), "{warning}");
+    assert!(
+        !warning.contains("bob") && !warning.contains("1pass"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn double_quotes_keep_a_value_as_written() {
+    let dir = home();
+    let home_dir = dir.path().join("my #1 ; home");
+    std::fs::create_dir(&home_dir).unwrap();
+    let text = format!(
+        "[COS_ACCOUNT_0]\n\
+         storage_type = memory\n\
+         home_dir = \"{}\"   # quoted: it has ` #` and ` ;` in it\n\
+         ftp_login_user_name = \"user0\"\n\
+         ftp_login_user_password = \"bob #1pass\"\n\
+         authority = RW\n",
+        home_dir.display()
+    );
+    let config = parse_ok(&text);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let account = &config.accounts[0];
+    assert_eq!(account.home_dir, home_dir);
+    assert_eq!(account.user, "user0");
+    assert_eq!(account.password.expose(), "bob #1pass");
+
+    // An unclosed quote is an error naming the line and key, never the value.
+    let text = text.replace("\"bob #1pass\"", "\"bob #1pass");
+    assert_eq!(
+        errors(&text),
+        [
+            "[COS_ACCOUNT_0] ftp_login_user_password: line 5: the value starts with `\"` but has no closing `\"`",
+            "[COS_ACCOUNT_0] ftp_login_user_password: required, but missing or empty",
+        ]
+    );
+}
+
+#[test]
+fn preflight_resolves_masquerade_address_and_checks_log_dir() {
+    let dir = home();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let config = parse_ok(&with_account(
+        dir.path(),
+        &format!(
+            "[NETWORK]\nmasquerade_address = ftp.cosftpd.invalid\n\
+             [OPTIONAL]\nlog_dir = {}/logs\nconfig_check_enable = true\n",
+            file.display()
+        ),
+    ));
+    let errors = config.preflight().unwrap_err();
+    let shown: Vec<String> = errors.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    assert!(
+        shown[0]
+            .starts_with("[NETWORK] masquerade_address: ftp.cosftpd.invalid does not resolve: "),
+        "{shown:#?}"
+    );
+    assert_eq!(
+        shown[1],
+        format!(
+            "[OPTIONAL] log_dir: {}/logs cannot be created: {} is not a directory",
+            file.display(),
+            file.display()
+        )
+    );
+    // The warnings come along, for one complete report.
+    assert_eq!(errors.warnings, config.warnings);
+    assert_eq!(errors.warnings.len(), 1);
+
+    let config = parse_ok(&with_account(
+        dir.path(),
+        &format!(
+            "[NETWORK]\nmasquerade_address = localhost\n[OPTIONAL]\nlog_dir = {}/logs\n",
+            dir.path().display()
+        ),
+    ));
+    assert!(config.preflight().is_ok());
+    assert!(
+        !dir.path().join("logs").exists(),
+        "preflight creates nothing"
+    );
+}
+
 /// The example from the original's documentation, as users have it in their `conf/vsftpd.conf`.
 const ORIGINAL_EXAMPLE: &str = "[COS_ACCOUNT_0]
 cos_secretid = COS_SECRETID    # 替换为您的 SECRETID
@@ -1006,7 +1201,17 @@ fn the_original_documented_example_parses() {
     }
     let text = ORIGINAL_EXAMPLE.replace("/home/", &format!("{}/", dir.path().display()));
     let config = parse_ok(&text);
-    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    // The inline comments are two spaces or more from their values: no "value may be cut" warnings. The
+    // masquerade placeholder is taken as not set, as the original did, and said so.
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(
+        config.warnings[0].starts_with(
+            "[NETWORK] masquerade_address: XXX.XXX.XXX.XXX is the placeholder of the original's example, taken \
+             as not set"
+        ),
+        "{:?}",
+        config.warnings
+    );
     assert_eq!(config.accounts.len(), 2);
     for (account, user) in config.accounts.iter().zip(["user0", "user1"]) {
         assert_eq!(account.user, user);
@@ -1030,10 +1235,7 @@ fn the_original_documented_example_parses() {
     }
     assert!(config.accounts[0].delete_enable);
     assert!(!config.accounts[1].delete_enable);
-    assert_eq!(
-        config.network.masquerade_address.as_deref(),
-        Some("XXX.XXX.XXX.XXX")
-    );
+    assert_eq!(config.network.masquerade_address, None);
     assert_eq!(config.network.listen_port, 2121);
     assert_eq!(config.network.passive_ports, 60000..=65535);
     assert_eq!(config.file.single_file_max_size, 20 * GIB);
