@@ -3,6 +3,7 @@
 //! This is the only room that knows how a store is reached. `bucketfs` receives a ready `Operator`.
 
 mod fault;
+pub mod objects;
 
 use std::net::SocketAddr;
 use std::time::Duration;
