@@ -45,6 +45,8 @@ pub struct Settings {
     pub max_list_file: usize,
     pub max_rename_objects: usize,
     pub metadata_ttl: Duration,
+    /// Bytes the metadata cache may take (`metadata_cache_size`).
+    pub metadata_cache_bytes: u64,
     /// Permission bits of files that carry none of their own (the mount's `file_mode`).
     pub file_mode: u16,
 }
@@ -58,6 +60,7 @@ impl Settings {
             max_list_file: config.optional.max_list_file,
             max_rename_objects: config.optional.max_rename_objects,
             metadata_ttl: config.optional.metadata_ttl,
+            metadata_cache_bytes: config.optional.metadata_cache_size,
             file_mode: config.optional.file_mode,
         }
     }
@@ -72,6 +75,7 @@ impl Default for Settings {
             max_list_file: 10_000,
             max_rename_objects: 10_000,
             metadata_ttl: Duration::from_secs(1),
+            metadata_cache_bytes: 16 * 1024 * 1024,
             file_mode: 0o644,
         }
     }
@@ -102,7 +106,7 @@ impl BucketFs {
         if let Some(min) = op.info().capability().write_multi_min_size {
             settings.part_size = settings.part_size.max(min as u64);
         }
-        let cache = MetaCache::new(settings.metadata_ttl);
+        let cache = MetaCache::new(settings.metadata_ttl, settings.metadata_cache_bytes);
         // A local directory holds names of at most NAME_MAX bytes; object stores only limit whole keys.
         let max_name_bytes = (op.info().scheme() == "fs").then_some(LOCAL_NAME_MAX);
         Self {

@@ -42,8 +42,9 @@ impl BucketFs {
             Cached::Absent => return Err(FsError::not_found(&key.display())),
             Cached::Unknown => {}
         }
+        let seen = self.cache().observe();
         let found = self.stat_store(key).await?;
-        self.cache().put(key, found.clone());
+        self.cache().put_observed(key, found.clone(), seen);
         found.ok_or_else(|| FsError::not_found(&key.display()))
     }
 

@@ -248,6 +248,8 @@ pub struct Optional {
     pub create_home_dir: bool,
     /// `metadata_ttl`, default 1 s.
     pub metadata_ttl: Duration,
+    /// `metadata_cache_size`, bytes per account, default 16 MiB.
+    pub metadata_cache_size: u64,
     /// `max_rename_objects`, default 10000.
     pub max_rename_objects: usize,
     /// `allow_other`, default true.

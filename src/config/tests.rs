@@ -82,6 +82,7 @@ fn defaults_of_every_setting() {
     assert_eq!(o.memory_budget, 512 * MIB);
     assert!(!o.create_home_dir);
     assert_eq!(o.metadata_ttl, Duration::from_secs(1));
+    assert_eq!(o.metadata_cache_size, 16 * MIB);
     assert_eq!(o.max_rename_objects, 10_000);
     assert!(o.allow_other);
     assert_eq!((o.mount_uid, o.mount_gid), (None, None));
