@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod account;
+pub mod location;
 mod parse;
 mod reader;
 mod settings;
