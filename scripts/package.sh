@@ -14,17 +14,18 @@
 #    directories; check-config never contacts a store);
 # 4. the tarball;
 # 5. the .deb: `cargo deb --no-build` around the same binary; its file list is checked;
-# 6. the .deb on a clean Debian: a minimal Debian (debootstrap, cached in target/package/debian-<suite>), copied
-#    afresh, `apt-get install ./cosftpd_….deb` in it (fuse3 comes from the Debian archive), the files checked where
-#    the package puts them, `cosftpd check-config` finding /etc/cosftpd/vsftpd.conf by itself, then
-#    `dpkg --purge` leaving nothing behind. Needs root (chroot); skipped with a message otherwise, unless
-#    COSFTPD_PACKAGE_REQUIRE_INSTALL=1.
+# 6. the .deb on clean Debians: for each suite, a minimal Debian (debootstrap, cached in
+#    target/package/debian-<suite>), copied afresh, `apt-get install ./cosftpd_….deb` in it (fuse3 comes from the
+#    Debian archive), the files checked where the package puts them, the binary run (`--version`, `passwd`,
+#    `check-config` finding /etc/cosftpd/vsftpd.conf by itself), then `dpkg --purge` leaving nothing behind.
+#    Debian 11 (glibc 2.31) also shows the binary running on a glibc older than the build machine's. Needs root
+#    (chroot); skipped with a message otherwise, unless COSFTPD_PACKAGE_REQUIRE_INSTALL=1.
 #
 # Slow (a full release build: ~10 minutes on 2 cores, plus a first debootstrap): not part of scripts/test.sh.
 #
 # Environment:
 #   CARGO_BUILD_JOBS                    build parallelism (default 2)
-#   COSFTPD_DEBIAN_SUITE                Debian release for the installation check (default bookworm)
+#   COSFTPD_DEBIAN_SUITES               Debian releases for the installation check (default "bookworm bullseye")
 #   COSFTPD_DEBIAN_MIRROR               its mirror (default http://deb.debian.org/debian)
 #   COSFTPD_PACKAGE_REQUIRE_INSTALL=1   fail, rather than skip, when the installation check cannot run
 set -euo pipefail
@@ -41,7 +42,7 @@ ZIGLANG_VERSION=0.14.1
 GLIBC_MAX=2.17
 RUST_TARGET=x86_64-unknown-linux-gnu
 PROFILE=dist
-SUITE="${COSFTPD_DEBIAN_SUITE:-bookworm}"
+SUITES="${COSFTPD_DEBIAN_SUITES:-bookworm bullseye}"
 MIRROR="${COSFTPD_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 
@@ -171,9 +172,10 @@ for expected in \
     grep -qxF -- "$expected" <<<"$contents" || die "the .deb lacks '$expected':"$'\n'"$contents"
 done
 depends="$(dpkg-deb -f "$deb" Depends)"
-grep -q 'fuse3' <<<"$depends" || die "the .deb does not depend on fuse3 (Depends: $depends)"
+[ "$depends" = "libc6 (>= $GLIBC_MAX), fuse3" ] || die "the .deb depends on '$depends'"
 dpkg-deb -e "$deb" "$scratch/control"
 grep -qx /etc/cosftpd/vsftpd.conf "$scratch/control/conffiles" || die "/etc/cosftpd/vsftpd.conf is no conffile"
+grep -q 'daemon-reload' "$scratch/control/postinst" || die "the .deb's postinst does not reload systemd"
 step ".deb (cargo deb --no-build)"
 note ".deb: $deb, $(stat -c %s "$deb") bytes ($(du -h "$deb" | cut -f1)); Depends: $depends"
 
@@ -188,7 +190,8 @@ install_check_unavailable() {
     note "installation check: SKIPPED ($1)"
 }
 
-install_check() {
+install_check() { # suite
+    local suite="$1"
     if [ "$(id -u)" -ne 0 ]; then
         install_check_unavailable "needs root (chroot)"
         return 0
@@ -199,17 +202,17 @@ install_check() {
             { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; } ||
             { install_check_unavailable "debootstrap cannot be installed"; return 0; }
     fi
-    local base="$OUT/debian-$SUITE"
+    local base="$OUT/debian-$suite"
     if ! [ -f "$base/.cosftpd-complete" ]; then
-        say "debootstrap --variant=minbase $SUITE into $base (once; cached)"
+        say "debootstrap --variant=minbase $suite into $base (once; cached)"
         rm -rf "$base"
-        debootstrap --variant=minbase "$SUITE" "$base" "$MIRROR" >"$OUT/debootstrap.log" 2>&1 ||
-            { tail -n 20 "$OUT/debootstrap.log" >&2; die "debootstrap failed (log: $OUT/debootstrap.log)"; }
+        debootstrap --variant=minbase "$suite" "$base" "$MIRROR" >"$OUT/debootstrap-$suite.log" 2>&1 ||
+            { tail -n 20 "$OUT/debootstrap-$suite.log" >&2; die "debootstrap failed (log: $OUT/debootstrap-$suite.log)"; }
         cp /etc/resolv.conf "$base/etc/resolv.conf"
         chroot "$base" apt-get update -qq
         touch "$base/.cosftpd-complete"
     fi
-    local root="$scratch/debian"
+    local root="$scratch/debian-$suite"
     cp -a "$base" "$root"
     # shellcheck disable=SC2064 # expand now: the paths are fixed
     trap "umount '$root/proc' 2>/dev/null || true; cleanup_scratch" EXIT
@@ -217,9 +220,9 @@ install_check() {
     cp "$deb" "$root/tmp/"
     local debname
     debname="$(basename "$deb")"
-    say "apt-get install ./$debname in a fresh $SUITE root"
+    say "apt-get install ./$debname in a fresh $suite root"
     chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "/tmp/$debname" \
-        >"$OUT/install.log" 2>&1 || { cat "$OUT/install.log" >&2; die "apt-get install of the .deb failed"; }
+        >"$OUT/install-$suite.log" 2>&1 || { cat "$OUT/install-$suite.log" >&2; die "apt-get install of the .deb failed"; }
     local status
     status="$(chroot "$root" dpkg-query -W -f='${Package} ${Status}\n' cosftpd fuse3)"
     if grep -v ' install ok installed$' <<<"$status"; then
@@ -232,6 +235,9 @@ install_check() {
     done
     [ "$(stat -c %a "$root/etc/cosftpd/vsftpd.conf")" = 600 ] || die "/etc/cosftpd/vsftpd.conf is not mode 0600"
     [ "$(chroot "$root" cosftpd --version)" = "$version_line" ] || die "the installed cosftpd --version differs"
+    local hash
+    hash="$(printf 'pw\n' | chroot "$root" cosftpd passwd)"
+    case "$hash" in '$argon2id$'*) ;; *) die "cosftpd passwd in the root printed '$hash'" ;; esac
     # Without -c the installed config is found; its placeholder home_dirs made real, it passes.
     mkdir -p "$root/home/user0" "$root/home/user1"
     local out
@@ -239,15 +245,18 @@ install_check() {
         { printf '%s\n' "$out" >&2; die "check-config in the root failed"; }
     [ "$(head -n1 <<<"$out")" = "/etc/cosftpd/vsftpd.conf: OK" ] || die "check-config did not read /etc/cosftpd/vsftpd.conf: $out"
     # Purged, it leaves nothing of its own behind (the config included).
-    chroot "$root" dpkg --purge cosftpd >>"$OUT/install.log" 2>&1 || die "dpkg --purge cosftpd failed"
+    chroot "$root" dpkg --purge cosftpd >>"$OUT/install-$suite.log" 2>&1 || die "dpkg --purge cosftpd failed"
     for f in /usr/bin/cosftpd /etc/cosftpd/vsftpd.conf /usr/lib/systemd/system/cosftpd.service /usr/share/doc/cosftpd; do
         [ ! -e "$root$f" ] || die "$f is left after dpkg --purge"
     done
     umount "$root/proc" 2>/dev/null || true
-    note "installation check: apt-get install on a fresh Debian $SUITE (fuse3 pulled in), files in place, config 0600, check-config finds /etc/cosftpd/vsftpd.conf, dpkg --purge leaves nothing"
+    rm -rf "$root"
+    note "installation check on Debian $suite (glibc $(chroot "$base" dpkg-query -W -f='${Version}' libc6)): apt-get install (fuse3 pulled in), files in place, config 0600, --version, passwd, check-config finds /etc/cosftpd/vsftpd.conf, dpkg --purge leaves nothing"
 }
-install_check
-step "installation check"
+for suite in $SUITES; do
+    install_check "$suite"
+    step "installation check ($suite)"
+done
 
 # -------------------------------------------------------------------------------------------------------------
 printf '\n== cosftpd %s packaged in %d s\n' "$version" "$SECONDS"
