@@ -178,7 +178,9 @@ fn check_config(path: &Path) -> ExitCode {
 fn passwd() -> ExitCode {
     let hashed = read_new_password()
         .map_err(|e| e.to_string())
-        .and_then(|password| cosftpd::ftp::auth::hash_password(&password).map_err(|e| e.to_string()));
+        .and_then(|password| {
+            cosftpd::ftp::auth::hash_password(&password).map_err(|e| e.to_string())
+        });
     match hashed {
         Ok(hash) => {
             println!("{hash}");

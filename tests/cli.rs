@@ -372,7 +372,10 @@ fn passwd_hashes_the_first_line_of_stdin_with_argon2id() {
     for input in [&b"crlf-pass\r\n"[..], b"crlf-pass"] {
         let (ok, stdout, stderr) = passwd(input);
         assert!(ok, "{stderr}");
-        assert!(verify_password(&Secret::new(stdout.trim_end()), "crlf-pass"));
+        assert!(verify_password(
+            &Secret::new(stdout.trim_end()),
+            "crlf-pass"
+        ));
     }
 }
 
@@ -479,9 +482,15 @@ fn the_config_is_dash_c_else_cosftpd_config_else_etc_else_conf() {
     };
 
     let (ok, text) = check(dir.path(), Some(&good), &[]);
-    assert!(ok && text.starts_with(&format!("{}: OK", good.display())), "{text}");
+    assert!(
+        ok && text.starts_with(&format!("{}: OK", good.display())),
+        "{text}"
+    );
     let (ok, text) = check(dir.path(), Some(&good), &["-c", other.to_str().unwrap()]);
-    assert!(ok && text.starts_with(&format!("{}: OK", other.display())), "{text}");
+    assert!(
+        ok && text.starts_with(&format!("{}: OK", other.display())),
+        "{text}"
+    );
 
     // Neither: the installed config if there is one, else conf/vsftpd.conf under the working directory.
     let installed = Path::new(cosftpd::config::location::SYSTEM_PATH).exists();

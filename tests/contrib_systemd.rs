@@ -89,10 +89,7 @@ fn systemd_analyze_verify_accepts_the_unit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "systemd-analyze verify:\n{stderr}");
     // Unknown keys and bad values are only warnings (exit status 0): none may concern the unit.
-    let about_the_unit: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("cosftpd"))
-        .collect();
+    let about_the_unit: Vec<&str> = stderr.lines().filter(|l| l.contains("cosftpd")).collect();
     assert!(about_the_unit.is_empty(), "{}", about_the_unit.join("\n"));
 }
 
@@ -114,10 +111,7 @@ fn systemd_analyze_security_rates_the_unit_ok() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exposure above 5:\n{stdout}{stderr}"
-    );
+    assert!(out.status.success(), "exposure above 5:\n{stdout}{stderr}");
     assert!(
         stdout.contains("Overall exposure level for cosftpd.service"),
         "{stdout}{stderr}"
@@ -133,7 +127,11 @@ fn the_units_command_line_is_one_cosftpd_accepts() {
     let args: Vec<&str> = words.collect();
     assert_eq!(args, ["serve", "-c", "/etc/cosftpd/vsftpd.conf"]);
     // clap parses the whole line before it honours --help: an unknown subcommand or flag fails here.
-    let out = Command::new(BIN).args(&args).arg("--help").output().unwrap();
+    let out = Command::new(BIN)
+        .args(&args)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -181,8 +179,17 @@ fn the_unit_keeps_mounts_in_the_hosts_namespace_and_fuse_reachable() {
         );
     }
     let caps = setting(&text, "CapabilityBoundingSet").expect("CapabilityBoundingSet");
-    assert!(caps.split_whitespace().any(|c| c == "CAP_SYS_ADMIN"), "{caps}");
-    assert_eq!(setting(&text, "DeviceAllow").as_deref(), Some("/dev/fuse rw"));
+    assert!(
+        caps.split_whitespace().any(|c| c == "CAP_SYS_ADMIN"),
+        "{caps}"
+    );
+    assert_eq!(
+        setting(&text, "DeviceAllow").as_deref(),
+        Some("/dev/fuse rw")
+    );
     let syscalls = setting(&text, "SystemCallFilter").expect("SystemCallFilter");
-    assert!(syscalls.split_whitespace().any(|g| g == "@mount"), "{syscalls}");
+    assert!(
+        syscalls.split_whitespace().any(|g| g == "@mount"),
+        "{syscalls}"
+    );
 }

@@ -193,9 +193,18 @@ mod tests {
     #[test]
     fn hash_password_makes_salted_argon2id_that_verifies() {
         let first = hash_password("correct horse").unwrap();
-        assert!(first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{first}");
-        assert!(verify_password(&Secret::new(first.clone()), "correct horse"));
-        assert!(!verify_password(&Secret::new(first.clone()), "correct horse "));
+        assert!(
+            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{first}"
+        );
+        assert!(verify_password(
+            &Secret::new(first.clone()),
+            "correct horse"
+        ));
+        assert!(!verify_password(
+            &Secret::new(first.clone()),
+            "correct horse "
+        ));
         assert!(is_hashed(&Secret::new(first.clone())));
         // A fresh salt each time: the same password never gives the same hash.
         assert_ne!(first, hash_password("correct horse").unwrap());
