@@ -9,3 +9,19 @@ pub mod ftp;
 pub mod fuse;
 pub mod logging;
 pub mod storage;
+
+/// `0.1.0 (git 1a2b3c4)`: the package version and the commit it was built from (`-dirty` when the tree had
+/// changes), or the version alone when built outside a git checkout (see build.rs).
+pub const VERSION: &str = {
+    const COMMIT: &str = env!("COSFTPD_GIT_COMMIT");
+    if COMMIT.is_empty() {
+        env!("CARGO_PKG_VERSION")
+    } else {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (git ",
+            env!("COSFTPD_GIT_COMMIT"),
+            ")"
+        )
+    }
+};

@@ -1,11 +1,12 @@
-//! `cosftpd serve | mount | check-config`.
+//! `cosftpd serve | mount | check-config | passwd`.
 
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cosftpd::config::{Config, ConfigErrors, StorageConfig};
+use cosftpd::config::{location, Config, ConfigErrors, StorageConfig};
 use cosftpd::daemon::{self, Mode, RunOptions};
 use cosftpd::storage::StorageOptions;
 
@@ -13,7 +14,7 @@ use cosftpd::storage::StorageOptions;
 ///
 /// One config file (the original COS FTP Server's conf/vsftpd.conf format) binds each FTP account to a bucket.
 #[derive(Debug, Parser)]
-#[command(name = "cosftpd", version, about, long_about = None)]
+#[command(name = "cosftpd", version = cosftpd::VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,18 +27,31 @@ enum Command {
     /// Mount every account's bucket at its home_dir (no FTP) until SIGINT/SIGTERM.
     Mount(RunArgs),
     /// Validate the config and print what it sets up; exit status 1 on any error.
-    CheckConfig {
-        /// Config file.
-        #[arg(short, long, default_value = "conf/vsftpd.conf")]
-        config: PathBuf,
-    },
+    CheckConfig(ConfigArg),
+    /// Print an argon2id hash of a password, for ftp_login_user_password.
+    ///
+    /// Reads the password twice from the terminal without echo, or the first line of standard input when that is
+    /// not a terminal (`printf '%s\n' "$PASSWORD" | cosftpd passwd`).
+    Passwd,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// Config file [default: $COSFTPD_CONFIG, else /etc/cosftpd/vsftpd.conf if it exists, else conf/vsftpd.conf]
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn path(self) -> PathBuf {
+        location::resolve(self.config)
+    }
 }
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Config file.
-    #[arg(short, long, default_value = "conf/vsftpd.conf")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Do not contact the stores at start (by default each bucket is listed once to catch bad keys early).
     #[arg(long)]
     no_check: bool,
@@ -47,9 +61,10 @@ fn main() -> ExitCode {
     return_freed_buffers_to_the_os();
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig(config) => check_config(&config.path()),
         Command::Serve(args) => run(args, Mode::Serve),
         Command::Mount(args) => run(args, Mode::MountOnly),
+        Command::Passwd => passwd(),
     }
 }
 
@@ -74,7 +89,8 @@ fn print_errors(path: &Path, errors: &ConfigErrors) {
 }
 
 fn run(args: RunArgs, mode: Mode) -> ExitCode {
-    let config = match load(&args.config) {
+    let path = args.config.path();
+    let config = match load(&path) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -88,8 +104,9 @@ fn run(args: RunArgs, mode: Mode) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(version = cosftpd::VERSION, config = %path.display(), "cosftpd starting");
     for warning in &config.warnings {
-        tracing::warn!("{}: {warning}", args.config.display());
+        tracing::warn!("{}: {warning}", path.display());
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -159,6 +176,46 @@ fn check_config(path: &Path) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+fn passwd() -> ExitCode {
+    let hashed = read_new_password()
+        .map_err(|e| e.to_string())
+        .and_then(|password| {
+            cosftpd::ftp::auth::hash_password(&password).map_err(|e| e.to_string())
+        });
+    match hashed {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cosftpd passwd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// From the terminal: typed twice, never echoed (rpassword talks to /dev/tty, so stdout carries only the hash).
+/// Otherwise the first line of stdin, exactly as given but for its line ending.
+fn read_new_password() -> std::io::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Repeat password: ")?;
+        if first != again {
+            return Err(std::io::Error::other("the two passwords differ"));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        line.strip_suffix('\r').unwrap_or(line).to_string()
+    };
+    if password.is_empty() {
+        return Err(std::io::Error::other("empty password"));
+    }
+    Ok(password)
 }
 
 fn human(bytes: u64) -> String {

@@ -1,13 +1,19 @@
-//! The binary as a user runs it: `check-config`, and `serve` / `mount` end to end (a real FUSE mount, a real FTP
-//! client, SIGTERM for a clean stop).
+//! The binary as a user runs it: `check-config`, `passwd`, `--version`, where the config is looked for, and
+//! `serve` / `mount` end to end (a real FUSE mount, a real FTP client, systemd notifications, SIGTERM for a clean
+//! stop).
 
 mod common;
+mod ftpd;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use cosftpd::config::Secret;
+use cosftpd::ftp::auth::verify_password;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cosftpd");
 
@@ -66,8 +72,11 @@ struct Daemon(Child);
 
 impl Daemon {
     fn start(args: &[&str]) -> Daemon {
-        let child = Command::new(BIN)
-            .args(args)
+        Self::spawn(Command::new(BIN).args(args))
+    }
+
+    fn spawn(command: &mut Command) -> Daemon {
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -561,4 +570,224 @@ fn check_config_warns_when_a_value_may_have_been_cut_by_a_comment() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(!stdout.contains("warning"), "{stdout}");
+}
+
+/// Runs `cosftpd passwd` with `input` on stdin (not a terminal); returns (success, stdout, stderr).
+fn passwd(input: &[u8]) -> (bool, String, String) {
+    let out = ftpd::run_with_input(Command::new(BIN).arg("passwd"), input, ftpd::TIMEOUT);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn passwd_hashes_the_first_line_of_stdin_with_argon2id() {
+    let (ok, stdout, stderr) = passwd(b"pass word 1\nsecond line is ignored\n");
+    assert!(ok, "{stderr}");
+    // One line, the hash alone: no prompt when stdin is not a terminal.
+    let hash = stdout.strip_suffix('\n').expect("one line");
+    assert!(!hash.contains('\n'), "{stdout:?}");
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    // Verified by the code the FTP login uses; the line ending is not part of the password, spaces are.
+    assert!(verify_password(&Secret::new(hash), "pass word 1"));
+    assert!(!verify_password(&Secret::new(hash), "pass word 1\n"));
+    assert!(!verify_password(&Secret::new(hash), "password1"));
+
+    // A CRLF line (a file written on Windows) and a last line without a newline give the same password.
+    for input in [&b"crlf-pass\r\n"[..], b"crlf-pass"] {
+        let (ok, stdout, stderr) = passwd(input);
+        assert!(ok, "{stderr}");
+        assert!(verify_password(
+            &Secret::new(stdout.trim_end()),
+            "crlf-pass"
+        ));
+    }
+}
+
+#[test]
+fn passwd_refuses_an_empty_password() {
+    for input in [&b""[..], b"\n"] {
+        let (ok, stdout, stderr) = passwd(input);
+        assert!(!ok, "{stdout}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(stderr.contains("empty password"), "{stderr}");
+    }
+}
+
+/// `cosftpd passwd` output as `ftp_login_user_password`: `serve` (no FUSE needed) accepts the password over FTP.
+#[test]
+fn a_passwd_hash_in_the_config_logs_in_over_ftp() {
+    let (ok, stdout, stderr) = passwd(b"correct horse battery\n");
+    assert!(ok, "{stderr}");
+    let hash = stdout.trim_end();
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let text = format!(
+        "[COS_ACCOUNT_0]\nstorage_type = fs\nstorage_root = {root}\nhome_dir = {home}\n\
+         ftp_login_user_name = carol\nftp_login_user_password = {hash}\nauthority = RW\n\n\
+         [NETWORK]\nlisten_address = 127.0.0.1\nlisten_port = {port}\npassive_port = 40000,40100\n\n\
+         [OPTIONAL]\nmount_enable = false\ncreate_home_dir = true\n",
+        root = dir.path().join("bucket").display(),
+        home = dir.path().join("home").display(),
+    );
+    let config = common::write_config(dir.path(), &text);
+    let mut daemon = Daemon::start(&["serve", "-c", config.to_str().unwrap()]);
+    daemon.wait_for_log("FTP listening");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+
+    let mut ctl = ftpd::Ctl::connect(addr);
+    ctl.login("carol", "correct horse battery");
+    ctl.expect("PWD", 257);
+
+    // The hash itself is not a password, nor is a near miss.
+    for wrong in [hash, "correct horse"] {
+        let mut ctl = ftpd::Ctl::connect(addr);
+        ctl.expect("USER carol", 331);
+        ctl.expect(&format!("PASS {wrong}"), 530);
+    }
+    assert!(daemon.terminate().success());
+}
+
+/// What `build.rs` sees: the short hash of HEAD when the package is the top of a git work tree, else nothing.
+fn git_head() -> Option<String> {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    if !git(&["rev-parse", "--show-prefix"])?.is_empty() {
+        return None;
+    }
+    git(&["rev-parse", "--short", "HEAD"])
+}
+
+#[test]
+fn version_names_the_release_and_the_git_commit() {
+    let version = env!("CARGO_PKG_VERSION");
+    for flag in ["--version", "-V"] {
+        let out = Command::new(BIN).arg(flag).output().unwrap();
+        assert!(out.status.success());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.trim_end();
+        match git_head() {
+            Some(hash) => assert!(
+                line == format!("cosftpd {version} (git {hash})")
+                    || line == format!("cosftpd {version} (git {hash}-dirty)"),
+                "{line:?} does not name commit {hash}"
+            ),
+            None => assert_eq!(line, format!("cosftpd {version}")),
+        }
+    }
+}
+
+#[test]
+fn the_config_is_dash_c_else_cosftpd_config_else_etc_else_conf() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = local_config(&dir.path().join("a"), 2121, false);
+    let other = local_config(&dir.path().join("b"), 2121, false);
+    let check = |cwd: &Path, env: Option<&Path>, args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("check-config").args(args).current_dir(cwd);
+        match env {
+            Some(path) => cmd.env("COSFTPD_CONFIG", path),
+            None => cmd.env_remove("COSFTPD_CONFIG"),
+        };
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    let (ok, text) = check(dir.path(), Some(&good), &[]);
+    assert!(
+        ok && text.starts_with(&format!("{}: OK", good.display())),
+        "{text}"
+    );
+    let (ok, text) = check(dir.path(), Some(&good), &["-c", other.to_str().unwrap()]);
+    assert!(
+        ok && text.starts_with(&format!("{}: OK", other.display())),
+        "{text}"
+    );
+
+    // Neither: the installed config if there is one, else conf/vsftpd.conf under the working directory.
+    let installed = Path::new(cosftpd::config::location::SYSTEM_PATH).exists();
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, text) = check(empty.path(), None, &[]);
+    if installed {
+        assert!(text.starts_with("/etc/cosftpd/vsftpd.conf"), "{text}");
+    } else {
+        assert!(!ok, "{text}");
+        assert!(
+            text.starts_with("conf/vsftpd.conf: 1 error(s)") && text.contains("cannot read"),
+            "{text}"
+        );
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("conf")).unwrap();
+        std::fs::copy(&good, project.join("conf/vsftpd.conf")).unwrap();
+        let (ok, text) = check(&project, None, &[]);
+        assert!(ok && text.starts_with("conf/vsftpd.conf: OK"), "{text}");
+        // An empty COSFTPD_CONFIG counts as unset.
+        let (ok, text) = check(&project, Some(Path::new("")), &[]);
+        assert!(ok && text.starts_with("conf/vsftpd.conf: OK"), "{text}");
+    }
+
+    // --help says so.
+    for sub in ["serve", "mount", "check-config"] {
+        let out = Command::new(BIN).args([sub, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("COSFTPD_CONFIG")
+                && help.contains("/etc/cosftpd/vsftpd.conf")
+                && help.contains("conf/vsftpd.conf"),
+            "{help}"
+        );
+    }
+}
+
+/// Under systemd (`Type=notify`), READY=1 comes once the FTP listener accepts connections, STOPPING=1 when a
+/// SIGTERM starts the shutdown.
+#[test]
+fn serve_notifies_systemd_when_ready_and_when_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let config = local_config(dir.path(), port, false);
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    // A deadline for a daemon that never notifies, not a synchronisation delay.
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let receive = || {
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).expect("a notification within 30 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+
+    let mut daemon = Daemon::spawn(
+        Command::new(BIN)
+            .args(["serve", "-c", config.to_str().unwrap()])
+            .env("NOTIFY_SOCKET", &socket_path),
+    );
+    daemon.wait_for_log("FTP listening"); // and keep its stderr drained
+    let ready = receive();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    assert!(ready.contains("STATUS=serving 2 account(s)"), "{ready:?}");
+    let mut ctl = ftpd::Ctl::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    ctl.login("alice", "secret-password-1");
+    drop(ctl);
+
+    let status = daemon.terminate();
+    let stopping = receive();
+    assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping:?}");
+    assert!(status.success(), "{status}");
 }

@@ -94,10 +94,6 @@ enum Stat {
 type Outcome<T> = Result<T, FsErrorKind>;
 
 impl Model {
-    fn is_file(&self, key: &str) -> bool {
-        !key.is_empty() && self.objects.contains_key(key)
-    }
-
     fn is_dir(&self, key: &str) -> bool {
         if key.is_empty() {
             return true;

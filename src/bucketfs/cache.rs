@@ -136,14 +136,6 @@ impl MetaCache {
         self.entries.retain(|k, _| !k.starts_with(key));
     }
 
-    /// Forgets what is known of `key` (a change of this account whose outcome is not known, e.g. a failed
-    /// commit).
-    pub fn forget(&self, key: &Key) {
-        let mut changes = self.lock();
-        *changes += 1;
-        self.entries.remove(key);
-    }
-
     /// Bytes the entries take, by the cache's own weighing.
     #[cfg(test)]
     pub fn weight(&self) -> u64 {

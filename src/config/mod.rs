@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod account;
+pub mod location;
 mod parse;
 mod preflight;
 mod reader;

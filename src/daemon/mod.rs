@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::bucketfs::{BucketFs, MemoryBudget};
 use crate::config::{Account, Config};
 use crate::storage::{self, StorageOptions};
+
+mod service_manager;
 
 /// What the process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,9 @@ pub fn prepare_home_dirs(config: &Config) -> Result<(), DaemonError> {
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
+    // Caught from the start: a SIGTERM while the mounts come up stops the daemon cleanly once they are up, rather
+    // than killing it halfway (and one right after the readiness notification is never missed).
+    let mut signals = Signals::install()?;
     let config = Arc::new(config);
     prepare_home_dirs(&config)?;
     let accounts = open_accounts(&config, &options).await?;
@@ -115,8 +120,14 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         Mode::MountOnly => None,
     };
 
-    let signal = wait_for_signal().await;
+    service_manager::ready(&match options.mode {
+        Mode::Serve => format!("serving {} account(s)", accounts.len()),
+        Mode::MountOnly => format!("mounted {} account(s)", accounts.len()),
+    });
+
+    signals.recv().await;
     info!("shutting down");
+    service_manager::stopping();
     if let Some(ftp) = ftp {
         ftp.shutdown().await;
     }
@@ -125,21 +136,31 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     if let Err(e) = tokio::task::spawn_blocking(move || drop(mounts)).await {
         warn!(error = %e, "unmounting failed");
     }
-    if let Err(e) = &signal {
-        error!(error = %e, "signal handling failed");
-    }
-    signal
+    Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), DaemonError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
+/// The signals that stop the daemon.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, DaemonError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).map_err(DaemonError::Signal)?,
+            int: signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?,
+        })
     }
-    Ok(())
+
+    /// Waits for SIGTERM or SIGINT (one that arrived since `install` returns at once).
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => info!("SIGTERM received"),
+            _ = self.int.recv() => info!("SIGINT received"),
+        }
+    }
 }
 
 mod mounts {

@@ -34,6 +34,31 @@ pub fn verify_password(stored: &Secret, given: &str) -> bool {
     stored.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
+/// A hash for `ftp_login_user_password` (what `cosftpd passwd` prints): argon2id, PHC string format, with a
+/// random salt from the OS.
+///
+/// The argon2 crate's default parameters (19 MiB, 2 passes, 1 lane) are the OWASP Password Storage Cheat Sheet's
+/// argon2id recommendation. RFC 9106's 64 MiB profile would be stronger per guess, but every login verifies a hash
+/// and that memory is multiplied by the logins in flight; the per-IP lockout limits guessing over FTP anyway.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::default(),
+    )
+    .hash_password(password.as_bytes(), &salt)
+    .map_err(HashError)?;
+    Ok(hash.to_string())
+}
+
+/// The argon2 crate's error (it implements `std::error::Error` only with its `std` feature, so it is shown, not
+/// chained as a source).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot hash the password: {0}")]
+pub struct HashError(argon2::password_hash::Error);
+
 /// Whether a configured password is a hash (for `check-config` and the warning about plaintext).
 pub fn is_hashed(stored: &Secret) -> bool {
     let s = stored.expose();
@@ -163,6 +188,26 @@ mod tests {
             &Secret::new("$argon2id$garbage"),
             "$argon2id$garbage"
         ));
+    }
+
+    #[test]
+    fn hash_password_makes_salted_argon2id_that_verifies() {
+        let first = hash_password("correct horse").unwrap();
+        assert!(
+            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{first}"
+        );
+        assert!(verify_password(
+            &Secret::new(first.clone()),
+            "correct horse"
+        ));
+        assert!(!verify_password(
+            &Secret::new(first.clone()),
+            "correct horse "
+        ));
+        assert!(is_hashed(&Secret::new(first.clone())));
+        // A fresh salt each time: the same password never gives the same hash.
+        assert_ne!(first, hash_password("correct horse").unwrap());
     }
 
     #[test]
