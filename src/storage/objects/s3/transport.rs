@@ -1,7 +1,7 @@
 //! Sending one S3/COS request: fault check, signing, the HTTP exchange under the progress watchdog, the answer
 //! read in full, errors mapped, temporary failures retried (see [`super::retry`]).
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use backon::Retryable;
@@ -101,9 +101,9 @@ impl Transport {
     /// than one may hide an earlier attempt that succeeded without its answer arriving).
     pub(super) async fn send_counted(&self, req: &Request) -> (opendal::Result<Response>, u32) {
         let live = Arc::new(Liveness::new());
-        let attempts = Cell::new(0u32);
+        let attempts = AtomicU32::new(0);
         let result = (|| {
-            attempts.set(attempts.get() + 1);
+            attempts.fetch_add(1, Ordering::Relaxed);
             self.attempt(req, &live)
         })
         .retry(self.policy.backoff())
@@ -111,7 +111,7 @@ impl Transport {
         .adjust(|_, delay| delay.filter(|d| self.policy.may_retry(live.idle(), *d)))
         .notify(|e, delay| warn!(op = req.op, error = %e, ?delay, "store request failed; retrying"))
         .await;
-        let attempts = attempts.get();
+        let attempts = attempts.into_inner();
         let result = result.map_err(|e| {
             if attempts > 1 {
                 e.with_context("attempts", attempts)
