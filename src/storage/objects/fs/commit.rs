@@ -1,7 +1,7 @@
 //! Putting a finished file in place: rename(2) when it may replace what is there, and an atomic
 //! "create, never replace" when it may not.
 //!
-//! [`Overwrite::Forbid`](crate::storage::objects::Overwrite::Forbid) tries, in order:
+//! [`Overwrite::Forbid`] tries, in order:
 //! 1. `renameat2(RENAME_NOREPLACE)`: atomic, one step (ext4, xfs, btrfs, tmpfs, overlayfs on current kernels);
 //! 2. `link(2)` to the destination, then unlink of the temporary name: atomic as well (EEXIST when the
 //!    destination exists), for filesystems without RENAME_NOREPLACE such as NFS;
