@@ -366,3 +366,142 @@ fn cos_mode_multipart_with_part_copy() {
         Some(old.len() + 8)
     );
 }
+
+/// An unknown upload id: 404 NoSuchUpload on part upload and completion, as S3 and COS answer (moto: 500).
+#[test]
+fn unknown_upload_is_no_such_upload_in_both_modes() {
+    for mode in [ServerMode::S3, ServerMode::Cos] {
+        let Some(server) = S3Server::shared(mode) else {
+            return;
+        };
+        let bucket = common::unique_bucket("gone");
+        server.create_bucket(&bucket);
+        let part = server
+            .request("PUT", &bucket, "k", "partNumber=1&uploadId=nope", &[], b"x")
+            .unwrap();
+        assert_eq!(part.status, 404, "{mode:?}: {}", part.text());
+        assert!(
+            part.text().contains("<Code>NoSuchUpload</Code>"),
+            "{}",
+            part.text()
+        );
+        let complete = server
+            .request(
+                "POST",
+                &bucket,
+                "k",
+                "uploadId=nope",
+                &[],
+                b"<CompleteMultipartUpload/>",
+            )
+            .unwrap();
+        assert_eq!(complete.status, 404, "{mode:?}: {}", complete.text());
+        assert!(
+            complete.text().contains("NoSuchUpload"),
+            "{}",
+            complete.text()
+        );
+    }
+}
+
+/// COS's spellings of a metadata copy (`Replaced`, copy source `<bucket>.cos.<region>.myqcloud.com/<key>`),
+/// and `x-cos-hash-crc64ecma` on PUT, HEAD, ranged GET and CompleteMultipartUpload.
+#[test]
+fn cos_mode_copy_spellings_and_crc64() {
+    let Some(server) = S3Server::shared(ServerMode::Cos) else {
+        return;
+    };
+    let bucket = common::unique_bucket("cosdialect");
+    server.create_bucket(&bucket);
+    let crc = |data: &[u8]| crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Xz, data).to_string();
+
+    let body = b"hello, crc";
+    let put = server
+        .request(
+            "PUT",
+            &bucket,
+            "a.txt",
+            "",
+            &[("x-cos-meta-mtime", "1")],
+            body,
+        )
+        .unwrap();
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(put.header("x-cos-hash-crc64ecma"), Some(crc(body).as_str()));
+
+    let source = format!("{bucket}.{}/a.txt", common::COS_DOMAIN);
+    let copy = server
+        .request(
+            "PUT",
+            &bucket,
+            "a.txt",
+            "",
+            &[
+                ("x-cos-copy-source", &source),
+                ("x-cos-metadata-directive", "Replaced"),
+                ("x-cos-meta-mtime", "2"),
+            ],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(copy.status, 200, "{}", copy.text());
+    let head = server
+        .request("HEAD", &bucket, "a.txt", "", &[], b"")
+        .unwrap();
+    assert_eq!(head.header("x-cos-meta-mtime"), Some("2"));
+    assert_eq!(
+        head.header("x-cos-hash-crc64ecma"),
+        Some(crc(body).as_str())
+    );
+    let ranged = server
+        .request("GET", &bucket, "a.txt", "", &[("Range", "bytes=1-3")], b"")
+        .unwrap();
+    assert_eq!((ranged.status, &ranged.body[..]), (206, &b"ell"[..]));
+    // The whole object's CRC, also on a ranged read.
+    assert_eq!(
+        ranged.header("x-cos-hash-crc64ecma"),
+        Some(crc(body).as_str())
+    );
+
+    let r = server
+        .request("POST", &bucket, "mp.bin", "uploads", &[], b"")
+        .unwrap();
+    let id = common::encode_query(
+        &common::xml_values(&r.text(), "UploadId")
+            .pop()
+            .expect("UploadId"),
+    );
+    let part = server
+        .request(
+            "PUT",
+            &bucket,
+            "mp.bin",
+            &format!("partNumber=1&uploadId={id}"),
+            &[],
+            b"only part",
+        )
+        .unwrap();
+    assert_eq!(
+        part.header("x-cos-hash-crc64ecma"),
+        Some(crc(b"only part").as_str())
+    );
+    let etag = part.header("etag").expect("ETag").to_string();
+    let complete = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let done = server
+        .request(
+            "POST",
+            &bucket,
+            "mp.bin",
+            &format!("uploadId={id}"),
+            &[],
+            complete.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(
+        done.header("x-cos-hash-crc64ecma"),
+        Some(crc(b"only part").as_str())
+    );
+}

@@ -6,7 +6,7 @@ use tracing::{info, warn};
 
 use crate::bucketfs::{BucketFs, MemoryBudget};
 use crate::config::{Account, Config};
-use crate::storage::{self, StorageOptions};
+use crate::storage::{self, ObjectStore, StorageOptions};
 
 mod service_manager;
 
@@ -49,6 +49,8 @@ pub enum DaemonError {
 pub struct AccountFs {
     pub account: Arc<Account>,
     pub fs: BucketFs,
+    /// The account's object-write layer (the same store `fs` reads).
+    pub objects: ObjectStore,
 }
 
 /// Builds every account's filesystem; all stores are checked concurrently and every failure is reported.
@@ -66,11 +68,12 @@ pub async fn open_accounts(
     .await;
     let mut accounts = Vec::new();
     let mut failures = Vec::new();
-    for (account, op) in config.accounts.iter().zip(opened) {
-        match op {
-            Ok(op) => accounts.push(AccountFs {
+    for (account, store) in config.accounts.iter().zip(opened) {
+        match store {
+            Ok(store) => accounts.push(AccountFs {
                 account: Arc::new(account.clone()),
-                fs: BucketFs::for_account(op, account, config, budget.clone()),
+                fs: BucketFs::for_account(store.op, account, config, budget.clone()),
+                objects: store.objects,
             }),
             Err(e) => failures.push(e.to_string()),
         }

@@ -45,7 +45,8 @@ impl FaultInjector {
         }
     }
 
-    fn should_fail(&self, method: &str, query: &str) -> bool {
+    /// Whether a request with this method and query fails now (spending one use of the matching rule).
+    pub(super) fn should_fail(&self, method: &str, query: &str) -> bool {
         let Ok(mut rules) = self.rules.lock() else {
             return false;
         };

@@ -1,11 +1,13 @@
-//! One OpenDAL operator per account: cos | s3 | fs | memory, with timeout, retry and tracing layers.
+//! One store per account: cos | s3 | fs | memory, as an OpenDAL operator (with timeout, retry and tracing
+//! layers) for reads, listings, deletes and plain copies, and an [`ObjectStore`] for writes and metadata.
 //!
-//! This is the only room that knows how a store is reached. `bucketfs` receives a ready `Operator`.
+//! This is the only room that knows how a store is reached. `bucketfs` receives a ready [`AccountStore`].
 
 mod fault;
 pub mod objects;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use opendal::layers::{RetryLayer, TimeoutLayer, TracingLayer};
@@ -15,6 +17,7 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 use crate::config::{Account, StorageConfig};
 
 pub use fault::{FaultInjector, FaultRule};
+pub use objects::{build_object_store, ObjectStore};
 
 /// Why a store could not be built or reached.
 #[derive(Debug, thiserror::Error)]
@@ -97,13 +100,17 @@ pub fn build_operator(
             })?;
             // Writes go to a temporary file beside the root and are renamed into place on close, so an
             // aborted upload leaves the old file untouched (and an append can read the old bytes while writing).
-            let staging = format!("{}.cosftpd-tmp", root.trim_end_matches('/'));
-            std::fs::create_dir_all(&staging)
-                .map_err(|e| StorageError::Invalid(format!("cannot create {staging}: {e}")))?;
+            let staging = fs_staging_dir(Path::new(root));
+            std::fs::create_dir_all(&staging).map_err(|e| {
+                StorageError::Invalid(format!("cannot create {}: {e}", staging.display()))
+            })?;
+            let staging = staging.to_str().ok_or_else(|| {
+                StorageError::Invalid(format!("{} is not valid UTF-8", staging.display()))
+            })?;
             Operator::new(
                 opendal::services::Fs::default()
                     .root(root)
-                    .atomic_write_dir(&staging),
+                    .atomic_write_dir(staging),
             )
         }
         StorageConfig::Memory => Operator::new(opendal::services::Memory::default()),
@@ -121,17 +128,32 @@ pub fn build_operator(
         .layer(TracingLayer::new()))
 }
 
-fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operator, StorageError> {
+/// `<root>.cosftpd-tmp`: the directory beside an `fs` root for temporary files and staged uploads (on the
+/// root's filesystem, so that finished files can be renamed into place).
+pub(crate) fn fs_staging_dir(root: &Path) -> PathBuf {
+    let root = root.to_string_lossy();
+    PathBuf::from(format!("{}.cosftpd-tmp", root.trim_end_matches('/')))
+}
+
+/// The HTTP client of one account's store, with the test hooks of `options` (fixed name resolution).
+pub(crate) fn http_client(
+    options: &StorageOptions,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, StorageError> {
     let mut client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
         .tcp_nodelay(true);
     for (host, addr) in &options.resolve {
         client = client.resolve(host, *addr);
     }
-    let client = client
+    client
         .build()
-        .map_err(|e| StorageError::Invalid(format!("HTTP client: {e}")))?;
+        .map_err(|e| StorageError::Invalid(format!("HTTP client: {e}")))
+}
+
+fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operator, StorageError> {
+    let client = http_client(options, Duration::from_secs(10))?;
     let transport = ReqwestTransport::new(client);
     let transporter = match &options.faults {
         Some(faults) => HttpTransporter::new(faults.wrap(transport)),
@@ -185,23 +207,42 @@ pub fn classify(err: opendal::Error) -> StorageError {
     }
 }
 
-/// Builds and (unless `skip_check`) checks every account's store; errors name the account and bucket.
+/// One account's store, both ways in. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AccountStore {
+    /// Reads, listings, deletes and plain copies.
+    pub op: Operator,
+    /// Writes (single and multipart, conditional), HEADs with user metadata, metadata changes.
+    pub objects: ObjectStore,
+}
+
+/// Builds both clients of one store (no request is sent).
+pub fn build_store(
+    config: &StorageConfig,
+    options: &StorageOptions,
+) -> Result<AccountStore, StorageError> {
+    let op = build_operator(config, options)?;
+    let objects = build_object_store(config, options, &op)?;
+    Ok(AccountStore { op, objects })
+}
+
+/// Builds and (unless `skip_check`) checks one account's store; errors name the account and bucket.
 pub async fn open_account(
     account: &Account,
     options: &StorageOptions,
     skip_check: bool,
-) -> Result<Operator, AccountStoreError> {
+) -> Result<AccountStore, AccountStoreError> {
     let fail = |source| AccountStoreError {
         section: account.section.clone(),
         user: account.user.clone(),
         store: account.storage.describe(),
         source,
     };
-    let op = build_operator(&account.storage, options).map_err(fail)?;
+    let store = build_store(&account.storage, options).map_err(fail)?;
     if !skip_check {
-        check(&op).await.map_err(fail)?;
+        check(&store.op).await.map_err(fail)?;
     }
-    Ok(op)
+    Ok(store)
 }
 
 /// A store that failed at start, with the account it belongs to.
