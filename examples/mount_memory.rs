@@ -23,10 +23,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(0);
 
     let runtime = tokio::runtime::Runtime::new()?;
-    let op = opendal::Operator::new(opendal::services::Memory::default())?;
+    let store = cosftpd::storage::build_store(
+        &cosftpd::config::StorageConfig::Memory,
+        &cosftpd::storage::StorageOptions::default(),
+    )?;
     runtime.block_on(async {
         for i in 0..seed {
-            op.write(&format!("many/object-{i:05}.txt"), format!("object {i}\n"))
+            store
+                .op
+                .write(&format!("many/object-{i:05}.txt"), format!("object {i}\n"))
                 .await?;
         }
         Ok::<_, opendal::Error>(())
@@ -35,7 +40,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         metadata_ttl: Duration::from_secs(1),
         ..Settings::default()
     };
-    let fs = BucketFs::new(op, Policy::full(), settings, MemoryBudget::new(512 << 20));
+    let fs = BucketFs::new(
+        store,
+        Policy::full(),
+        settings,
+        MemoryBudget::new(512 << 20),
+    );
     let handle = mount(
         fs,
         &mountpoint,

@@ -1,6 +1,7 @@
 //! cosftpd: FTP(S) users and local programs on top of object storage.
 //!
-//! Rooms (see `docs/DESIGN.md` in the shared notes): `config` → `storage` → `bucketfs` → (`fuse`, `ftp`) → `daemon`.
+//! Rooms: `config` → `storage` → `bucketfs` → (`fuse`, `ftp`) → `daemon`; docs/ARCHITECTURE.md says where each
+//! rule lives and how a byte travels.
 
 pub mod bucketfs;
 pub mod config;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use cosftpd::bucketfs::{BucketFs, MemoryBudget, Policy, Settings};
 use cosftpd::config::{Authority, StorageConfig};
 use cosftpd::fuse::{mount, MountError, MountHandle, MountOptions};
-use cosftpd::storage::{build_operator, StorageOptions};
+use cosftpd::storage::{build_store, AccountStore, StorageOptions};
 use opendal::Operator;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
@@ -83,16 +83,17 @@ fn settings() -> Settings {
     }
 }
 
-fn memory_op() -> Operator {
-    Operator::new(opendal::services::Memory::default()).expect("memory operator")
+fn memory_store() -> AccountStore {
+    build_store(&StorageConfig::Memory, &StorageOptions::default()).expect("memory store")
 }
 
 /// Mounts a bucket over `op` with `policy`, or `None` (after saying so) when this host cannot mount FUSE.
-fn mount_with(op: Operator, policy: Policy) -> Option<Mounted> {
+fn mount_with(store: AccountStore, policy: Policy) -> Option<Mounted> {
     let rt = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("mount point");
+    let op = store.op.clone();
     let fs = BucketFs::new(
-        op.clone(),
+        store,
         policy,
         settings(),
         MemoryBudget::new(256 * MIB as u64),
@@ -114,7 +115,7 @@ fn mount_with(op: Operator, policy: Policy) -> Option<Mounted> {
 }
 
 fn mount_memory(policy: Policy) -> Option<Mounted> {
-    mount_with(memory_op(), policy)
+    mount_with(memory_store(), policy)
 }
 
 /// Runs a shell command line; panics with its output unless it succeeds.
@@ -324,20 +325,18 @@ fn shell_redirections_append_and_truncate() {
     drop(file);
     assert_eq!(fs::read_to_string(&f).expect("read"), "rewritten\n");
 
-    // truncate by path; growing cannot be honoured.
+    // truncate by path, and growing with zeros.
     sh(&format!("truncate -s 0 {}", q(&f)));
     assert_eq!(fs::metadata(&f).expect("stat").len(), 0);
     fs::write(&f, b"0123456789").expect("write");
-    assert_eq!(
-        errno(
-            OpenOptions::new()
-                .write(true)
-                .open(&f)
-                .and_then(|f| f.set_len(20))
-        ),
-        libc::EINVAL
-    );
-    assert_eq!(fs::read(&f).expect("read"), b"0123456789");
+    OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .and_then(|f| f.set_len(12))
+        .expect("grow with zeros");
+    assert_eq!(fs::read(&f).expect("read"), b"0123456789\0\0");
+    sh(&format!("truncate -s 4 {}", q(&f)));
+    assert_eq!(fs::read(&f).expect("read"), b"0123");
 
     // touch makes an empty file.
     let touched = m.path("touched");
@@ -345,57 +344,93 @@ fn shell_redirections_append_and_truncate() {
     assert_eq!(fs::metadata(&touched).expect("stat").len(), 0);
 }
 
+/// Within the part in memory (a file of up to one part) any write pattern works: holes, edits in the middle of
+/// an existing file, `dd conv=notrunc`, reading back through the descriptor that writes.
 #[test]
-fn writes_at_other_offsets_are_refused_and_commit_nothing() {
+fn a_file_within_one_part_is_written_like_a_local_file() {
     let Some(m) = mount_memory(Policy::full()) else {
         return;
     };
-    // A new file: a hole is refused, and the upload is abandoned.
+    // A new file with a hole: the hole reads as zeros.
     let f = m.path("holes.bin");
     let mut file = File::create(&f).expect("create");
     file.write_all(b"0123456789").expect("write");
     file.seek(SeekFrom::Start(4096)).expect("seek");
-    assert_eq!(errno(file.write_all(b"x")), libc::EINVAL);
-    assert_eq!(errno(file.sync_all()), libc::EINVAL, "fsync reports it too");
-    assert_eq!(errno(file.write_all(b"y")), libc::EINVAL);
+    file.write_all(b"x").expect("write after a hole");
     drop(file);
-    assert!(!m.store_has("holes.bin"), "nothing was committed");
+    let data = fs::read(&f).expect("read");
+    assert_eq!(data.len(), 4097);
+    assert_eq!(&data[..10], b"0123456789");
+    assert!(data[10..4096].iter().all(|&b| b == 0));
+    assert_eq!(data[4096], b'x');
 
-    // An existing file: writing into the middle is refused and the file stays as it was.
+    // An existing file: writing into the middle changes just those bytes.
     fs::write(&f, b"0123456789").expect("write");
     let mut file = OpenOptions::new().write(true).open(&f).expect("open");
     file.seek(SeekFrom::Start(3)).expect("seek");
-    assert_eq!(errno(file.write_all(b"xyz")), libc::EINVAL);
+    file.write_all(b"xyz").expect("write in the middle");
     drop(file);
-    assert_eq!(fs::read(&f).expect("read"), b"0123456789");
+    assert_eq!(fs::read(&f).expect("read"), b"012xyz6789");
 
-    // dd into the middle of a file (conv=notrunc) is the same.
-    sh_fails(&format!(
+    // dd into the middle of a file (conv=notrunc).
+    sh(&format!(
         "printf abc | dd of={} bs=1 seek=5 conv=notrunc status=none",
         q(&f)
     ));
-    assert_eq!(fs::read(&f).expect("read"), b"0123456789");
+    assert_eq!(fs::read(&f).expect("read"), b"012xyabc89");
 
-    // Reading through a descriptor opened for writing is not supported.
+    // Reading back through a descriptor opened for reading and writing, before and after a sync.
     let mut rw = OpenOptions::new()
         .read(true)
         .write(true)
         .open(&f)
         .expect("open rw");
-    let mut buf = [0u8; 4];
-    assert_eq!(errno(rw.read(&mut buf)), libc::EBADF);
+    rw.seek(SeekFrom::End(0)).expect("seek");
+    rw.write_all(&[7; 70_000]).expect("write");
+    let mut back = vec![0u8; 70_010];
+    rw.seek(SeekFrom::Start(0)).expect("seek");
+    rw.read_exact(&mut back)
+        .expect("read back all of it, never short");
+    assert_eq!(&back[..10], b"012xyabc89");
+    assert!(back[10..].iter().all(|&b| b == 7));
+    rw.sync_all().expect("fsync commits");
+    rw.write_all(b"tail")
+        .expect("write after fsync continues the file");
+    drop(rw);
+    let data = fs::read(&f).expect("read");
+    assert_eq!(data.len(), 70_014);
+    assert!(data.ends_with(b"tail"));
+}
+
+/// Bytes already sent to the store as a part cannot change: such a write is refused (EINVAL), the upload is
+/// abandoned and nothing is committed.
+#[test]
+fn writes_before_the_part_in_memory_are_refused_and_commit_nothing() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    let f = m.path("big.bin");
+    let mut file = File::create(&f).expect("create");
+    file.write_all(&pattern(6 * MIB, 1))
+        .expect("write more than a part");
+    file.seek(SeekFrom::Start(3)).expect("seek");
+    assert_eq!(errno(file.write_all(b"x")), libc::EINVAL);
+    assert_eq!(errno(file.sync_all()), libc::EINVAL, "fsync reports it too");
+    assert_eq!(errno(file.write_all(b"y")), libc::EINVAL);
+    drop(file);
+    assert!(!m.store_has("big.bin"), "nothing was committed");
 }
 
 #[test]
 fn the_fs_service_in_a_directory() {
     let backing = tempfile::tempdir().expect("backing dir");
     let root = backing.path().join("data");
-    let op = build_operator(
+    let store = build_store(
         &StorageConfig::Fs { root: root.clone() },
         &StorageOptions::default(),
     )
-    .expect("fs operator");
-    let Some(m) = mount_with(op, Policy::full()) else {
+    .expect("fs store");
+    let Some(m) = mount_with(store, Policy::full()) else {
         return;
     };
     let data = pattern(2 * MIB + 1, 3);
@@ -556,15 +591,25 @@ fn a_refused_truncate_spends_the_open_file() {
     assert_eq!(errno(close(file)), libc::EPERM);
     assert_eq!(fs::read(m.path("victim.txt")).expect("read"), b"victim\n");
 
-    // Truncating to a size an object store cannot honour: EINVAL, the same way.
+    // Cutting the old bytes short destroys data too: EPERM, the same way; appending is allowed.
     let mut file = OpenOptions::new()
         .write(true)
         .open(m.path("victim.txt"))
         .expect("open without O_TRUNC");
-    assert_eq!(errno(file.set_len(3)), libc::EINVAL);
-    assert_eq!(errno(file.write_all(b"more")), libc::EINVAL);
-    assert_eq!(errno(close(file)), libc::EINVAL);
+    assert_eq!(errno(file.set_len(3)), libc::EPERM);
+    assert_eq!(errno(file.write_all(b"more")), libc::EPERM);
+    assert_eq!(errno(close(file)), libc::EPERM);
     assert_eq!(fs::read(m.path("victim.txt")).expect("read"), b"victim\n");
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(m.path("victim.txt"))
+        .expect("open for append");
+    file.write_all(b"more\n").expect("append");
+    close(file).expect("close");
+    assert_eq!(
+        fs::read(m.path("victim.txt")).expect("read"),
+        b"victim\nmore\n"
+    );
 }
 
 /// Objects have no extended attributes: asking says "not supported", and `cp -a` (which copies them when it
@@ -626,7 +671,7 @@ fn a_stale_mount_is_cleared_and_a_live_one_refused() {
 
     let rt = Runtime::new().expect("runtime");
     let fs = BucketFs::new(
-        memory_op(),
+        memory_store(),
         Policy::full(),
         settings(),
         MemoryBudget::new(64 * MIB as u64),

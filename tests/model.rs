@@ -447,9 +447,10 @@ fn settings(ttl: Duration) -> Settings {
     }
 }
 
-fn subject_over(op: opendal::Operator, ttl: Duration) -> Subject {
+fn subject_over(store: storage::AccountStore, ttl: Duration) -> Subject {
+    let op = store.op.clone();
     let fs = BucketFs::new(
-        op.clone(),
+        store,
         Policy::full(),
         settings(ttl),
         MemoryBudget::new(64 * 1024 * 1024),
@@ -483,8 +484,8 @@ fn check(cases: u32, ops_per_case: usize, outside: bool, make: impl Fn() -> Subj
     }
 }
 
-fn memory() -> opendal::Operator {
-    opendal::Operator::new(opendal::services::Memory::default()).expect("memory operator")
+fn memory() -> storage::AccountStore {
+    storage::build_store(&StorageConfig::Memory, &StorageOptions::default()).expect("memory store")
 }
 
 #[test]
@@ -513,8 +514,8 @@ fn moto() -> Option<impl Fn() -> Subject> {
             secret_key: Secret::new("test-secret"),
             virtual_host: false,
         };
-        let op = storage::build_operator(&config, &StorageOptions::default()).expect("operator");
-        subject_over(op, Duration::ZERO)
+        let store = storage::build_store(&config, &StorageOptions::default()).expect("store");
+        subject_over(store, Duration::ZERO)
     })
 }
 

@@ -27,12 +27,12 @@ fn fs_on_moto(server: &S3Server) -> BucketFs {
         secret_key: Secret::new("test-secret"),
         virtual_host: false,
     };
-    let op = storage::build_operator(&config, &StorageOptions::default()).expect("operator");
+    let store = storage::build_store(&config, &StorageOptions::default()).expect("store");
     let settings = Settings {
         metadata_ttl: Duration::from_secs(5),
         ..Settings::default()
     };
-    BucketFs::new(op, Policy::full(), settings, MemoryBudget::new(64 << 20))
+    BucketFs::new(store, Policy::full(), settings, MemoryBudget::new(64 << 20))
 }
 
 /// MKD d then MKD d/sub in one session while three others keep asking about d (MLST d): a lookup that began

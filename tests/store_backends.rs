@@ -42,14 +42,14 @@ fn cos_config(server: &S3Server, bucket: &str) -> (StorageConfig, StorageOptions
     (config, options)
 }
 
-fn fs_over(op: opendal::Operator, part_size: u64) -> BucketFs {
+fn fs_over(store: storage::AccountStore, part_size: u64) -> BucketFs {
     let settings = Settings {
         part_size,
         upload_concurrency: 2,
         ..Settings::default()
     };
     BucketFs::new(
-        op,
+        store,
         Policy::full(),
         settings,
         MemoryBudget::new(64 * MIB as u64),
@@ -93,10 +93,10 @@ async fn cos_service_wiring_end_to_end() {
         return;
     };
     let (config, options) = cos_config(&server, "examplebucket-1250000000");
-    let op = storage::build_operator(&config, &options).expect("cos operator");
-    storage::check(&op).await.expect("bucket check");
+    let store = storage::build_store(&config, &options).expect("cos store");
+    storage::check(&store.op).await.expect("bucket check");
 
-    let fs = fs_over(op, MIB as u64);
+    let fs = fs_over(store, MIB as u64);
     fs.mkdir(&key("/dir")).await.unwrap();
     let data = pattern(3 * MIB + 17, 1);
     write_file(&fs, "/dir/中文 file.bin", &data, WriteIntent::Replace)
@@ -138,16 +138,16 @@ async fn start_up_check_says_what_is_wrong() {
     let Some(mut server) = S3Server::start_with_buckets(ServerMode::S3, &["present"]) else {
         return;
     };
-    let op =
-        storage::build_operator(&s3_config(&server, "absent"), &StorageOptions::default()).unwrap();
-    let err = storage::check(&op).await.unwrap_err();
+    let store =
+        storage::build_store(&s3_config(&server, "absent"), &StorageOptions::default()).unwrap();
+    let err = storage::check(&store.op).await.unwrap_err();
     assert!(matches!(err, StorageError::NoSuchBucket(_)), "{err}");
 
-    let op = storage::build_operator(&s3_config(&server, "present"), &StorageOptions::default())
-        .unwrap();
-    storage::check(&op).await.expect("present bucket");
+    let store =
+        storage::build_store(&s3_config(&server, "present"), &StorageOptions::default()).unwrap();
+    storage::check(&store.op).await.expect("present bucket");
     server.stop();
-    let err = storage::check(&op).await.unwrap_err();
+    let err = storage::check(&store.op).await.unwrap_err();
     assert!(matches!(err, StorageError::Unreachable(_)), "{err}");
     // Secrets never show in the diagnosis.
     assert!(!err.to_string().contains("test-secret"));
@@ -167,9 +167,9 @@ async fn s3_listing_pages_markers_and_implicit_directories() {
     server.put_object(&bucket, "implicit/deep/file", b"abc");
     server.put_object(&bucket, "top.txt", b"12345");
 
-    let op =
-        storage::build_operator(&s3_config(server, &bucket), &StorageOptions::default()).unwrap();
-    let fs = fs_over(op, 5 * MIB as u64);
+    let store =
+        storage::build_store(&s3_config(server, &bucket), &StorageOptions::default()).unwrap();
+    let fs = fs_over(store, 5 * MIB as u64);
     let mut root = fs.read_dir(&key("/")).await.unwrap();
     let mut names = Vec::new();
     while let Some(e) = root.next_entry().await.unwrap() {
@@ -203,7 +203,7 @@ async fn failed_part_upload_aborts_and_keeps_the_old_object() {
         return;
     };
     let faults = FaultInjector::new();
-    let op = storage::build_operator(
+    let store = storage::build_store(
         &s3_config(&server, "faults"),
         &StorageOptions {
             resolve: vec![],
@@ -212,7 +212,7 @@ async fn failed_part_upload_aborts_and_keeps_the_old_object() {
     )
     .unwrap();
     // S3's smallest part is 5 MiB; the core raises smaller settings to it.
-    let fs = fs_over(op, MIB as u64);
+    let fs = fs_over(store, MIB as u64);
     assert_eq!(fs.settings().part_size, 5 * MIB as u64);
     write_file(&fs, "/keep.bin", b"old contents", WriteIntent::Replace)
         .await
@@ -264,9 +264,9 @@ async fn store_stopped_mid_write_commits_nothing() {
     let Some(mut server) = S3Server::start_with_buckets(ServerMode::S3, &["stop"]) else {
         return;
     };
-    let op =
-        storage::build_operator(&s3_config(&server, "stop"), &StorageOptions::default()).unwrap();
-    let fs = fs_over(op, 5 * MIB as u64);
+    let store =
+        storage::build_store(&s3_config(&server, "stop"), &StorageOptions::default()).unwrap();
+    let fs = fs_over(store, 5 * MIB as u64);
     let mut w = fs
         .open_write(&key("/big.bin"), WriteIntent::Replace)
         .await
@@ -291,10 +291,10 @@ async fn s3_append_uses_part_copy_and_rest_offsets_read_from_there() {
     let Some(server) = S3Server::start_with_buckets(ServerMode::S3, &["append"]) else {
         return;
     };
-    let op =
-        storage::build_operator(&s3_config(&server, "append"), &StorageOptions::default()).unwrap();
-    assert!(op.info().capability().write_can_copy_from || op.info().capability().copy);
-    let fs = fs_over(op, 5 * MIB as u64);
+    let store =
+        storage::build_store(&s3_config(&server, "append"), &StorageOptions::default()).unwrap();
+    assert!(store.op.info().capability().copy);
+    let fs = fs_over(store, 5 * MIB as u64);
     let first = pattern(6 * MIB + 5, 6);
     write_file(&fs, "/log.bin", &first, WriteIntent::Replace)
         .await

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Permits are KiB so that `acquire_many`'s u32 covers a 5 GiB part.
@@ -12,6 +14,8 @@ const UNIT: u64 = 1024;
 pub struct MemoryBudget {
     semaphore: Arc<Semaphore>,
     total_units: u32,
+    /// Reservations waiting for memory now.
+    waiting: Arc<AtomicUsize>,
 }
 
 /// Memory held against the budget; returned when dropped.
@@ -33,6 +37,7 @@ impl MemoryBudget {
         Self {
             semaphore: Arc::new(Semaphore::new(total_units as usize)),
             total_units,
+            waiting: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -44,6 +49,11 @@ impl MemoryBudget {
         self.semaphore.available_permits() as u64 * UNIT
     }
 
+    /// Reservations waiting for memory now (back-pressure at work).
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     fn units(&self, bytes: u64) -> u32 {
         u32::try_from(bytes.div_ceil(UNIT))
             .unwrap_or(u32::MAX)
@@ -53,6 +63,10 @@ impl MemoryBudget {
     /// Waits until `bytes` (capped at the whole budget, so a request can always be met) are free.
     pub async fn reserve(&self, bytes: u64) -> Reservation {
         let units = self.units(bytes);
+        if let Some(reservation) = self.try_reserve(bytes) {
+            return reservation;
+        }
+        let _waiting = WaitingGuard::enter(&self.waiting);
         let permit = Arc::clone(&self.semaphore)
             .acquire_many_owned(units)
             .await
@@ -92,10 +106,25 @@ impl MemoryBudget {
     }
 }
 
+/// Counts a reservation as waiting while it lives (also when the waiting future is dropped).
+struct WaitingGuard<'a>(&'a AtomicUsize);
+
+impl<'a> WaitingGuard<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn waits_when_exhausted_and_resumes_on_release() {
@@ -107,13 +136,16 @@ mod tests {
             let budget = budget.clone();
             tokio::spawn(async move { budget.reserve(2 * 1024 * 1024).await.bytes() })
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        while budget.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
         assert!(
             !waiter.is_finished(),
             "a reservation over the budget must wait"
         );
         drop(a);
         assert_eq!(waiter.await.unwrap(), 2 * 1024 * 1024);
+        assert_eq!(budget.waiting(), 0);
         assert_eq!(budget.available(), 4 * 1024 * 1024);
     }
 

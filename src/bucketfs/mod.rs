@@ -12,13 +12,14 @@ mod read;
 mod types;
 mod write;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opendal::Operator;
 
 use crate::config::{Account, Config};
+use crate::storage::objects::ObjectStore;
+use crate::storage::AccountStore;
 
 pub use budget::{MemoryBudget, Reservation};
 pub use error::{FsError, FsErrorKind, FsResult};
@@ -89,34 +90,42 @@ pub struct BucketFs {
 
 struct Inner {
     op: Operator,
+    objects: ObjectStore,
     policy: Policy,
     settings: Settings,
     budget: MemoryBudget,
     cache: MetaCache,
     /// Files being written now, with their size so far: `stat` shows them, a second writer is refused.
-    writing: Mutex<HashMap<Key, Arc<std::sync::atomic::AtomicU64>>>,
+    writers: write::WriterTable,
     /// Longest name (one path segment) the store can hold, where it is shorter than a key may be.
     max_name_bytes: Option<usize>,
 }
 
 impl BucketFs {
-    pub fn new(op: Operator, policy: Policy, mut settings: Settings, budget: MemoryBudget) -> Self {
-        // S3 needs parts of 5 MiB (COS: 1 MiB); OpenDAL would silently enlarge smaller ones, so the memory budget
-        // must count the size that is really used.
-        if let Some(min) = op.info().capability().write_multi_min_size {
-            settings.part_size = settings.part_size.max(min as u64);
-        }
+    pub fn new(
+        store: AccountStore,
+        policy: Policy,
+        mut settings: Settings,
+        budget: MemoryBudget,
+    ) -> Self {
+        let AccountStore { op, objects } = store;
+        // S3 needs parts of 5 MiB (COS: 1 MiB): a smaller part size is raised to the store's minimum.
+        let limits = objects.limits();
+        settings.part_size = settings
+            .part_size
+            .clamp(limits.min_part.max(1), limits.max_part);
         let cache = MetaCache::new(settings.metadata_ttl, settings.metadata_cache_bytes);
         // A local directory holds names of at most NAME_MAX bytes; object stores only limit whole keys.
         let max_name_bytes = (op.info().scheme() == "fs").then_some(LOCAL_NAME_MAX);
         Self {
             inner: Arc::new(Inner {
                 op,
+                objects,
                 policy,
                 settings,
                 budget,
                 cache,
-                writing: Mutex::new(HashMap::new()),
+                writers: write::WriterTable::default(),
                 max_name_bytes,
             }),
         }
@@ -124,13 +133,13 @@ impl BucketFs {
 
     /// The filesystem of one configured account.
     pub fn for_account(
-        op: Operator,
+        store: AccountStore,
         account: &Account,
         config: &Config,
         budget: MemoryBudget,
     ) -> Self {
         Self::new(
-            op,
+            store,
             Policy::new(account.authority, account.delete_enable),
             Settings::from_config(config),
             budget,
@@ -151,6 +160,14 @@ impl BucketFs {
 
     pub(crate) fn op(&self) -> &Operator {
         &self.inner.op
+    }
+
+    pub(crate) fn objects(&self) -> &ObjectStore {
+        &self.inner.objects
+    }
+
+    pub(crate) fn writers(&self) -> &write::WriterTable {
+        &self.inner.writers
     }
 
     pub(crate) fn cache(&self) -> &MetaCache {

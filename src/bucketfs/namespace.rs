@@ -1,7 +1,5 @@
 //! Names: stat, mkdir, rmdir, delete, rename. Directories are `dir/` markers or implicit common prefixes.
 
-use std::sync::atomic::Ordering;
-
 use futures::{StreamExt, TryStreamExt};
 use tracing::{info, instrument, warn};
 
@@ -225,8 +223,20 @@ impl BucketFs {
     pub async fn remove_file(&self, key: &Key) -> FsResult<()> {
         self.check_name(key)?;
         self.policy().check_destroy("delete", &key.display())?;
-        if self.writing_size(key).is_some() {
-            return Err(FsError::busy(&key.display()));
+        if self.writers().unlink(key).await {
+            // Open for writing: the name goes away now and what is being written goes nowhere (unlink of an open
+            // file); a version of it already in the store goes too.
+            if let Some(meta) = self.stat_store(key).await? {
+                if !meta.is_dir() {
+                    self.op()
+                        .delete(key.as_str())
+                        .await
+                        .map_err(|e| FsError::store(&format!("delete {}", key.display()), e))?;
+                }
+            }
+            self.cache().put(key, None);
+            info!(path = %key.display(), "file deleted while open for writing");
+            return Ok(());
         }
         let meta = self.stat_key(key).await?;
         if meta.is_dir() {
@@ -272,10 +282,11 @@ impl BucketFs {
                 ),
             ));
         }
-        for key in [from, to] {
-            if self.writing_size(key).is_some() {
-                return Err(FsError::busy(&key.display()));
-            }
+        self.writers().settle(from).await;
+        self.writers().settle(to).await;
+        // A file being written at the target would lose its name; refuse rather than guess.
+        if self.writers().any_under(to) {
+            return Err(FsError::busy(&to.display()));
         }
         let source = self.stat_key(from).await?;
         if let Some(parent) = to.parent() {
@@ -306,9 +317,20 @@ impl BucketFs {
             }
         }
         let result = match source.kind {
+            // A file being written that is not in the store yet only changes its name.
+            FileKind::File if self.writing_size(from).is_some() => {
+                match self.stat_store(from).await? {
+                    Some(_) => self.rename_file(from, to).await,
+                    None => Ok(()),
+                }
+            }
             FileKind::File => self.rename_file(from, to).await,
             FileKind::Directory => self.rename_dir(from, to).await,
         };
+        if result.is_ok() {
+            // Files being written under the old name commit under the new one.
+            self.writers().rename(from, to);
+        }
         self.cache().forget_tree(from);
         self.cache().forget_tree(to);
         result
@@ -455,8 +477,7 @@ impl BucketFs {
 
     /// Size so far of a file this process is writing now.
     pub(crate) fn writing_size(&self, key: &Key) -> Option<u64> {
-        let writing = self.inner.writing.lock().ok()?;
-        writing.get(key).map(|size| size.load(Ordering::Relaxed))
+        self.writers().get(key).map(|entry| entry.size())
     }
 }
 

@@ -1,4 +1,4 @@
-//! The permission table of DESIGN.md, decided here and only here.
+//! The permission table (docs/SEMANTICS.md, "Permissions"), decided here and only here.
 
 use super::error::{FsError, FsErrorKind, FsResult};
 use super::types::FileKind;

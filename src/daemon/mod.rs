@@ -6,7 +6,7 @@ use tracing::{info, warn};
 
 use crate::bucketfs::{BucketFs, MemoryBudget};
 use crate::config::{Account, Config};
-use crate::storage::{self, ObjectStore, StorageOptions};
+use crate::storage::{self, StorageOptions};
 
 mod service_manager;
 
@@ -49,8 +49,6 @@ pub enum DaemonError {
 pub struct AccountFs {
     pub account: Arc<Account>,
     pub fs: BucketFs,
-    /// The account's object-write layer (the same store `fs` reads).
-    pub objects: ObjectStore,
 }
 
 /// Builds every account's filesystem; all stores are checked concurrently and every failure is reported.
@@ -72,8 +70,7 @@ pub async fn open_accounts(
         match store {
             Ok(store) => accounts.push(AccountFs {
                 account: Arc::new(account.clone()),
-                fs: BucketFs::for_account(store.op, account, config, budget.clone()),
-                objects: store.objects,
+                fs: BucketFs::for_account(store, account, config, budget.clone()),
             }),
             Err(e) => failures.push(e.to_string()),
         }

@@ -15,17 +15,13 @@ pub(crate) enum Refusal {
     NotUtf8,
     /// `renameat2` flags (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`, …): tools fall back to a plain rename on EINVAL.
     RenameFlags,
-    /// A read through a descriptor opened for writing (an upload cannot be read back while it runs).
-    NotReadable,
     /// A write through a descriptor opened for reading.
     NotWritable,
-    /// A write or truncate after the file was committed by an earlier `close`/`fsync` of this open file.
-    Committed,
 }
 
 /// The errno of a core error kind. The choices that are not obvious:
 /// - `DeleteDenied` is EPERM (the operation is forbidden outright), while the read side of the policy is EACCES
-///   and an account without W is EROFS, as DESIGN.md's policy table says.
+///   and an account without W is EROFS, as the policy table in docs/SEMANTICS.md says.
 /// - `InvalidName` is EINVAL (control characters, surrounding whitespace; renaming a directory into itself is
 ///   EINVAL too, as rename(2) specifies); `NameTooLong` is ENAMETOOLONG.
 /// - `RootDirectory` is EBUSY: rmdir(2) of a mount point says so.
@@ -67,9 +63,7 @@ fn errno_for_refusal(refusal: Refusal) -> Errno {
         Refusal::BadHandle => Errno::EBADF,
         Refusal::NotUtf8 => Errno::EINVAL,
         Refusal::RenameFlags => Errno::EINVAL,
-        Refusal::NotReadable => Errno::EBADF,
         Refusal::NotWritable => Errno::EBADF,
-        Refusal::Committed => Errno::EINVAL,
     }
 }
 
@@ -164,14 +158,6 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert_eq!(
-            FuseError::refused(Refusal::NotReadable, "x").errno().code(),
-            libc::EBADF
-        );
-        assert_eq!(
-            FuseError::refused(Refusal::Committed, "x").errno().code(),
-            libc::EINVAL
-        );
         assert_eq!(
             FuseError::refused(Refusal::StaleInode, "x").errno().code(),
             libc::ENOENT

@@ -403,12 +403,16 @@ impl Filesystem for FuseFs {
             len = data.len()
         );
         // The request buffer is reused as soon as this returns: the task needs its own copy.
-        let (shared, data) = (Arc::clone(&self.shared), Bytes::copy_from_slice(data));
+        let (shared, data, pid) = (
+            Arc::clone(&self.shared),
+            Bytes::copy_from_slice(data),
+            req.pid(),
+        );
         self.run(
             "write",
             span,
             reply,
-            async move { shared.write(fh.0, offset, data).await },
+            async move { shared.write(fh.0, offset, data, pid).await },
             |reply, written| reply.written(written),
         );
     }

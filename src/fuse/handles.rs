@@ -23,12 +23,10 @@ pub(crate) struct ReadFile {
     pub reader: AsyncMutex<Option<ReadHandle>>,
 }
 
-/// A file open for writing: one upload in the core.
+/// A file open for writing: one upload in the core (boxed: it is much bigger than the other handles).
 pub(crate) struct WriteFile {
     pub ino: u64,
-    /// The process (thread group) that opened it: only its `close` commits early, see `WriteState`.
-    pub opener: u32,
-    pub state: AsyncMutex<WriteState>,
+    pub state: Box<AsyncMutex<WriteState>>,
 }
 
 /// An open directory: the listing so far, so that any offset the kernel asks for can be answered.
@@ -45,29 +43,53 @@ pub(crate) struct DirState {
     pub entries: Vec<DirEntry>,
 }
 
-/// The upload behind an open file, and whether `close` should commit it now.
+/// The upload behind an open file, and when it is committed.
 ///
 /// Commit timing is the delicate part. `flush` runs on every `close()` of a descriptor, including copies made
 /// by `dup2` and `fork` — a shell closes its copy of `> file` before the command writes a byte, and every child
 /// in `for …; do cmd; done > file` closes its copy while the loop goes on. `release` comes only after the last
 /// copy is gone, but asynchronously: `close()` has already returned, so an error there reaches nobody, and an
-/// FTP server like vsftpd has answered 226 before the object exists. So: `flush` commits when the file has
-/// changed (bytes written, or truncated to a new size) and the closing process is the one that opened it;
-/// `release` commits whatever is left. After a commit, further writes are refused (EINVAL).
+/// FTP server like vsftpd has answered 226 before the object exists. So `flush` commits when the closing process
+/// is the one that opened the upload (its close returns the commit's error), and `release` commits whatever is
+/// left. After a commit the file can be written again through the same descriptor: a new upload continues from
+/// what was committed (`fsync` then more writes, or a child writing after its parent closed its copy).
+///
+/// A process killed by a signal closes its descriptors on its way out; that `flush` abandons the upload instead
+/// of committing a file the program never finished (the old object, if any, stays).
 pub(crate) struct WriteState {
     writer: Option<WriteHandle>,
+    /// The process (thread group) that opened the current upload: its `close` commits.
+    opener: u32,
+    /// Whether the current upload was written or truncated through this handle.
     dirty: bool,
+    /// A reader for bytes of this file once its upload is committed (reads through an O_RDWR descriptor).
+    reader: Option<ReadHandle>,
     /// The error that ended this upload (a failed write or commit); every later flush reports it again.
     failed: Option<FuseError>,
 }
 
 impl WriteState {
-    pub(crate) fn new(writer: WriteHandle) -> Self {
+    pub(crate) fn new(writer: WriteHandle, opener: u32) -> Self {
         Self {
             writer: Some(writer),
+            opener,
             dirty: false,
+            reader: None,
             failed: None,
         }
+    }
+
+    /// Whether an upload is open now (otherwise a write must start a new one, see `reopen`).
+    pub(crate) fn is_open(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Continues the committed file with a new upload, opened by `opener`.
+    pub(crate) fn reopen(&mut self, writer: WriteHandle, opener: u32) {
+        self.writer = Some(writer);
+        self.opener = opener;
+        self.dirty = false;
+        self.reader = None;
     }
 
     fn writer(&mut self) -> FuseResult<&mut WriteHandle> {
@@ -75,60 +97,11 @@ impl WriteState {
             return Err(err.clone());
         }
         self.writer.as_mut().ok_or_else(|| {
-            FuseError::refused(
-                Refusal::Committed,
-                "the file was committed when it was closed or synced; open it again to write more",
-            )
+            FuseError::refused(Refusal::BadHandle, "no upload is open on this descriptor")
         })
     }
 
-    /// Writes at `offset`. A failed write abandons the upload: the program has been told, and a file with a
-    /// piece missing must never be committed by the `close` that follows.
-    pub(crate) async fn write(&mut self, offset: u64, data: Bytes) -> FuseResult<()> {
-        let result = self.writer()?.write_at(offset, data).await;
-        match result {
-            Ok(()) => {
-                self.dirty = true;
-                Ok(())
-            }
-            Err(e) => Err(self.spend(e).await),
-        }
-    }
-
-    /// A refused or failed write or truncate abandons the upload: the program has been told, later writes and
-    /// closes report this same error, and nothing is committed.
-    async fn spend(&mut self, e: FsError) -> FuseError {
-        let err = FuseError::from(e);
-        if let Some(writer) = self.writer.take() {
-            writer.abort().await;
-        }
-        self.failed = Some(err.clone());
-        err
-    }
-
-    /// Truncates through the open upload (`ftruncate`, or `truncate` of a path open for writing). A refused
-    /// truncate spends the upload in the core, as a failed write does: it is abandoned here the same way, so
-    /// later writes and closes report the refusal itself (not a store error) and nothing is committed.
-    pub(crate) async fn truncate(&mut self, len: u64) -> FuseResult<()> {
-        let writer = self.writer()?;
-        let before = writer.size();
-        match writer.truncate(len).await {
-            Ok(()) => {
-                if writer.size() != before {
-                    self.dirty = true;
-                }
-                Ok(())
-            }
-            Err(e) => Err(self.spend(e).await),
-        }
-    }
-
-    /// Whether an upload is still open (not yet committed or abandoned).
-    pub(crate) fn is_open(&self) -> bool {
-        self.writer.is_some()
-    }
-
-    /// The error that ended this upload, if one did (a close by another process still hears of it).
+    /// The error that ended this upload, if one did.
     pub(crate) fn failure(&self) -> FuseResult<()> {
         match &self.failed {
             Some(err) => Err(err.clone()),
@@ -136,15 +109,86 @@ impl WriteState {
         }
     }
 
-    /// Commits now if there is something to commit (`flush` from the opener, `fsync`).
-    pub(crate) async fn commit_if_dirty(&mut self) -> FuseResult<()> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
+    /// Writes at `offset`. A failed write abandons the upload: the program has been told, and a file with a
+    /// piece missing must never be committed by the `close` that follows.
+    pub(crate) async fn write(&mut self, offset: u64, data: Bytes) -> FuseResult<()> {
+        let writer = self.writer()?;
+        writer.set_idle(false);
+        let result = writer.write_at(offset, data).await;
+        self.dirty = true;
+        result.map_err(|e| self.spent(e))
+    }
+
+    /// Truncates through the open upload (`ftruncate`, or `truncate` of a path open for writing). A refused
+    /// truncate spends the upload in the core, as a failed write does.
+    pub(crate) async fn truncate(&mut self, len: u64) -> FuseResult<()> {
+        let writer = self.writer()?;
+        writer.set_idle(false);
+        let result = writer.truncate(len).await;
+        self.dirty = true;
+        result.map_err(|e| self.spent(e))
+    }
+
+    /// Reads through the descriptor that writes: from the open upload, or (after a commit) from the store.
+    pub(crate) async fn read(
+        &mut self,
+        offset: u64,
+        len: u32,
+        open_reader: impl std::future::Future<Output = FuseResult<ReadHandle>>,
+    ) -> FuseResult<Bytes> {
+        self.failure()?;
+        if let Some(writer) = self.writer.as_mut() {
+            return Ok(writer.read_at(offset, len).await?);
         }
-        if self.dirty && self.writer.is_some() {
-            self.commit().await?;
+        if self.reader.is_none() {
+            self.reader = Some(open_reader.await?);
         }
-        Ok(())
+        match self.reader.as_mut() {
+            Some(reader) => Ok(reader.read_at(offset, len).await?),
+            None => Err(FuseError::refused(Refusal::BadHandle, "reader vanished")),
+        }
+    }
+
+    /// A `close()`: the opener's commits what it wrote (or, if the opener is dying of a signal, abandons it);
+    /// others only hear of an earlier failure. An opener that wrote nothing lets the file wait for its last
+    /// reference (a descriptor it duplicated may still write: `dd` reopens its output that way) without holding
+    /// the name against a new writer.
+    pub(crate) async fn flush(&mut self, process: u32, died_of_signal: bool) -> FuseResult<()> {
+        self.failure()?;
+        if process != self.opener {
+            return Ok(());
+        }
+        if !self.dirty && !died_of_signal {
+            if let Some(writer) = &self.writer {
+                writer.set_idle(true);
+            }
+            return Ok(());
+        }
+        if died_of_signal {
+            if let Some(writer) = self.writer.take() {
+                warn!(path = %writer.key().display(), "the writing process was killed by a signal: upload abandoned, nothing committed");
+                writer.abort().await;
+            }
+            return Ok(());
+        }
+        self.commit().await
+    }
+
+    /// Commits now (`fsync`, and `flush` from the opener); the descriptor stays usable.
+    pub(crate) async fn commit(&mut self) -> FuseResult<()> {
+        self.failure()?;
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
+        self.dirty = false;
+        match writer.close().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = FuseError::from(e);
+                self.failed = Some(err.clone());
+                Err(err)
+            }
+        }
     }
 
     /// The last reference is gone: commit whatever is still open. Nobody can be told of an error any more, so
@@ -157,18 +201,12 @@ impl WriteState {
         }
     }
 
-    async fn commit(&mut self) -> FuseResult<()> {
-        let Some(writer) = self.writer.take() else {
-            return Ok(());
-        };
-        match writer.close().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = FuseError::from(e);
-                self.failed = Some(err.clone());
-                Err(err)
-            }
-        }
+    /// The core already abandoned the upload on this error; remember it for every later flush.
+    fn spent(&mut self, e: FsError) -> FuseError {
+        let err = FuseError::from(e);
+        self.writer = None;
+        self.failed = Some(err.clone());
+        err
     }
 }
 
@@ -224,6 +262,28 @@ fn bad_handle(fh: u64) -> FuseError {
     FuseError::refused(Refusal::BadHandle, format!("no open file handle {fh}"))
 }
 
+/// Whether the thread `tid` is exiting because a signal killed its process (SIGKILL, an unhandled SIGTERM or
+/// SIGINT, …): then the `flush` it sends comes from the kernel closing a dying program's descriptors, not from
+/// a `close()` the program asked for. /proc/<tid>/stat has the task's flags (field 9, PF_EXITING = 0x4) and,
+/// since Linux 3.5, its exit code (field 52; the low 7 bits are the killing signal).
+pub(crate) fn died_of_signal(tid: u32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{tid}/stat")) else {
+        return false;
+    };
+    // The command name (field 2) may hold spaces and parentheses: fields are counted after its last `)`.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3.
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let (Some(flags), Some(exit_code)) = (field(9), field(52)) else {
+        return false;
+    };
+    flags & PF_EXITING != 0 && exit_code & 0x7f != 0
+}
+
 /// The thread group (process) of a thread: FUSE requests carry the calling thread's id, and a program may open a
 /// file in one thread and close it in another. Falls back to the id itself if /proc does not say.
 pub(crate) fn process_of(pid: u32) -> u32 {
@@ -241,6 +301,12 @@ pub(crate) fn process_of(pid: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_living_process_did_not_die_of_a_signal() {
+        assert!(!died_of_signal(std::process::id()));
+        assert!(!died_of_signal(u32::MAX), "no such task");
+    }
 
     #[test]
     fn process_of_a_thread_is_its_thread_group() {

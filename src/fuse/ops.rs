@@ -10,10 +10,11 @@ use tokio::sync::Mutex as AsyncMutex;
 use super::attr::AttrMaker;
 use super::errno::{FuseError, FuseResult, Refusal};
 use super::handles::{
-    process_of, DirListing, DirState, Handle, HandleTable, ReadFile, WriteFile, WriteState,
+    died_of_signal, process_of, DirListing, DirState, Handle, HandleTable, ReadFile, WriteFile,
+    WriteState,
 };
 use super::inodes::InodeTable;
-use crate::bucketfs::{Access, BucketFs, Key, Metadata, WriteIntent};
+use crate::bucketfs::{Access, BucketFs, Key, Metadata, WriteHandle, WriteIntent};
 
 /// Where readdir and readdirplus put entries.
 pub(crate) trait DirSink {
@@ -102,7 +103,7 @@ impl Shared {
     }
 
     /// Through the open upload of this file if there is one; otherwise a short upload of its own, which the
-    /// core allows or refuses (only 0 and the current size can be honoured).
+    /// core allows or refuses.
     async fn truncate(&self, ino: u64, fh: Option<u64>, len: u64) -> FuseResult<()> {
         let mut candidates: Vec<_> = fh
             .and_then(|fh| self.handles.get(fh).ok())
@@ -182,7 +183,7 @@ impl Shared {
             self.read_handle(ino)
         } else {
             let writer = self.fs.open_write(&key, write_intent(flags)).await?;
-            self.write_handle(ino, pid, WriteState::new(writer))
+            self.write_handle(ino, pid, writer)
         };
         Ok(self.handles.insert(handle))
     }
@@ -205,7 +206,7 @@ impl Shared {
             writer.close().await?;
             self.read_handle(ino)
         } else {
-            self.write_handle(ino, pid, WriteState::new(writer))
+            self.write_handle(ino, pid, writer)
         };
         Ok((self.attrs.attr(ino, &meta), self.handles.insert(handle)))
     }
@@ -217,21 +218,34 @@ impl Shared {
         })
     }
 
-    fn write_handle(&self, ino: u64, pid: u32, state: WriteState) -> Handle {
+    fn write_handle(&self, ino: u64, pid: u32, writer: WriteHandle) -> Handle {
         Handle::Write(WriteFile {
             ino,
-            opener: process_of(pid),
-            state: AsyncMutex::new(state),
+            state: Box::new(AsyncMutex::new(WriteState::new(writer, process_of(pid)))),
         })
     }
 
     pub(crate) async fn read(&self, fh: u64, offset: u64, size: u32) -> FuseResult<Bytes> {
         let handle = self.handles.get(fh)?;
-        let Handle::Read(file) = handle.as_ref() else {
-            return Err(FuseError::refused(
-                Refusal::NotReadable,
-                "a file open for writing cannot be read (uploads are write-only until closed)",
-            ));
+        let file = match handle.as_ref() {
+            Handle::Read(file) => file,
+            // Reading back through the descriptor that writes (O_RDWR).
+            Handle::Write(file) => {
+                let key = self.key_of(file.ino)?;
+                let open_reader = async { Ok(self.fs.open_read(&key).await?) };
+                return file
+                    .state
+                    .lock()
+                    .await
+                    .read(offset, size, open_reader)
+                    .await;
+            }
+            Handle::Dir(_) => {
+                return Err(FuseError::refused(
+                    Refusal::BadHandle,
+                    format!("file handle {fh} is a directory"),
+                ))
+            }
         };
         let mut reader = file.reader.lock().await;
         if reader.is_none() {
@@ -243,7 +257,13 @@ impl Shared {
         }
     }
 
-    pub(crate) async fn write(&self, fh: u64, offset: u64, data: Bytes) -> FuseResult<u32> {
+    pub(crate) async fn write(
+        &self,
+        fh: u64,
+        offset: u64,
+        data: Bytes,
+        pid: u32,
+    ) -> FuseResult<u32> {
         let handle = self.handles.get(fh)?;
         let Handle::Write(file) = handle.as_ref() else {
             return Err(FuseError::refused(
@@ -252,28 +272,35 @@ impl Shared {
             ));
         };
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        file.state.lock().await.write(offset, data).await?;
+        let mut state = file.state.lock().await;
+        state.failure()?;
+        if !state.is_open() {
+            // Written again after a commit (fsync, or its opener closed it): a new upload continues the file.
+            let writer = self
+                .fs
+                .open_write(&self.key_of(file.ino)?, WriteIntent::Open)
+                .await?;
+            state.reopen(writer, process_of(pid));
+        }
+        state.write(offset, data).await?;
         Ok(len)
     }
 
-    /// A `close()` of one descriptor: commits if the opening process closes a changed file (see `WriteState`).
+    /// A `close()` of one descriptor: commits if the process that opened the upload closes it (see `WriteState`).
     pub(crate) async fn flush(&self, fh: u64, pid: u32) -> FuseResult<()> {
         let handle = self.handles.get(fh)?;
         let Handle::Write(file) = handle.as_ref() else {
             return Ok(());
         };
+        let dying = died_of_signal(pid);
         let mut state = file.state.lock().await;
-        if process_of(pid) == file.opener {
-            state.commit_if_dirty().await
-        } else {
-            state.failure()
-        }
+        state.flush(process_of(pid), dying).await
     }
 
     pub(crate) async fn fsync(&self, fh: u64) -> FuseResult<()> {
         let handle = self.handles.get(fh)?;
         match handle.as_ref() {
-            Handle::Write(file) => file.state.lock().await.commit_if_dirty().await,
+            Handle::Write(file) => file.state.lock().await.commit().await,
             _ => Ok(()),
         }
     }

@@ -1,0 +1,814 @@
+//! Writes: bytes go into the store while they arrive; close commits, any failure aborts. Nothing is staged on
+//! local disk and a truncated object is never committed.
+//!
+//! A file being written is one part's worth of bytes in memory ([`buffer::PartBuffer`]) in front of what is
+//! already in the store. Within that part any write pattern works — random writes, holes, truncates, reading
+//! back — so a file of up to one part (`part_size`, ~20 MiB by default) can be written like a local file. When
+//! data arrives past a full part, the part goes to the store as one part of a multipart upload
+//! ([`upload::MultipartUpload`]) and the next part begins; bytes before it can no longer change. A file that stays
+//! within one part is a single PUT at close.
+//!
+//! Continuing an existing file (append, or a write after opening without truncating) starts from its old bytes:
+//! a small file is read into the part (so it can be edited anywhere), a big one is copied server-side
+//! (UploadPartCopy) into the first parts of the new upload. The old object stays as it was until the commit.
+//!
+//! The name may move while the file is written (a rename of it or of a directory above it) and may be unlinked;
+//! the handle follows its entry in the writer table, so the commit goes to the new name, or nowhere.
+
+mod buffer;
+mod upload;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use tracing::{debug, info, instrument, warn};
+
+use super::error::{FsError, FsErrorKind, FsResult};
+use super::path::Key;
+use super::types::Metadata;
+use super::BucketFs;
+use crate::storage::objects::{ObjectMeta, Overwrite};
+use buffer::PartBuffer;
+use upload::MultipartUpload;
+
+/// A store accepts at most this much per server-side part copy.
+const MAX_COPY_PART: u64 = 5 * 1024 * 1024 * 1024;
+
+/// How many names `create_unique` tries before giving up (FTP STOU).
+const UNIQUE_ATTEMPTS: u32 = 100;
+
+/// What the writer means to do; the core decides whether it may and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteIntent {
+    /// Start a new object from byte 0 (`O_TRUNC`, FTP STOR). Replacing an existing file needs `delete_enable`.
+    Replace,
+    /// Continue at the current end (`O_APPEND`, FTP APPE); a missing file is created.
+    Append,
+    /// Continue at byte `n`, which must be the current end (FTP REST n + STOR); 0 is a plain `Replace`.
+    ResumeAt(u64),
+    /// Create a file that must not exist yet (`O_CREAT | O_EXCL`).
+    CreateNew,
+    /// Open without truncating (what vsftpd and many programs do): the file keeps its bytes; writes may change
+    /// them (within the part in memory), extend it, or a truncate may start it over.
+    Open,
+}
+
+/// One file being written, as the writer table knows it: shared by the handle and the namespace operations
+/// (stat shows the size so far; a rename moves the name; an unlink drops it).
+#[derive(Debug)]
+pub(crate) struct WriterEntry {
+    key: Mutex<Key>,
+    size: AtomicU64,
+    unlinked: AtomicBool,
+    /// The writer's owner closed it without writing and waits for the last reference to go (a FUSE release
+    /// comes after `close()` has returned): another open for writing takes the name over.
+    idle: AtomicBool,
+    /// The commit is under way: others wait for it (`WriterTable::settle`) rather than race it to the store.
+    committing: AtomicBool,
+    /// Woken when the writer leaves the table.
+    gone: tokio::sync::Notify,
+}
+
+impl WriterEntry {
+    pub(crate) fn key(&self) -> Key {
+        self.key.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+}
+
+/// Files being written now, by name.
+#[derive(Debug, Default)]
+pub(crate) struct WriterTable {
+    entries: Mutex<HashMap<Key, Arc<WriterEntry>>>,
+}
+
+impl WriterTable {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Arc<WriterEntry>>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn get(&self, key: &Key) -> Option<Arc<WriterEntry>> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Adds a writer of `key`; waits for a writer in the middle of its commit, takes the name over from an
+    /// idle one, refuses (busy) while another writes.
+    async fn register(&self, key: &Key, start: u64) -> FsResult<Arc<WriterEntry>> {
+        loop {
+            self.settle(key).await;
+            if let Some(entry) = self.try_register(key, start)? {
+                return Ok(entry);
+            }
+        }
+    }
+
+    /// `None`: a commit began meanwhile; settle and try again.
+    fn try_register(&self, key: &Key, start: u64) -> FsResult<Option<Arc<WriterEntry>>> {
+        let mut entries = self.lock();
+        if let Some(current) = entries.get(key) {
+            if current.committing.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if !current.idle.load(Ordering::Relaxed) {
+                return Err(FsError::new(
+                    FsErrorKind::Busy,
+                    format!("{}: the file is already being written", key.display()),
+                ));
+            }
+            // Closed without writing by its owner: the new writer takes the name, the old one commits nothing
+            // (`: > f; echo y > f` on the mount, before the first release arrives).
+            current.unlinked.store(true, Ordering::Relaxed);
+        }
+        let entry = Arc::new(WriterEntry {
+            key: Mutex::new(key.clone()),
+            size: AtomicU64::new(start),
+            unlinked: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            committing: AtomicBool::new(false),
+            gone: tokio::sync::Notify::new(),
+        });
+        entries.insert(key.clone(), Arc::clone(&entry));
+        Ok(Some(entry))
+    }
+
+    /// The writer starts its commit: from now on nobody takes its name over, they wait for it.
+    fn begin_commit(&self, entry: &WriterEntry) {
+        let _entries = self.lock();
+        entry.idle.store(false, Ordering::Relaxed);
+        entry.committing.store(true, Ordering::Relaxed);
+    }
+
+    fn unregister(&self, entry: &Arc<WriterEntry>) {
+        let mut entries = self.lock();
+        let key = entry.key();
+        if entries.get(&key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            entries.remove(&key);
+        }
+        entry.gone.notify_waiters();
+    }
+
+    /// Waits until no writer of `key` is in the middle of its commit, so that what comes next (another writer,
+    /// an unlink, a rename) happens after the commit in the store too, not in a race with it.
+    pub(crate) async fn settle(&self, key: &Key) {
+        loop {
+            let entry = match self.lock().get(key) {
+                Some(entry) if entry.committing.load(Ordering::Relaxed) => Arc::clone(entry),
+                _ => return,
+            };
+            let gone = entry.gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            // Checked again after registering for the wake-up, so an unregister in between is not missed.
+            if !self.get(key).is_some_and(|e| Arc::ptr_eq(&e, &entry)) {
+                return;
+            }
+            gone.await;
+        }
+    }
+
+    /// The name of a file being written went away (unlink): the writer commits nothing. A commit under way is
+    /// waited for first (then there is no writer any more). True when a writer was there.
+    pub(crate) async fn unlink(&self, key: &Key) -> bool {
+        loop {
+            self.settle(key).await;
+            let mut entries = self.lock();
+            match entries.get(key) {
+                Some(entry) if entry.committing.load(Ordering::Relaxed) => continue,
+                Some(_) => {
+                    if let Some(entry) = entries.remove(key) {
+                        entry.unlinked.store(true, Ordering::Relaxed);
+                    }
+                    return true;
+                }
+                None => return false,
+            }
+        }
+    }
+
+    /// `from` (a file or a directory) is now `to`: writers under it follow.
+    pub(crate) fn rename(&self, from: &Key, to: &Key) {
+        let mut entries = self.lock();
+        let moved: Vec<Key> = entries
+            .keys()
+            .filter(|k| k.starts_with(from))
+            .cloned()
+            .collect();
+        for old in moved {
+            let (Some(entry), Some(new)) = (entries.remove(&old), old.rebase(from, to)) else {
+                continue;
+            };
+            *entry.key.lock().unwrap_or_else(|e| e.into_inner()) = new.clone();
+            entries.insert(new, entry);
+        }
+    }
+
+    /// Whether any file at or below `key` is being written.
+    pub(crate) fn any_under(&self, key: &Key) -> bool {
+        self.lock().keys().any(|k| k.starts_with(key))
+    }
+}
+
+/// What the new object is built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Base {
+    /// Nothing: the file starts empty.
+    Empty,
+    /// The old object's `n` bytes, not brought in yet (an append, or an open without truncating).
+    Old(u64),
+    /// The old object's bytes are in place: in the part buffer (small) or copied into the upload (big).
+    Loaded,
+}
+
+/// An open file being written. Call `close` to commit (its error is the upload's error) or `abort`; dropping it
+/// without either aborts in the background.
+pub struct WriteHandle {
+    fs: BucketFs,
+    entry: Arc<WriterEntry>,
+    /// The name the multipart upload was created under (it may differ from the entry's name after a rename).
+    upload_key: Option<Key>,
+    base: Base,
+    /// The leading bytes that are the old object's: changing them destroys data (`delete_enable`).
+    old_len: u64,
+    /// Whether the commit may replace an object that appeared meanwhile.
+    overwrite: Overwrite,
+    buffer: PartBuffer,
+    upload: Option<MultipartUpload>,
+    /// Whether anything was written or truncated (a handle that changed nothing commits nothing).
+    changed: bool,
+    /// The modification time the object will carry; `None` is the time of the commit.
+    mtime: Option<SystemTime>,
+    /// Set by a failed or refused operation and by close/abort: nothing more happens.
+    finished: bool,
+}
+
+impl BucketFs {
+    /// Opens `key` for writing. Refuses directories, a missing parent, and a second concurrent writer.
+    #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
+    pub async fn open_write(&self, key: &Key, intent: WriteIntent) -> FsResult<WriteHandle> {
+        self.check_name(key)?;
+        if key.is_root() {
+            return Err(FsError::new(FsErrorKind::IsADirectory, "/: is a directory"));
+        }
+        self.policy().check_write("write", &key.display())?;
+        if let Some(parent) = key.parent() {
+            self.require_dir(&parent).await?;
+        }
+        let existing = match self.lookup_key(key).await? {
+            Some(meta) if meta.is_dir() => {
+                return Err(FsError::new(
+                    FsErrorKind::IsADirectory,
+                    format!("{}: is a directory", key.display()),
+                ))
+            }
+            Some(meta) => Some(meta.size),
+            None => None,
+        };
+        let base = match (intent, existing) {
+            (WriteIntent::CreateNew, Some(_)) => {
+                return Err(FsError::new(
+                    FsErrorKind::AlreadyExists,
+                    format!("{}: already exists", key.display()),
+                ))
+            }
+            (WriteIntent::ResumeAt(n), None) if n > 0 => {
+                return Err(FsError::new(
+                    FsErrorKind::InvalidOffset,
+                    format!(
+                        "{}: cannot resume at byte {n}: the file does not exist",
+                        key.display()
+                    ),
+                ))
+            }
+            (WriteIntent::ResumeAt(n), Some(size)) if n > 0 && n != size => {
+                return Err(FsError::new(
+                    FsErrorKind::InvalidOffset,
+                    format!(
+                        "{}: cannot resume at byte {n}: an object can only be continued at its end ({size} bytes)",
+                        key.display()
+                    ),
+                ))
+            }
+            // Replacing an empty object destroys nothing, so it needs no delete_enable.
+            (WriteIntent::Replace | WriteIntent::ResumeAt(0), Some(1..)) => {
+                self.policy().check_destroy("overwrite", &key.display())?;
+                Base::Empty
+            }
+            (WriteIntent::Append | WriteIntent::ResumeAt(_) | WriteIntent::Open, Some(n)) => {
+                Base::Old(n)
+            }
+            (_, Some(_) | None) => Base::Empty,
+        };
+        // Creating must never replace: with delete_enable = false (or O_EXCL) a file that appears before the
+        // commit is not overwritten (a conditional write where the store has one).
+        let overwrite = if intent == WriteIntent::CreateNew
+            || (existing.is_none() && !self.policy().delete_enable)
+        {
+            Overwrite::Forbid
+        } else {
+            Overwrite::Allow
+        };
+        let start = match base {
+            Base::Old(n) => n,
+            _ => 0,
+        };
+        let entry = self.writers().register(key, start).await?;
+        let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
+        Ok(WriteHandle {
+            fs: self.clone(),
+            entry,
+            upload_key: None,
+            base,
+            old_len: start,
+            overwrite,
+            buffer: PartBuffer::new(0, part_size),
+            upload: None,
+            // An O_TRUNC of an existing file, or a new file, is a change even if nothing is written.
+            changed: matches!(base, Base::Empty),
+            mtime: None,
+            finished: false,
+        })
+    }
+
+    /// Creates a file under a name that does not exist yet: `base`, else `base.1`, `base.2`, … (FTP STOU). The
+    /// handle's `key` says which name was taken.
+    #[instrument(level = "debug", skip(self), fields(path = %base.display()))]
+    pub async fn create_unique(&self, base: &Key) -> FsResult<WriteHandle> {
+        let (parent, name) = match base.parent() {
+            Some(parent) => (parent, base.name().to_string()),
+            // STOU of a directory (or the root): make the new file inside it.
+            None => (Key::root(), "file".to_string()),
+        };
+        let (parent, name) = match self.lookup_key(base).await? {
+            Some(meta) if meta.is_dir() => (base.clone(), "file".to_string()),
+            _ => (parent, name),
+        };
+        for n in 0..UNIQUE_ATTEMPTS {
+            let candidate = if n == 0 {
+                parent.join(&name)?
+            } else {
+                parent.join(&format!("{name}.{n}"))?
+            };
+            match self.open_write(&candidate, WriteIntent::CreateNew).await {
+                Ok(handle) => return Ok(handle),
+                Err(e) if matches!(e.kind(), FsErrorKind::AlreadyExists | FsErrorKind::Busy) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(FsError::new(
+            FsErrorKind::AlreadyExists,
+            format!(
+                "{}: no free name among {UNIQUE_ATTEMPTS} tries",
+                base.display()
+            ),
+        ))
+    }
+}
+
+impl WriteHandle {
+    /// The name being written now (a rename may have moved it since the open).
+    pub fn key(&self) -> Key {
+        self.entry.key()
+    }
+
+    /// Bytes in the file so far: the offset after its last byte.
+    pub fn size(&self) -> u64 {
+        match self.base {
+            Base::Old(n) => n,
+            _ => self.buffer.end(),
+        }
+    }
+
+    /// Marks the writer as closed without writing by its owner, waiting only for its last reference: another open
+    /// for writing may take the name over (then this one commits nothing). Writing again clears it.
+    pub fn set_idle(&self, idle: bool) {
+        let _entries = self.fs.writers().lock();
+        self.entry.idle.store(idle, Ordering::Relaxed);
+    }
+
+    /// Sets the modification time the object is committed with (FTP MFMT before the upload ends, `utimens` on
+    /// the mount); by default it is the time of the commit.
+    pub fn set_mtime(&mut self, mtime: SystemTime) {
+        self.mtime = Some(mtime);
+    }
+
+    /// Appends `data` at the current end.
+    pub async fn write(&mut self, data: Bytes) -> FsResult<()> {
+        let at = self.size();
+        self.write_at(at, data).await
+    }
+
+    /// Writes `data` at `offset`: anywhere in the part not yet uploaded (a gap reads as zeros), or past the end.
+    /// Bytes before the part in memory are in the store already and cannot change (EINVAL / 554).
+    pub async fn write_at(&mut self, offset: u64, data: Bytes) -> FsResult<()> {
+        let result = self.write_inner(offset, &data).await;
+        self.spend_on_error(result).await
+    }
+
+    /// Cuts or extends the file to `len`: within the part in memory (or past it, with zeros) anything goes;
+    /// `0` starts the file over (replacing data needs `delete_enable`).
+    pub async fn truncate(&mut self, len: u64) -> FsResult<()> {
+        let result = self.truncate_inner(len).await;
+        self.spend_on_error(result).await
+    }
+
+    /// Reads back bytes written through this handle (or kept from the old file): what is still in memory, and the
+    /// old object's bytes that are still the file's. Bytes already sent to the store as parts of the upload
+    /// cannot be read until the commit.
+    pub async fn read_at(&mut self, offset: u64, len: u32) -> FsResult<Bytes> {
+        self.ensure_open()?;
+        let end = (offset + u64::from(len)).min(self.size());
+        if offset >= end {
+            return Ok(Bytes::new());
+        }
+        if let Base::Old(n) = self.base {
+            return self.read_old(offset, end.min(n) - offset).await;
+        }
+        if offset >= self.buffer.start() {
+            let held = self.buffer.read_at(offset, (end - offset) as usize);
+            return Ok(Bytes::copy_from_slice(held));
+        }
+        Err(FsError::new(
+            FsErrorKind::Unsupported,
+            format!(
+                "{}: bytes before offset {} are uploaded already and can be read once the file is closed",
+                self.key().display(),
+                self.buffer.start()
+            ),
+        ))
+    }
+
+    /// Commits: only now does the object (new or replaced) exist in the store.
+    #[instrument(level = "info", skip(self), fields(path = %self.key().display(), size = self.size()))]
+    pub async fn close(mut self) -> FsResult<Metadata> {
+        self.ensure_open()?;
+        self.finished = true;
+        self.fs.writers().begin_commit(&self.entry);
+        let result = self.commit().await;
+        self.fs.writers().unregister(&self.entry);
+        match &result {
+            Ok(_) if self.entry.unlinked.load(Ordering::Relaxed) => {}
+            Ok(meta) => {
+                self.fs.cache().put(&self.key(), Some(meta.clone()));
+                info!(bytes = meta.size, "upload complete");
+            }
+            Err(_) => self.fs.cache().forget_tree(&self.key()),
+        }
+        result
+    }
+
+    /// Abandons the upload: no object is created and an existing one stays as it was.
+    pub async fn abort(mut self) {
+        self.finished = true;
+        if let Some(upload) = self.upload.take() {
+            upload.abort().await;
+        }
+        self.fs.writers().unregister(&self.entry);
+    }
+
+    async fn write_inner(&mut self, offset: u64, data: &[u8]) -> FsResult<()> {
+        self.ensure_open()?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = offset.saturating_add(data.len() as u64);
+        let limit = self.fs.settings().single_file_max_size;
+        if end > limit {
+            return Err(FsError::new(
+                FsErrorKind::TooLarge,
+                format!(
+                    "{}: over the size limit of {limit} bytes (single_file_max_size); nothing was stored",
+                    self.key().display()
+                ),
+            ));
+        }
+        if offset < self.old_len {
+            // Changing bytes of the old file destroys data.
+            self.fs
+                .policy()
+                .check_destroy("overwrite", &self.key().display())?;
+        }
+        if let Base::Old(n) = self.base {
+            self.load_old(n).await?;
+        }
+        if offset < self.buffer.start() {
+            return Err(self.invalid_offset(format!(
+                "write at offset {offset}: the bytes before {} are in the store already; an object can only \
+                 change in its last part",
+                self.buffer.start()
+            )));
+        }
+        self.changed = true;
+        let mut at = offset;
+        let mut rest = data;
+        while !rest.is_empty() {
+            if self.buffer.is_full() && at >= self.buffer.end() {
+                self.send_buffer().await?;
+            }
+            // Bytes beyond this part: fill the part up to its end first (with zeros if there is a gap).
+            let whole_parts = self.upload.is_some();
+            let taken = self
+                .buffer
+                .write_at(at, rest, self.fs.budget(), whole_parts)
+                .await;
+            if taken == 0 {
+                // `at` lies past this part: complete it with zeros, send it, continue in the next.
+                let part_end = self.buffer.start() + self.fs.settings().part_size;
+                self.buffer
+                    .truncate(part_end, self.fs.budget(), whole_parts)
+                    .await;
+                self.send_buffer().await?;
+                continue;
+            }
+            at += taken as u64;
+            rest = &rest[taken..];
+        }
+        self.entry.size.store(self.size(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn truncate_inner(&mut self, len: u64) -> FsResult<()> {
+        self.ensure_open()?;
+        if len == self.size() {
+            return Ok(());
+        }
+        if len < self.old_len {
+            self.fs
+                .policy()
+                .check_destroy("truncate", &self.key().display())?;
+        }
+        if len == 0 {
+            // Start over: what was uploaded is thrown away; the old object stays until the commit.
+            if let Some(upload) = self.upload.take() {
+                upload.abort().await;
+            }
+            self.upload_key = None;
+            self.base = Base::Empty;
+            self.old_len = 0;
+            self.buffer.reset(0);
+        } else {
+            if let Base::Old(n) = self.base {
+                self.load_old(n).await?;
+            }
+            if len < self.buffer.start() {
+                return Err(self.invalid_offset(format!(
+                    "truncate to {len}: the bytes before {} are in the store already",
+                    self.buffer.start()
+                )));
+            }
+            if len > self.buffer.start() + self.fs.settings().part_size {
+                return Err(self.invalid_offset(format!(
+                    "truncate to {len}: an object can only grow by writing ({} bytes now)",
+                    self.size()
+                )));
+            }
+            let whole_parts = self.upload.is_some();
+            self.buffer
+                .truncate(len, self.fs.budget(), whole_parts)
+                .await;
+        }
+        self.changed = true;
+        self.entry.size.store(self.size(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Brings the old object's bytes into the new file: a small one into the part in memory, a big one into the
+    /// upload by server-side copy.
+    async fn load_old(&mut self, size: u64) -> FsResult<()> {
+        self.base = Base::Loaded;
+        let key = self.key();
+        let context = || format!("continue {}", key.display());
+        if size < self.fs.settings().part_size {
+            let old = self.read_old(0, size).await?;
+            self.buffer.write_at(0, &old, self.fs.budget(), false).await;
+            return Ok(());
+        }
+        let upload = self.start_upload().await?;
+        // Parts but the last must be at least the store's minimum: split evenly.
+        let count = size.div_ceil(MAX_COPY_PART);
+        let each = size.div_ceil(count);
+        let mut start = 0;
+        while start < size {
+            let end = (start + each).min(size);
+            upload
+                .copy_part(key.as_str(), start..end)
+                .await
+                .map_err(|e| FsError::store(&context(), e))?;
+            start = end;
+        }
+        self.buffer.reset(size);
+        Ok(())
+    }
+
+    /// Bytes `[offset, offset + len)` of the old object, which is still in the store as it was.
+    async fn read_old(&self, offset: u64, len: u64) -> FsResult<Bytes> {
+        let key = self.existing_key();
+        let context = format!("read {}", key.display());
+        let buffer = self
+            .fs
+            .op()
+            .read_with(key.as_str())
+            .range(offset..offset + len)
+            .await
+            .map_err(|e| FsError::store(&context, e))?;
+        Ok(buffer.to_bytes())
+    }
+
+    /// The name the old object was found under (the handle's name at open; reads of the old bytes happen
+    /// before anything could move it in the store).
+    fn existing_key(&self) -> Key {
+        self.upload_key.clone().unwrap_or_else(|| self.key())
+    }
+
+    /// The multipart upload, created on first use under the current name.
+    async fn start_upload(&mut self) -> FsResult<&mut MultipartUpload> {
+        if self.upload.is_none() {
+            let key = self.key();
+            let meta = self.object_meta(&key);
+            let upload = MultipartUpload::create(
+                self.fs.objects(),
+                key.as_str(),
+                &meta,
+                self.fs.settings().upload_concurrency,
+            )
+            .await
+            .map_err(|e| FsError::store(&format!("upload {}", key.display()), e))?;
+            self.upload_key = Some(key);
+            self.upload = Some(upload);
+        }
+        match self.upload.as_mut() {
+            Some(upload) => Ok(upload),
+            None => Err(FsError::new(FsErrorKind::Store, "no upload")),
+        }
+    }
+
+    /// Sends the full part in memory to the store; the next part starts where it ends.
+    async fn send_buffer(&mut self) -> FsResult<()> {
+        let key = self.key();
+        let (bytes, memory) = self.buffer.take();
+        let upload = self.start_upload().await?;
+        upload
+            .send_part(bytes, memory)
+            .await
+            .map_err(|e| FsError::store(&format!("upload {}", key.display()), e))
+    }
+
+    async fn commit(&mut self) -> FsResult<Metadata> {
+        let key = self.key();
+        if self.entry.unlinked.load(Ordering::Relaxed) {
+            // The name went away while the file was open: what was written goes nowhere.
+            if let Some(upload) = self.upload.take() {
+                upload.abort().await;
+            }
+            debug!(path = %key.display(), "unlinked while open; nothing committed");
+            return Ok(Metadata::file(self.size(), Some(SystemTime::now())));
+        }
+        if !self.changed {
+            // Nothing written: the file stays as it was.
+            return match self.fs.stat_store(&key).await? {
+                Some(meta) => Ok(meta),
+                None => Err(FsError::not_found(&key.display())),
+            };
+        }
+        if let Base::Old(n) = self.base {
+            self.load_old(n).await?;
+        }
+        let size = self.size();
+        let context = format!("close {}", key.display());
+        let committed = match self.upload.take() {
+            None => {
+                let (bytes, _memory) = self.buffer.take();
+                let meta = self.object_meta(&key);
+                self.fs
+                    .objects()
+                    .put(key.as_str(), bytes, &meta, self.overwrite)
+                    .await
+                    .map_err(|e| self.commit_error(&context, e))?
+            }
+            Some(upload) => {
+                let (bytes, _memory) = self.buffer.take();
+                let upload_key = self.upload_key.clone().unwrap_or_else(|| key.clone());
+                let result = upload.complete(Some(bytes), self.overwrite).await;
+                let committed = result.map_err(|e| self.commit_error(&context, e))?;
+                if upload_key != key {
+                    self.move_committed(&upload_key, &key).await?;
+                }
+                committed
+            }
+        };
+        let mut meta = Metadata::file(size, Some(self.mtime.unwrap_or_else(SystemTime::now)));
+        meta.etag = committed.etag;
+        Ok(meta)
+    }
+
+    /// A failed commit: the upload is gone (the store aborts it or it was never made); the reason is told.
+    fn commit_error(&self, context: &str, e: opendal::Error) -> FsError {
+        let err = FsError::store(context, e);
+        if err.kind() == FsErrorKind::Conflict {
+            return FsError::new(
+                FsErrorKind::Conflict,
+                format!(
+                    "{context}: another client created this file meanwhile, and it is not replaced \
+                     (delete_enable = false, or the file was opened to be created); nothing was stored"
+                ),
+            );
+        }
+        err
+    }
+
+    /// The file was renamed while being written, after its multipart upload began under the old name: the
+    /// object is committed there and moved (server-side copy and delete) to where the name is now.
+    async fn move_committed(&self, from: &Key, to: &Key) -> FsResult<()> {
+        let context = format!("move {} to {}", from.display(), to.display());
+        self.fs
+            .op()
+            .copy(from.as_str(), to.as_str())
+            .await
+            .map_err(|e| FsError::store(&context, e))?;
+        self.fs
+            .op()
+            .delete(from.as_str())
+            .await
+            .map_err(|e| FsError::store(&context, e))?;
+        self.fs.cache().forget_tree(from);
+        Ok(())
+    }
+
+    /// What the new object carries besides its bytes: the content type its name suggests and the time.
+    fn object_meta(&self, key: &Key) -> ObjectMeta {
+        let mut meta = ObjectMeta {
+            content_type: mime_guess::from_path(key.as_str())
+                .first()
+                .map(|m| m.essence_str().to_string()),
+            ..ObjectMeta::default()
+        };
+        let mtime = self.mtime.unwrap_or_else(SystemTime::now);
+        if let Ok(since) = mtime.duration_since(SystemTime::UNIX_EPOCH) {
+            meta.user
+                .insert("mtime".to_string(), since.as_secs().to_string());
+        }
+        meta
+    }
+
+    fn ensure_open(&self) -> FsResult<()> {
+        if self.finished {
+            return Err(FsError::new(
+                FsErrorKind::Store,
+                format!(
+                    "{}: the upload was abandoned after an earlier error",
+                    self.key().display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A refused or failed write or truncate ends the handle: the program believes bytes are in the file that are
+    /// not, so committing what came before would store a wrong file. The upload is aborted; `close` then fails
+    /// and the old object (if any) stays as it was.
+    async fn spend_on_error(&mut self, result: FsResult<()>) -> FsResult<()> {
+        if result.is_err() && !self.finished {
+            self.finished = true;
+            if let Some(upload) = self.upload.take() {
+                upload.abort().await;
+            }
+            self.fs.writers().unregister(&self.entry);
+        }
+        result
+    }
+
+    fn invalid_offset(&self, message: String) -> FsError {
+        warn!(path = %self.key().display(), "{message}");
+        FsError::new(
+            FsErrorKind::InvalidOffset,
+            format!("{}: {message}", self.key().display()),
+        )
+    }
+}
+
+impl Drop for WriteHandle {
+    fn drop(&mut self) {
+        if let Some(upload) = self.upload.take() {
+            warn!(path = %self.key().display(), "write handle dropped without close; aborting the upload");
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(upload.abort());
+            }
+        }
+        self.fs.writers().unregister(&self.entry);
+    }
+}
+
+impl std::fmt::Debug for WriteHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHandle")
+            .field("key", &self.key())
+            .field("size", &self.size())
+            .field("base", &self.base)
+            .finish()
+    }
+}

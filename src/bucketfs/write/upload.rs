@@ -1,0 +1,160 @@
+//! A multipart upload in progress: parts are sent in the background, up to `upload_concurrency` at a time, each
+//! holding its memory until the store has it; completion waits for them all.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use tokio::task::JoinSet;
+use tracing::{debug, warn, Instrument};
+
+use super::super::budget::Reservation;
+use crate::storage::objects::{
+    Committed, ObjectMeta, ObjectStore, Overwrite, UploadId, UploadedPart,
+};
+
+/// The store's multipart limit.
+const MAX_PARTS: u32 = 10_000;
+
+pub(super) struct MultipartUpload {
+    objects: ObjectStore,
+    key: String,
+    id: UploadId,
+    next_part: u32,
+    done: Vec<UploadedPart>,
+    in_flight: JoinSet<opendal::Result<UploadedPart>>,
+    concurrency: usize,
+}
+
+impl MultipartUpload {
+    /// Starts an upload of `key` with the metadata the object will have.
+    pub(super) async fn create(
+        objects: &ObjectStore,
+        key: &str,
+        meta: &ObjectMeta,
+        concurrency: usize,
+    ) -> opendal::Result<Self> {
+        let id = objects.create_upload(key, meta).await?;
+        debug!(key, upload_id = %id.0, "multipart upload created");
+        Ok(Self {
+            objects: objects.clone(),
+            key: key.to_string(),
+            id,
+            next_part: 1,
+            done: Vec::new(),
+            in_flight: JoinSet::new(),
+            concurrency: concurrency.max(1),
+        })
+    }
+
+    /// Copies `range` of the object at `source` into the next part, server-side.
+    pub(super) async fn copy_part(
+        &mut self,
+        source: &str,
+        range: Range<u64>,
+    ) -> opendal::Result<()> {
+        let number = self.take_number()?;
+        let part = self
+            .objects
+            .copy_part(&self.key, &self.id, number, source, range)
+            .await?;
+        self.done.push(part);
+        Ok(())
+    }
+
+    /// Sends `body` as the next part in the background; waits first when `concurrency` parts are in flight.
+    /// `memory` is released when the store has the part.
+    pub(super) async fn send_part(
+        &mut self,
+        body: Bytes,
+        memory: Option<Reservation>,
+    ) -> opendal::Result<()> {
+        while self.in_flight.len() >= self.concurrency {
+            self.finish_one().await?;
+        }
+        let number = self.take_number()?;
+        let (objects, key, id) = (self.objects.clone(), self.key.clone(), self.id.clone());
+        let span = tracing::debug_span!("part", number, bytes = body.len());
+        self.in_flight.spawn(
+            async move {
+                let result = objects.upload_part(&key, &id, number, body).await;
+                drop(memory);
+                result
+            }
+            .instrument(span),
+        );
+        Ok(())
+    }
+
+    /// Sends the last part (if any bytes are left) and completes the upload: only now does the object exist.
+    /// On any failure the upload is aborted: a refused or failed completion leaves nothing in the store (an
+    /// upload the store did complete despite an error answer is gone already, and the abort finds nothing).
+    pub(super) async fn complete(
+        mut self,
+        last: Option<Bytes>,
+        overwrite: Overwrite,
+    ) -> opendal::Result<Committed> {
+        match self.finish_and_complete(last, overwrite).await {
+            Ok(committed) => Ok(committed),
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn finish_and_complete(
+        &mut self,
+        last: Option<Bytes>,
+        overwrite: Overwrite,
+    ) -> opendal::Result<Committed> {
+        if let Some(body) = last.filter(|b| !b.is_empty()) {
+            self.send_part(body, None).await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.finish_one().await?;
+        }
+        self.done.sort_by_key(|p| p.number);
+        self.objects
+            .complete_upload(&self.key, &self.id, &self.done, overwrite)
+            .await
+    }
+
+    /// Abandons the upload: parts in flight are cancelled and the store drops what it has.
+    pub(super) async fn abort(mut self) {
+        self.in_flight.shutdown().await;
+        match self.objects.abort_upload(&self.key, &self.id).await {
+            Ok(()) => debug!(key = %self.key, upload_id = %self.id.0, "multipart upload aborted"),
+            // Already gone: nothing is left behind.
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
+            Err(e) => {
+                warn!(key = %self.key, upload_id = %self.id.0, error = %e, "aborting the upload failed; the start-up sweep will retry")
+            }
+        }
+    }
+
+    async fn finish_one(&mut self) -> opendal::Result<()> {
+        match self.in_flight.join_next().await {
+            Some(Ok(part)) => {
+                self.done.push(part?);
+                Ok(())
+            }
+            Some(Err(join)) => Err(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                format!("a part upload stopped: {join}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn take_number(&mut self) -> opendal::Result<u32> {
+        if self.next_part > MAX_PARTS {
+            return Err(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                "more than 10,000 parts: the part size is too small for this file",
+            ));
+        }
+        let number = self.next_part;
+        self.next_part += 1;
+        Ok(number)
+    }
+}
