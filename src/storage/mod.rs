@@ -121,6 +121,7 @@ pub fn build_operator(
 }
 
 fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operator, StorageError> {
+    install_crypto_provider();
     let mut client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
@@ -138,6 +139,16 @@ fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operato
     };
     let ctx = op.context().with_http_transport(transporter);
     Ok(op.with_context(ctx))
+}
+
+/// reqwest is built without a TLS crypto provider of its own (`rustls-no-provider`, see Cargo.toml) and takes
+/// rustls's process-wide default, which must be installed before a `reqwest::Client` is built (building panics
+/// otherwise). This installs ring, the provider FTPS uses too, so the binary carries one TLS implementation.
+/// `build_operator` calls it; code that builds its own reqwest client calls it first.
+pub fn install_crypto_provider() {
+    // An error means a provider is installed already (an earlier call, or a program embedding this library
+    // that chose its own): that one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// One cheap request (the first page of a listing) to prove the bucket is there and the keys work.
@@ -212,4 +223,34 @@ pub struct AccountStoreError {
     pub store: String,
     #[source]
     pub source: StorageError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    /// Building the HTTPS client needs a TLS crypto provider (reqwest has none of its own here): building an
+    /// operator for a COS bucket over https must succeed, and leave ring as the process default. No request is
+    /// sent.
+    #[test]
+    fn https_operator_builds_with_the_ring_provider() {
+        let config = StorageConfig::Cos {
+            bucket: "examplebucket-1250000000".into(),
+            endpoint: "https://cos.ap-guangzhou.myqcloud.com".into(),
+            secret_id: Secret::new("AKIDEXAMPLE"),
+            secret_key: Secret::new("secret"),
+        };
+        let op = build_operator(&config, &StorageOptions::default());
+        assert!(op.is_ok(), "{:?}", op.err());
+        let installed = rustls::crypto::CryptoProvider::get_default();
+        let ring = rustls::crypto::ring::default_provider();
+        let suites = |p: &rustls::crypto::CryptoProvider| {
+            p.cipher_suites
+                .iter()
+                .map(|s| s.suite())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(installed.map(|p| suites(p)), Some(suites(&ring)));
+    }
 }
