@@ -55,7 +55,7 @@ pub(super) fn read_account(
     if let Some(user) = &user {
         claims.user(r, user);
     }
-    let password = r.required("ftp_login_user_password", values::printable);
+    let password = r.required("ftp_login_user_password", values::password);
     let authority = r.required("authority", values::authority);
     let delete_enable = r.value("delete_enable", true, values::boolean);
 
