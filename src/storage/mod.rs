@@ -2,6 +2,7 @@
 //!
 //! This is the only room that knows how a store is reached. `bucketfs` receives a ready `Operator`.
 
+#[cfg(feature = "fault-injection")]
 mod fault;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::config::{Account, StorageConfig};
 
+#[cfg(feature = "fault-injection")]
 pub use fault::{FaultInjector, FaultRule};
 
 /// Why a store could not be built or reached.
@@ -36,7 +38,9 @@ pub struct StorageOptions {
     /// Host names to resolve to fixed addresses instead of DNS (tests reach a local server under COS's
     /// virtual-host names this way). The port of the address is ignored; the URL's port is used.
     pub resolve: Vec<(String, SocketAddr)>,
-    /// Requests matching its rules fail before they leave the process (fault injection for tests).
+    /// Requests matching its rules fail before they leave the process (fault injection for tests; the
+    /// `fault-injection` feature, which the integration tests turn on, see Cargo.toml).
+    #[cfg(feature = "fault-injection")]
     pub faults: Option<FaultInjector>,
 }
 
@@ -133,10 +137,13 @@ fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operato
         .build()
         .map_err(|e| StorageError::Invalid(format!("HTTP client: {e}")))?;
     let transport = ReqwestTransport::new(client);
+    #[cfg(feature = "fault-injection")]
     let transporter = match &options.faults {
         Some(faults) => HttpTransporter::new(faults.wrap(transport)),
         None => HttpTransporter::new(transport),
     };
+    #[cfg(not(feature = "fault-injection"))]
+    let transporter = HttpTransporter::new(transport);
     let ctx = op.context().with_http_transport(transporter);
     Ok(op.with_context(ctx))
 }
