@@ -53,6 +53,7 @@ impl MemoryBudget {
     /// Waits until `bytes` (capped at the whole budget, so a request can always be met) are free.
     pub async fn reserve(&self, bytes: u64) -> Reservation {
         let units = self.units(bytes);
+        #[allow(clippy::expect_used)] // the semaphore is owned here and never closed
         let permit = Arc::clone(&self.semaphore)
             .acquire_many_owned(units)
             .await
