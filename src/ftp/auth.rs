@@ -46,8 +46,9 @@ impl PasswordScheme {
     }
 }
 
-/// Whether `given` matches the configured password (see [`PasswordScheme`]). A hash costs tens of milliseconds of
-/// CPU by design: async callers use [`verify_password_off_runtime`].
+/// Whether `given` matches the configured password (see [`PasswordScheme`]). A hash is slow by design (argon2 and
+/// bcrypt at their usual costs take tens to hundreds of milliseconds): async callers use
+/// [`verify_password_off_runtime`].
 pub fn verify_password(stored: &Secret, given: &str) -> bool {
     let stored = stored.expose();
     match PasswordScheme::of(stored) {
