@@ -126,8 +126,10 @@ fn operator(a: &Args) -> Result<Operator, Box<dyn std::error::Error>> {
         .secret_access_key(&a.sk)
         .disable_config_load()
         .disable_ec2_metadata();
-    // A plain reqwest client: OpenDAL 0.59 needs its HTTP transport given explicitly.
+    // A plain reqwest client: OpenDAL 0.59 needs its HTTP transport given explicitly, and reqwest the TLS
+    // crypto provider the product uses (it has none of its own here).
     let op = Operator::new(b)?;
+    cosftpd::storage::install_crypto_provider();
     let transport = opendal_http_transport_reqwest::ReqwestTransport::new(reqwest::Client::new());
     let ctx = op
         .context()

@@ -10,11 +10,14 @@
 #    - a Python venv at <repo>/.venv with moto's S3 server, pinned (tests/support/requirements.txt, all versions
 #      in tests/support/constraints.txt), which tests/support/s3_server.py runs as a loopback S3/COS server;
 #      reinstalled only when those files change (hash in .venv/.cosftpd-requirements.sha256) or moto is gone;
-# 2. runs `cargo test` with 2 build jobs and 2 test threads (the machine has 2 cores), passing "$@" through,
+# 2. checks the code: `cargo fmt --all -- --check` and `cargo clippy --all-targets -- -D warnings` (adding the
+#    rustfmt and clippy components with rustup when they are missing); any finding stops the run;
+# 3. runs `cargo test` with 2 build jobs and 2 test threads (the machine has 2 cores), passing "$@" through,
 #    with COSFTPD_TEST_PYTHON pointing at the venv's python.
 #
 # Environment:
 #   COSFTPD_SKIP_INSTALL=1        skip step 1 (tests whose pieces are missing then skip, unless required)
+#   COSFTPD_SKIP_LINT=1           skip step 2 (e.g. while iterating on one test; CI never sets it)
 #   COSFTPD_REQUIRE_S3=1          a test that cannot start the S3 server fails instead of skipping (CI sets it)
 #   COSFTPD_REQUIRE_FUSE=1        a test that cannot mount FUSE fails instead of skipping (CI sets it)
 #   CARGO_BUILD_JOBS, RUST_TEST_THREADS   override the parallelism (default 2 each)
@@ -145,14 +148,41 @@ else
     install_venv
 fi
 
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+
+# ---------------------------------------------------------------------------------------------------------------
+# cargo fmt, cargo clippy
+# ---------------------------------------------------------------------------------------------------------------
+# A cargo subcommand is there when `cargo <name> --version` answers; otherwise rustup adds the component.
+ensure_component() {
+    local subcommand="$1" component="$2"
+    cargo "$subcommand" --version >/dev/null 2>&1 && return 0
+    if ! command -v rustup >/dev/null 2>&1; then
+        say "ERROR: cargo $subcommand is missing and there is no rustup to add the $component component"
+        exit 1
+    fi
+    say "rustup component add $component"
+    rustup component add "$component"
+}
+
+if [ "${COSFTPD_SKIP_LINT:-0}" = "1" ]; then
+    say "COSFTPD_SKIP_LINT=1: not running cargo fmt --check and cargo clippy"
+else
+    ensure_component fmt rustfmt
+    ensure_component clippy clippy
+    say "cargo fmt --all -- --check"
+    cargo fmt --all -- --check
+    say "cargo clippy --all-targets -- -D warnings"
+    cargo clippy --all-targets -- -D warnings
+fi
+
 # ---------------------------------------------------------------------------------------------------------------
 # cargo test
 # ---------------------------------------------------------------------------------------------------------------
 if [ -x "$VENV/bin/python" ]; then
     export COSFTPD_TEST_PYTHON="${COSFTPD_TEST_PYTHON:-$VENV/bin/python}"
 fi
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 
 say "COSFTPD_TEST_PYTHON=${COSFTPD_TEST_PYTHON:-<unset>} COSFTPD_REQUIRE_S3=${COSFTPD_REQUIRE_S3:-0} COSFTPD_REQUIRE_FUSE=${COSFTPD_REQUIRE_FUSE:-0}"
 say "cargo test $* (CARGO_BUILD_JOBS=$CARGO_BUILD_JOBS RUST_TEST_THREADS=$RUST_TEST_THREADS)"

@@ -1,5 +1,8 @@
 //! `cosftpd serve | mount | check-config | passwd`.
 
+// As in src/lib.rs: no unwrap()/expect() in product code.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

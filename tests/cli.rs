@@ -18,6 +18,7 @@ use cosftpd::ftp::auth::verify_password;
 const BIN: &str = env!("CARGO_BIN_EXE_cosftpd");
 
 fn fuse_available() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
     let ok = Path::new("/dev/fuse").exists() && unsafe { libc::geteuid() } == 0;
     if !ok {
         assert!(
@@ -86,6 +87,7 @@ impl Daemon {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill takes plain integers; the pid is our own child, not yet reaped.
         unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

@@ -1102,3 +1102,24 @@ fn ipv6_control_and_data_connections() {
     assert_eq!(got, b"over ipv6");
     c.expect_final(226);
 }
+
+/// Hashed passwords in the config (verified on tokio's blocking pool): the password logs in, the hash text does not.
+#[test]
+fn hashed_passwords_log_in() {
+    // `openssl passwd -6 -salt saltsalt secret`; crypt_blowfish's test vector for `U*U`.
+    let sha512 = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+    let bcrypt = "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+    let server = TestServer::builder()
+        .account("sha", sha512, "RW", true)
+        .account("bf", bcrypt, "RW", true)
+        .start();
+    let mut c = Ctl::connect(server.addr);
+    c.login("sha", "secret");
+    c.expect("PWD", 257);
+    let mut c = Ctl::connect(server.addr);
+    c.login("bf", "U*U");
+    c.expect("PWD", 257);
+    let mut c = Ctl::connect(server.addr);
+    c.expect("USER sha", 331);
+    c.expect(&format!("PASS {sha512}"), 530);
+}

@@ -19,12 +19,18 @@ fn s3_operator(server: &S3Server, bucket: &str) -> Operator {
         .access_key_id("test-access-key")
         .secret_access_key("test-secret-key")
         .disable_config_load();
-    with_client(Operator::new(builder).unwrap(), reqwest::Client::new())
+    with_client(Operator::new(builder).unwrap(), client().build().unwrap())
 }
 
-/// With opendal's features as Cargo.toml sets them (no default features, `http-transport-reqwest-rustls`),
-/// nothing installs a default HTTP transport: an operator without one fails its first request with
-/// "default HTTP transport is not installed". Each operator gets its client here.
+/// reqwest has no TLS crypto provider of its own here (Cargo.toml): the product's one is installed first.
+fn client() -> reqwest::ClientBuilder {
+    cosftpd::storage::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+/// With opendal's features as Cargo.toml sets them (no default features, no HTTP transport feature), nothing
+/// installs a default HTTP transport: an operator without one fails its first request with "default HTTP
+/// transport is not installed". Each operator gets its client here.
 fn with_client(op: Operator, client: reqwest::Client) -> Operator {
     let ctx = op
         .base_context()
@@ -42,10 +48,7 @@ fn cos_operator(server: &S3Server, bucket: &str) -> Operator {
         .secret_key("testsecretkey")
         .disable_config_load();
     let (host, addr) = server.cos_resolve(bucket);
-    let client = reqwest::Client::builder()
-        .resolve(&host, addr)
-        .build()
-        .unwrap();
+    let client = client().resolve(&host, addr).build().unwrap();
     with_client(Operator::new(builder).unwrap(), client)
 }
 

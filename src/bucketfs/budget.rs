@@ -67,6 +67,7 @@ impl MemoryBudget {
             return reservation;
         }
         let _waiting = WaitingGuard::enter(&self.waiting);
+        #[allow(clippy::expect_used)] // the semaphore is owned here and never closed
         let permit = Arc::clone(&self.semaphore)
             .acquire_many_owned(units)
             .await

@@ -193,6 +193,7 @@ impl ReadHandle {
                 .map(|w| w.pos <= cursor && cursor - w.pos <= SKIP_AHEAD);
             match sequential {
                 Some(true) => {
+                    #[allow(clippy::expect_used)] // `sequential` is Some only with a window
                     let window = self.window.as_mut().expect("checked above");
                     if window.pos == window.end {
                         let (next_start, next_len) = (window.end, (window.len * 2).min(MAX_WINDOW));

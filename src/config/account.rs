@@ -44,7 +44,7 @@ const DEFAULT_S3_REGION: &str = "us-east-1";
 
 /// The account, or `None` when something it needs is missing or invalid (every such problem is reported).
 pub(super) fn read_account(
-    r: &mut SectionReader,
+    r: &mut SectionReader<'_>,
     optional: &Optional,
     claims: &mut AccountClaims,
 ) -> Option<Account> {
@@ -58,7 +58,7 @@ pub(super) fn read_account(
     if let Some(user) = &user {
         claims.user(r, user);
     }
-    let password = r.required("ftp_login_user_password", values::printable);
+    let password = r.required("ftp_login_user_password", values::password);
     let authority = r.required("authority", values::authority);
     let delete_enable = r.value("delete_enable", true, values::boolean);
 
@@ -73,7 +73,7 @@ pub(super) fn read_account(
     })
 }
 
-fn read_storage(r: &mut SectionReader, claims: &mut AccountClaims) -> Option<StorageConfig> {
+fn read_storage(r: &mut SectionReader<'_>, claims: &mut AccountClaims) -> Option<StorageConfig> {
     // With an unknown storage type, which keys are required is unknown too: say only that.
     let kind = match r.get("storage_type", values::storage_kind) {
         Ok(kind) => kind.unwrap_or(StorageKind::Cos),
@@ -89,7 +89,7 @@ fn read_storage(r: &mut SectionReader, claims: &mut AccountClaims) -> Option<Sto
 }
 
 /// A key of another storage type is harmless but probably a mistake (e.g. `storage_type` forgotten).
-fn warn_ignored_keys(r: &mut SectionReader, kind: StorageKind) {
+fn warn_ignored_keys(r: &mut SectionReader<'_>, kind: StorageKind) {
     let ignored = match kind {
         StorageKind::Cos => vec!["s3_virtual_host", "storage_root"],
         StorageKind::S3 => vec!["storage_root"],
@@ -103,7 +103,7 @@ fn warn_ignored_keys(r: &mut SectionReader, kind: StorageKind) {
     }
 }
 
-fn read_cos(r: &mut SectionReader) -> Option<StorageConfig> {
+fn read_cos(r: &mut SectionReader<'_>) -> Option<StorageConfig> {
     let bucket = r.required("cos_bucket", values::cos_bucket);
     let secret_id = r.required("cos_secretid", values::credential);
     let secret_key = r.required("cos_secretkey", values::credential);
@@ -117,7 +117,7 @@ fn read_cos(r: &mut SectionReader) -> Option<StorageConfig> {
 }
 
 /// `cos_endpoint` wins over `cos_region` when both are set, as in the original.
-fn cos_endpoint(r: &mut SectionReader) -> Option<String> {
+fn cos_endpoint(r: &mut SectionReader<'_>) -> Option<String> {
     let protocol = r.value(
         "cos_protocol",
         DEFAULT_PROTOCOL.to_string(),
@@ -139,7 +139,7 @@ fn cos_endpoint(r: &mut SectionReader) -> Option<String> {
     }
 }
 
-fn read_s3(r: &mut SectionReader) -> Option<StorageConfig> {
+fn read_s3(r: &mut SectionReader<'_>) -> Option<StorageConfig> {
     let bucket = r.required("cos_bucket", values::s3_bucket);
     let access_key = r.required("cos_secretid", values::credential);
     let secret_key = r.required("cos_secretkey", values::credential);
@@ -175,7 +175,7 @@ fn read_s3(r: &mut SectionReader) -> Option<StorageConfig> {
     })
 }
 
-fn read_fs(r: &mut SectionReader, claims: &mut AccountClaims) -> Option<StorageConfig> {
+fn read_fs(r: &mut SectionReader<'_>, claims: &mut AccountClaims) -> Option<StorageConfig> {
     let root = match r.get("storage_root", values::absolute_path) {
         Ok(Some(root)) => root,
         Ok(None) => {
@@ -207,7 +207,7 @@ fn read_fs(r: &mut SectionReader, claims: &mut AccountClaims) -> Option<StorageC
 }
 
 /// The original required home directories to exist; `create_home_dir = true` lets the daemon create them.
-fn check_home_dir(r: &mut SectionReader, dir: &Path, create: bool) {
+fn check_home_dir(r: &mut SectionReader<'_>, dir: &Path, create: bool) {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => r.error(
@@ -260,7 +260,7 @@ impl AccountClaims {
         }
     }
 
-    fn user(&mut self, r: &mut SectionReader, user: &str) {
+    fn user(&mut self, r: &mut SectionReader<'_>, user: &str) {
         if let Some((owner, _)) = self.users.iter().find(|(_, u)| u == user) {
             r.error(
                 "ftp_login_user_name",
@@ -270,7 +270,7 @@ impl AccountClaims {
         self.users.push((r.name().to_string(), user.to_string()));
     }
 
-    fn home_dir(&mut self, r: &mut SectionReader, dir: &Path) {
+    fn home_dir(&mut self, r: &mut SectionReader<'_>, dir: &Path) {
         let shown = dir.display();
         if let Some((owner, _)) = self.home_dirs.iter().find(|(_, d)| d == dir) {
             r.error(
@@ -316,7 +316,7 @@ impl AccountClaims {
             .push((r.name().to_string(), dir.to_path_buf()));
     }
 
-    fn storage_root(&mut self, r: &mut SectionReader, root: &Path) {
+    fn storage_root(&mut self, r: &mut SectionReader<'_>, root: &Path) {
         if self.mount_enable {
             if let Some((owner, dir)) = self.home_dirs.iter().find(|(_, dir)| nested(root, dir)) {
                 r.error(

@@ -86,7 +86,7 @@ const DEFAULT_SINGLE_FILE_MAX_SIZE: u64 = 200 * GIB;
 const DEFAULT_MIN_PART_SIZE: u64 = 2 * MIB;
 const MAX_UPLOAD_THREADS: usize = 256;
 
-pub(super) fn read_network(r: &mut SectionReader) -> Network {
+pub(super) fn read_network(r: &mut SectionReader<'_>) -> Network {
     let masquerade_address = match r.optional("masquerade_address", values::host) {
         Some(address) if is_placeholder(&address) => {
             r.warn(
@@ -151,7 +151,7 @@ struct Tls {
     implicit_port: Option<u16>,
 }
 
-fn read_tls(r: &mut SectionReader) -> Tls {
+fn read_tls(r: &mut SectionReader<'_>) -> Tls {
     let cert_file = r.optional("tls_cert_file", existing_file);
     let key_file = r.optional("tls_key_file", existing_file);
     let implicit_port = r.optional("tls_implicit_port", values::port);
@@ -205,7 +205,7 @@ fn existing_file(s: &str) -> Parsed<PathBuf> {
 }
 
 fn check_ports(
-    r: &mut SectionReader,
+    r: &mut SectionReader<'_>,
     listen: u16,
     passive: &RangeInclusive<u16>,
     implicit: Option<u16>,
@@ -230,7 +230,7 @@ fn check_ports(
     }
 }
 
-pub(super) fn read_file_option(r: &mut SectionReader) -> FileOption {
+pub(super) fn read_file_option(r: &mut SectionReader<'_>) -> FileOption {
     // A file needs at most 10,000 parts of at most 5 GiB.
     let max = MAX_PARTS * MAX_PART_SIZE;
     let single_file_max_size = r.value("single_file_max_size", DEFAULT_SINGLE_FILE_MAX_SIZE, |s| {
@@ -241,7 +241,7 @@ pub(super) fn read_file_option(r: &mut SectionReader) -> FileOption {
     }
 }
 
-pub(super) fn read_optional(r: &mut SectionReader) -> Optional {
+pub(super) fn read_optional(r: &mut SectionReader<'_>) -> Optional {
     Optional {
         min_part_size: r.value("min_part_size", DEFAULT_MIN_PART_SIZE, |s| {
             bytes(s, MIN_PART_SIZE, Some(MAX_PART_SIZE))

@@ -1368,3 +1368,21 @@ fn load_reads_the_file_and_names_it_when_it_cannot() {
         "{message}"
     );
 }
+
+#[test]
+fn password_hashes_accepted_and_md5_crypt_refused() {
+    let dir = home();
+    let sha512 = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+    let config = parse_ok(&with_account(dir.path(), "").replace("pass0", sha512));
+    assert_eq!(config.accounts[0].password.expose(), sha512);
+
+    let md5 = "$1$saltsalt$9xy1btjgzLYfb7hivXtC//";
+    let error = single_error(&with_account(dir.path(), "").replace("pass0", md5));
+    assert!(
+        error.starts_with("[COS_ACCOUNT_0] ftp_login_user_password: ")
+            && error.contains("MD5-crypt hashes ($1$…) are not accepted: the scheme is broken"),
+        "{error}"
+    );
+    assert!(error.contains("openssl passwd -6"), "{error}");
+    assert!(!error.contains("saltsalt"), "the hash leaked: {error}");
+}

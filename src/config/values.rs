@@ -247,6 +247,18 @@ pub(super) fn printable(s: &str) -> Parsed<String> {
     Ok(s.to_string())
 }
 
+/// `ftp_login_user_password`: plaintext or a hash that `ftp::auth` verifies. MD5-crypt is refused rather than
+/// accepted quietly: whoever can read the config file could recover the password.
+pub(super) fn password(s: &str) -> Parsed<String> {
+    let s = printable(s)?;
+    if s.starts_with("$1$") {
+        return Err("MD5-crypt hashes ($1$…) are not accepted: the scheme is broken (a GPU tests billions of \
+                    guesses a second); use `openssl passwd -6` (SHA-512-crypt), bcrypt ($2b$) or argon2id"
+            .into());
+    }
+    Ok(s)
+}
+
 /// `name-appid`, the full COS bucket name (`examplebucket-1250000000`), which the original insisted on too.
 pub(super) fn cos_bucket(s: &str) -> Parsed<String> {
     let well_formed = s.rsplit_once('-').is_some_and(|(name, appid)| {

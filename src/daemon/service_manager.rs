@@ -16,7 +16,7 @@ pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
-fn send(states: &[NotifyState]) {
+fn send(states: &[NotifyState<'_>]) {
     // The service manager is told about the daemon, not the other way round: a lost notification is logged, and
     // systemd's own start timeout handles a daemon that never reports ready.
     if let Err(e) = sd_notify::notify(states) {

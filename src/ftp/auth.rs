@@ -14,24 +14,72 @@ use crate::config::Secret;
 /// does not tell an unknown user from a wrong password, and guessing is slow.
 pub const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(1);
 
-/// Whether `given` matches the configured password, which is plaintext (as in the original) or a crypt-style hash:
-/// `$argon2id$…` (also argon2i/argon2d), `$2a$/$2b$/$2y$` (bcrypt), `$5$`/`$6$` (SHA-crypt), `$1$` (MD5-crypt).
+/// How a configured password is stored, told by its prefix (the crypt(3) / PHC convention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordScheme {
+    /// As in the original: the password itself.
+    Plaintext,
+    /// `$argon2id$…` (also argon2i, argon2d).
+    Argon2,
+    /// `$2a$`, `$2b$`, `$2y$`.
+    Bcrypt,
+    /// `$5$` (SHA-256-crypt), `$6$` (SHA-512-crypt).
+    ShaCrypt,
+    /// `$1$`: broken, refused when the config is read (`config::values::password`); never matches.
+    Md5Crypt,
+}
+
+impl PasswordScheme {
+    pub fn of(stored: &str) -> Self {
+        let starts = |prefixes: &[&str]| prefixes.iter().any(|p| stored.starts_with(p));
+        if stored.starts_with("$argon2") {
+            Self::Argon2
+        } else if starts(&["$2a$", "$2b$", "$2y$"]) {
+            Self::Bcrypt
+        } else if starts(&["$5$", "$6$"]) {
+            Self::ShaCrypt
+        } else if stored.starts_with("$1$") {
+            Self::Md5Crypt
+        } else {
+            Self::Plaintext
+        }
+    }
+}
+
+/// Whether `given` matches the configured password (see [`PasswordScheme`]). A hash is slow by design (argon2 and
+/// bcrypt at their usual costs take tens to hundreds of milliseconds): async callers use
+/// [`verify_password_off_runtime`].
 pub fn verify_password(stored: &Secret, given: &str) -> bool {
     let stored = stored.expose();
-    if stored.starts_with("$argon2") {
-        use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        return PasswordHash::new(stored)
-            .map(|hash| {
-                argon2::Argon2::default()
-                    .verify_password(given.as_bytes(), &hash)
-                    .is_ok()
-            })
-            .unwrap_or(false);
+    match PasswordScheme::of(stored) {
+        PasswordScheme::Plaintext => stored.as_bytes().ct_eq(given.as_bytes()).into(),
+        PasswordScheme::Argon2 => {
+            use argon2::PasswordVerifier;
+            argon2::Argon2::default()
+                .verify_password(given.as_bytes(), stored)
+                .is_ok()
+        }
+        PasswordScheme::Bcrypt => bcrypt::verify(given, stored).unwrap_or(false),
+        PasswordScheme::ShaCrypt => {
+            use sha_crypt::PasswordVerifier;
+            sha_crypt::ShaCrypt::default()
+                .verify_password(given.as_bytes(), stored)
+                .is_ok()
+        }
+        PasswordScheme::Md5Crypt => false,
     }
-    if is_crypt_hash(stored) {
-        return pwhash::unix::verify(given, stored);
+}
+
+/// [`verify_password`] on tokio's blocking pool when the password is hashed, so a login does not stall the other
+/// sessions on the same worker thread.
+pub async fn verify_password_off_runtime(stored: &Secret, given: &str) -> bool {
+    if PasswordScheme::of(stored.expose()) == PasswordScheme::Plaintext {
+        return verify_password(stored, given);
     }
-    stored.as_bytes().ct_eq(given.as_bytes()).into()
+    let (stored, given) = (stored.clone(), given.to_owned());
+    tokio::task::spawn_blocking(move || verify_password(&stored, &given))
+        .await
+        .unwrap_or(false)
 }
 
 /// A hash for `ftp_login_user_password` (what `cosftpd passwd` prints): argon2id, PHC string format, with a
@@ -41,14 +89,14 @@ pub fn verify_password(stored: &Secret, given: &str) -> bool {
 /// argon2id recommendation. RFC 9106's 64 MiB profile would be stronger per guess, but every login verifies a hash
 /// and that memory is multiplied by the logins in flight; the per-IP lockout limits guessing over FTP anyway.
 pub fn hash_password(password: &str) -> Result<String, HashError> {
-    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-    let salt = SaltString::generate(&mut OsRng);
+    use argon2::password_hash::PasswordHasher;
+    // `hash_password` draws the salt from the OS (the crate's `getrandom` feature).
     let hash = argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
         argon2::Version::V0x13,
         argon2::Params::default(),
     )
-    .hash_password(password.as_bytes(), &salt)
+    .hash_password(password.as_bytes())
     .map_err(HashError)?;
     Ok(hash.to_string())
 }
@@ -61,14 +109,7 @@ pub struct HashError(argon2::password_hash::Error);
 
 /// Whether a configured password is a hash (for `check-config` and the warning about plaintext).
 pub fn is_hashed(stored: &Secret) -> bool {
-    let s = stored.expose();
-    s.starts_with("$argon2") || is_crypt_hash(s)
-}
-
-fn is_crypt_hash(s: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$", "$5$", "$6$", "$1$"]
-        .iter()
-        .any(|p| s.starts_with(p))
+    PasswordScheme::of(stored.expose()) != PasswordScheme::Plaintext
 }
 
 /// Failed logins per client IP; an IP over the limit within the window is refused for the ban time.
@@ -156,38 +197,98 @@ impl LoginGuard {
 mod tests {
     use super::*;
 
+    // Made by OpenSSL and glibc's crypt(3) (they agree), password `secret`, salt `saltsalt`.
+    const SHA512_CRYPT: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+    const SHA256_CRYPT: &str = "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA";
+    const SHA512_CRYPT_ROUNDS: &str = "$6$rounds=10000$saltsalt$WowrPBpEDVlCoruBosYlrZycTCx3//TyDHYqEhX9DUHHt0XTztUqzQDDUuvUGRA8aUe9p55hcAxeGcu58sm3u.";
+    // `openssl passwd -1 -salt saltsalt secret`
+    const MD5_CRYPT: &str = "$1$saltsalt$9xy1btjgzLYfb7hivXtC//";
+    // crypt_blowfish's test vector for the password `U*U` (libxcrypt's crypt(3) gives the same).
+    const BCRYPT_U_STAR_U: &str = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+
     #[test]
-    fn plaintext_and_hashes() {
+    fn plaintext() {
         assert!(verify_password(&Secret::new("pass0"), "pass0"));
         assert!(!verify_password(&Secret::new("pass0"), "pass1"));
         assert!(!verify_password(&Secret::new("pass0"), "pass00"));
         assert!(!verify_password(&Secret::new(""), "x"));
+        assert!(!is_hashed(&Secret::new("plain")));
+    }
 
-        let bcrypt = pwhash::bcrypt::hash("secret").unwrap();
-        assert!(verify_password(&Secret::new(bcrypt.clone()), "secret"));
-        assert!(!verify_password(&Secret::new(bcrypt), "wrong"));
+    /// Hashes made by other tools (so a bug shared by our hasher and verifier cannot hide): the salts are fixed,
+    /// the password is `secret` unless said otherwise.
+    #[test]
+    fn crypt_hashes_from_other_tools() {
+        let cases = [
+            // `openssl passwd -6 -salt saltsalt secret`
+            SHA512_CRYPT,
+            // `openssl passwd -5 -salt saltsalt secret`
+            SHA256_CRYPT,
+            // An explicit round count: `openssl passwd -6 -salt 'rounds=10000$saltsalt' secret`
+            SHA512_CRYPT_ROUNDS,
+        ];
+        for hash in cases {
+            let stored = Secret::new(hash);
+            assert_eq!(PasswordScheme::of(hash), PasswordScheme::ShaCrypt, "{hash}");
+            assert!(is_hashed(&stored));
+            assert!(verify_password(&stored, "secret"), "{hash}");
+            assert!(!verify_password(&stored, "secreT"), "{hash}");
+            assert!(!verify_password(&stored, ""), "{hash}");
+        }
+        // OpenBSD's / crypt_blowfish's own test vector (password `U*U`), in the three spellings of the prefix.
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let hash = BCRYPT_U_STAR_U.replacen("$2a$", prefix, 1);
+            let stored = Secret::new(hash.as_str());
+            assert_eq!(PasswordScheme::of(&hash), PasswordScheme::Bcrypt);
+            assert!(verify_password(&stored, "U*U"), "{hash}");
+            assert!(!verify_password(&stored, "U*V"), "{hash}");
+        }
+    }
 
-        let sha512 = pwhash::sha512_crypt::hash("secret").unwrap();
-        assert!(sha512.starts_with("$6$"));
-        assert!(verify_password(&Secret::new(sha512.clone()), "secret"));
-        assert!(!verify_password(&Secret::new(sha512), "wrong"));
-
-        use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-        let salt = SaltString::generate(&mut OsRng);
+    #[test]
+    fn argon2_round_trip() {
+        use argon2::PasswordHasher;
         let argon = argon2::Argon2::default()
-            .hash_password(b"secret", &salt)
+            .hash_password_with_salt(b"secret", b"a fixed salt 16B")
             .unwrap()
             .to_string();
         assert!(argon.starts_with("$argon2id$"));
-        assert!(verify_password(&Secret::new(argon.clone()), "secret"));
-        assert!(!verify_password(&Secret::new(argon.clone()), "wrong"));
+        assert!(verify_password(&Secret::new(argon.as_str()), "secret"));
+        assert!(!verify_password(&Secret::new(argon.as_str()), "wrong"));
         assert!(is_hashed(&Secret::new(argon)));
-        assert!(!is_hashed(&Secret::new("plain")));
-        // A malformed hash never matches, not even its own text.
-        assert!(!verify_password(
-            &Secret::new("$argon2id$garbage"),
-            "$argon2id$garbage"
-        ));
+    }
+
+    #[test]
+    fn malformed_and_refused_hashes_never_match() {
+        // Not even their own text, which a fall-back to plaintext comparison would accept.
+        for hash in [
+            "$argon2id$garbage",
+            "$2b$garbage",
+            "$6$garbage",
+            "$5$",
+            MD5_CRYPT,
+        ] {
+            assert!(!verify_password(&Secret::new(hash), hash), "{hash}");
+            assert!(is_hashed(&Secret::new(hash)), "{hash}");
+        }
+        assert_eq!(PasswordScheme::of(MD5_CRYPT), PasswordScheme::Md5Crypt);
+        assert!(!verify_password(&Secret::new(MD5_CRYPT), "secret"));
+    }
+
+    #[tokio::test]
+    async fn verification_off_the_runtime_agrees() {
+        for (stored, given, expected) in [
+            ("pass0", "pass0", true),
+            ("pass0", "pass1", false),
+            (SHA512_CRYPT, "secret", true),
+            (SHA512_CRYPT, "wrong", false),
+        ] {
+            assert_eq!(
+                verify_password_off_runtime(&Secret::new(stored), given).await,
+                expected,
+                "{stored} / {given}"
+            );
+        }
     }
 
     #[test]

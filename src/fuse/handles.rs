@@ -312,6 +312,7 @@ mod tests {
     fn process_of_a_thread_is_its_thread_group() {
         let me = std::process::id();
         assert_eq!(process_of(me), me);
+        // SAFETY: gettid cannot fail and touches no memory of ours.
         let in_thread = std::thread::spawn(|| process_of(unsafe { libc::gettid() } as u32))
             .join()
             .expect("thread");

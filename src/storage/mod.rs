@@ -3,6 +3,7 @@
 //!
 //! This is the only room that knows how a store is reached. `bucketfs` receives a ready [`AccountStore`].
 
+#[cfg(feature = "fault-injection")]
 mod fault;
 pub mod objects;
 
@@ -16,6 +17,7 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 
 use crate::config::{Account, StorageConfig};
 
+#[cfg(feature = "fault-injection")]
 pub use fault::{FaultInjector, FaultRule};
 pub use objects::{build_object_store, ObjectStore};
 
@@ -40,7 +42,9 @@ pub struct StorageOptions {
     /// Host names to resolve to fixed addresses instead of DNS (tests reach a local server under COS's
     /// virtual-host names this way). The port of the address is ignored; the URL's port is used.
     pub resolve: Vec<(String, SocketAddr)>,
-    /// Requests matching its rules fail before they leave the process (fault injection for tests).
+    /// Requests matching its rules fail before they leave the process (fault injection for tests; the
+    /// `fault-injection` feature, which the integration tests turn on, see Cargo.toml).
+    #[cfg(feature = "fault-injection")]
     pub faults: Option<FaultInjector>,
 }
 
@@ -140,6 +144,7 @@ pub(crate) fn http_client(
     options: &StorageOptions,
     connect_timeout: Duration,
 ) -> Result<reqwest::Client, StorageError> {
+    install_crypto_provider();
     let mut client = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -155,12 +160,25 @@ pub(crate) fn http_client(
 fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operator, StorageError> {
     let client = http_client(options, Duration::from_secs(10))?;
     let transport = ReqwestTransport::new(client);
+    #[cfg(feature = "fault-injection")]
     let transporter = match &options.faults {
         Some(faults) => HttpTransporter::new(faults.wrap(transport)),
         None => HttpTransporter::new(transport),
     };
+    #[cfg(not(feature = "fault-injection"))]
+    let transporter = HttpTransporter::new(transport);
     let ctx = op.context().with_http_transport(transporter);
     Ok(op.with_context(ctx))
+}
+
+/// reqwest is built without a TLS crypto provider of its own (`rustls-no-provider`, see Cargo.toml) and takes
+/// rustls's process-wide default, which must be installed before a `reqwest::Client` is built (building panics
+/// otherwise). This installs ring, the provider FTPS uses too, so the binary carries one TLS implementation.
+/// `build_operator` calls it; code that builds its own reqwest client calls it first.
+pub fn install_crypto_provider() {
+    // An error means a provider is installed already (an earlier call, or a program embedding this library
+    // that chose its own): that one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// One cheap request (the first page of a listing) to prove the bucket is there and the keys work.
@@ -254,4 +272,34 @@ pub struct AccountStoreError {
     pub store: String,
     #[source]
     pub source: StorageError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    /// Building the HTTPS client needs a TLS crypto provider (reqwest has none of its own here): building an
+    /// operator for a COS bucket over https must succeed, and leave ring as the process default. No request is
+    /// sent.
+    #[test]
+    fn https_operator_builds_with_the_ring_provider() {
+        let config = StorageConfig::Cos {
+            bucket: "examplebucket-1250000000".into(),
+            endpoint: "https://cos.ap-guangzhou.myqcloud.com".into(),
+            secret_id: Secret::new("AKIDEXAMPLE"),
+            secret_key: Secret::new("secret"),
+        };
+        let op = build_operator(&config, &StorageOptions::default());
+        assert!(op.is_ok(), "{:?}", op.err());
+        let installed = rustls::crypto::CryptoProvider::get_default();
+        let ring = rustls::crypto::ring::default_provider();
+        let suites = |p: &rustls::crypto::CryptoProvider| {
+            p.cipher_suites
+                .iter()
+                .map(|s| s.suite())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(installed.map(|p| suites(p)), Some(suites(&ring)));
+    }
 }

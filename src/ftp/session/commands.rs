@@ -5,7 +5,7 @@ use std::time::Instant;
 use tracing::{info, Span};
 
 use super::super::addr::canonical_ip as canonical;
-use super::super::auth::{verify_password, FAILED_LOGIN_DELAY};
+use super::super::auth::{verify_password_off_runtime, FAILED_LOGIN_DELAY};
 use super::super::encoding;
 use super::super::fs_reply::path_reply;
 use super::super::listing;
@@ -77,7 +77,7 @@ impl Session {
         let account = self.context.accounts.get(&user).cloned();
         // Unknown users and wrong passwords take the same path and the same time.
         let accepted = match &account {
-            Some(a) => verify_password(&a.account.password, &password),
+            Some(a) => verify_password_off_runtime(&a.account.password, &password).await,
             None => false,
         };
         match (accepted, account) {
