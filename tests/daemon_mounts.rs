@@ -190,6 +190,21 @@ impl Daemon {
         }
     }
 
+    /// Waits until the daemon has exited (its stderr closed); panics if it is still running at the deadline.
+    fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        {
+            let (text, changed) = &*self.log;
+            let deadline = Instant::now() + LOG_DEADLINE;
+            let mut text = text.lock().expect("log");
+            while !text.contains("<end of stderr>") {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "cosftpd is still running:\n{text}");
+                text = changed.wait_timeout(text, left).expect("log").0;
+            }
+        }
+        self.wait()
+    }
+
     fn signal(&self, signal: i32) {
         let pid = i32::try_from(self.child.id()).expect("pid");
         // SAFETY: kill(2) of our own child.
@@ -525,15 +540,10 @@ fn another_programs_mount_on_a_home_dir_stops_the_start_and_is_left_alone() {
     std::fs::write(rw.join("theirs.txt"), b"theirs\n").expect("write to tmpfs");
 
     for mode in ["mount", "serve"] {
-        let out = Command::new(BIN)
-            .arg(mode)
-            .arg("-c")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cosftpd");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{mode} started:\n{stderr}");
+        let mut daemon = Daemon::start(mode, &config);
+        let status = daemon.wait_for_exit();
+        let stderr = daemon.log();
+        assert!(!status.success(), "{mode} started:\n{stderr}");
         let wanted = format!(
             "{} has a tmpfs filesystem (cosftpd-test-tmpfs) mounted on it",
             rw.display()
@@ -571,14 +581,10 @@ fn a_home_dir_with_files_is_mounted_over_only_with_mount_nonempty() {
     std::fs::create_dir(&rw).expect("home");
     std::fs::write(rw.join("local.txt"), b"local\n").expect("local file");
 
-    let out = Command::new(BIN)
-        .args(["mount", "-c"])
-        .arg(site.config(""))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cosftpd");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "mounted over files:\n{stderr}");
+    let mut daemon = Daemon::start("mount", &site.config(""));
+    let status = daemon.wait_for_exit();
+    let stderr = daemon.log();
+    assert!(!status.success(), "mounted over files:\n{stderr}");
     let wanted = format!("{} is not empty", rw.display());
     assert!(
         stderr.contains(&wanted) && stderr.contains("mount_nonempty"),
@@ -590,6 +596,7 @@ fn a_home_dir_with_files_is_mounted_over_only_with_mount_nonempty() {
         b"local\n"
     );
 
+    drop(daemon);
     let mut daemon = mount_all(&site, &site.config("mount_nonempty = true"));
     assert_eq!(
         std::fs::read(rw.join("in-bucket.txt")).expect("read"),
