@@ -92,7 +92,7 @@ impl Site {
              [NETWORK]\n\
              listen_address = 127.0.0.1\n\
              listen_port = {port}\n\
-             passive_port = 40200,40300\n\
+             passive_port = 20000,20100\n\
              [OPTIONAL]\n\
              create_home_dir = true\n\
              {optional}\n",
@@ -152,17 +152,19 @@ impl Daemon {
         let stderr = child.stderr.take().expect("stderr");
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let (text, changed) = &*sink;
-                let mut text = text.lock().expect("log");
-                text.push_str(&line);
+            let (text, changed) = &*sink;
+            // A test that panicked while holding the lock has its answer already; keep collecting.
+            let append = |line: &str| {
+                let mut text = text.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                text.push_str(line);
                 text.push('\n');
                 changed.notify_all();
+            };
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                append(&line);
             }
-            let (text, changed) = &*sink;
-            text.lock().expect("log").push_str("<end of stderr>\n");
-            changed.notify_all();
+            append("<end of stderr>");
         });
         Daemon { child, log }
     }
