@@ -126,9 +126,9 @@ fn mount_type(path: &Path) -> Option<String> {
     let wanted = path.display().to_string();
     let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     info.lines()
-        .filter(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
-        .filter_map(|l| l.split(" - ").nth(1)?.split(' ').next().map(str::to_string))
-        .last()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
+        .and_then(|l| l.split(" - ").nth(1)?.split(' ').next().map(str::to_string))
 }
 
 /// A running `cosftpd serve|mount`; its stderr is collected as it comes. SIGTERM (and a wait) on drop.

@@ -299,11 +299,15 @@ fn session_config(options: &MountOptions, read_only: bool) -> fuser::Config {
 /// `usable_mount_point` to refuse.
 fn clear_stale_mount(path: &Path) -> Result<(), MountError> {
     let point = mount_point_of(path)?;
-    let stale = |source| MountError::StaleMount {
-        path: point.clone(),
-        source,
+    let entry = match mountinfo::mounted_at(&point) {
+        Ok(entry) => entry,
+        // Nothing can be known to be ours: a stale mount stays, and the checks that follow say so.
+        Err(e) => {
+            warn!(error = %e, "cannot read /proc/self/mountinfo: stale mounts are not cleared");
+            return Ok(());
+        }
     };
-    let Some(MountEntry { fs_type, source }) = mountinfo::mounted_at(&point).map_err(stale)? else {
+    let Some(MountEntry { fs_type, source }) = entry else {
         return Ok(());
     };
     if !fs_type.starts_with("fuse") || !is_disconnected(&point) {
@@ -321,7 +325,10 @@ fn clear_stale_mount(path: &Path) -> Result<(), MountError> {
         %source,
         "clearing a stale cosftpd mount (left by a cosftpd that was killed or crashed)"
     );
-    detach(&point).map_err(stale)
+    detach(&point).map_err(|source| MountError::StaleMount {
+        path: point.clone(),
+        source,
+    })
 }
 
 /// Where `path` leads: canonical when it can be resolved; a stale mount cannot be, but its parent can.

@@ -24,10 +24,10 @@ pub(crate) fn mounted_at(path: &Path) -> std::io::Result<Option<MountEntry>> {
 fn find(mountinfo: &str, wanted: &[u8]) -> Option<MountEntry> {
     mountinfo
         .lines()
+        .rev()
         .filter_map(parse_line)
-        .filter(|(point, _)| point == wanted)
+        .find(|(point, _)| point == wanted)
         .map(|(_, entry)| entry)
-        .last()
 }
 
 /// `36 35 98:0 /root /mnt/point rw,noatime master:1 - ext3 /dev/root rw`: the mount point is the fifth field;
