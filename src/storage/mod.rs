@@ -1,5 +1,4 @@
-//! One OpenDAL operator per account: cos | s3 | fs | memory, with timeout, retry (remote stores) and tracing
-//! layers.
+//! One OpenDAL operator per account: cos | s3 | fs | memory, with timeout, retry and tracing layers.
 //!
 //! This is the only room that knows how a store is reached. `bucketfs` receives a ready `Operator`.
 
@@ -42,14 +41,13 @@ pub struct StorageOptions {
     pub faults: Option<FaultInjector>,
 }
 
-/// Remote stores (COS, S3): each attempt of a request gets `ATTEMPT_TIMEOUT` — a control call (stat), a list
-/// page, a delete, a copy, and each step of a data stream (the first byte, then each chunk) — and a connection
-/// `CONNECT_TIMEOUT`. A temporary failure (a timeout, a refused or reset connection, 5xx, 429) is retried
-/// `RETRIES` times, after `RETRY_MIN_DELAY`, then twice that, each plus up to 100 % jitter; a permanent one (4xx)
-/// never. So a dead store (connection refused) surfaces in 1–2 s, and a stalled one (accepts, never answers)
-/// within 3 × 4 s + 1.8 s < 15 s.
+/// Remote stores (COS, S3): each attempt of a request gets `ATTEMPT_TIMEOUT`, connecting included — a control
+/// call (stat), a list page, a delete, a copy, and each step of a data stream (the first byte, then each chunk).
+/// A temporary failure (a timeout, a refused or reset connection, 5xx, 429) is retried `RETRIES` times, after
+/// `RETRY_MIN_DELAY`, then twice that, each plus up to 100 % jitter; a permanent one (4xx) never. So a dead store
+/// (connection refused) surfaces in 1–2 s, and a stalled one (accepts, never answers) within 3 × 4 s + 1.8 s,
+/// under 15 s.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RETRIES: usize = 2;
 const RETRY_MIN_DELAY: Duration = Duration::from_millis(300);
 const RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
@@ -149,7 +147,7 @@ pub fn build_operator(
 
 fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operator, StorageError> {
     let mut client = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
+        .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
         .tcp_nodelay(true);
     for (host, addr) in &options.resolve {
