@@ -509,6 +509,8 @@ fn a_start_after_kill_9_clears_its_own_stale_mounts() {
 
     let again = mount_all(&site, &config);
     assert_eq!(mount_type(&rw).as_deref(), Some("fuse.cosftpd"));
+    // Logged after every mount, so the lines about clearing are in by then.
+    again.wait_for_log("ready: mounted 3 account(s)");
     let log = again.log();
     assert!(
         log.lines()
@@ -684,6 +686,7 @@ fn mknod_links_and_ioctls_are_answered_quietly() {
     assert_eq!(site.object("copy.txt").as_deref(), Some(&b"data\n"[..]));
 
     assert!(daemon.terminate().success());
+    daemon.wait_for_log("<end of stderr>");
     let log = daemon.log();
     assert!(!log.contains("Not Implemented"), "{log}");
 }
