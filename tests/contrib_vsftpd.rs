@@ -268,7 +268,21 @@ impl Setup {
     }
 }
 
+/// The uid and gid of a user, from `id`.
+fn ids_of(user: &str) -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id").args([flag, user]).output().expect("id");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("id {flag} {user}"))
+    };
+    (id("-u"), id("-g"))
+}
+
 fn config_text(dir: &Path, passive: u16) -> String {
+    // The kernel checks vsftpd's guest user against the mounts' owner and mode: the mounts are its own.
+    let (uid, gid) = ids_of(guest_user());
     format!(
         r#"
 [COS_ACCOUNT_0]
@@ -307,6 +321,8 @@ passive_port = {passive},{passive_end}
 create_home_dir = true
 mount_enable = true
 allow_other = true
+mount_uid = {uid}
+mount_gid = {gid}
 # Not world-readable: vsftpd must still let guests download (anon_world_readable_only=NO).
 file_mode = 0640
 log_level = info
@@ -581,6 +597,7 @@ fn gen_vsftpd_writes_users_passwords_and_pam() {
     let out = Command::new(generator())
         .arg(&config)
         .arg(&out_dir)
+        .args(["--guest-user", guest_user()])
         .output()
         .expect("run gen_vsftpd.py");
     assert!(
@@ -593,14 +610,20 @@ fn gen_vsftpd_writes_users_passwords_and_pam() {
         stderr.contains("allow_other = false"),
         "a mount without allow_other is unreachable for vsftpd's guest user: warned\n{stderr}"
     );
+    let (uid, _) = ids_of(guest_user());
+    assert!(
+        stderr.contains(&format!("set mount_uid = {uid}")),
+        "mounts not owned by vsftpd's guest user cannot be written by it: warned\n{stderr}"
+    );
     let read = |rel: &str| std::fs::read_to_string(out_dir.join(rel)).expect(rel);
 
     let conf = read("vsftpd.conf");
+    let guest = format!("guest_username={}", guest_user());
     for line in [
         "listen_port=21",
         "background=NO",
         "guest_enable=YES",
-        "guest_username=ftp",
+        guest.as_str(),
         "pam_service_name=vsftpd-cosftpd",
         "pasv_min_port=50000",
         "pasv_max_port=50100",

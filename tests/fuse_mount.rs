@@ -663,7 +663,7 @@ fn close(file: File) -> io::Result<()> {
 #[test]
 fn a_stale_mount_is_cleared_and_a_live_one_refused() {
     let dir = tempfile::tempdir().expect("mount point");
-    if !make_stale_mount(dir.path()) {
+    if !make_stale_mount(dir.path(), "cosftpd") {
         return;
     }
     let stale = fs::metadata(dir.path());
@@ -709,8 +709,60 @@ fn a_stale_mount_is_cleared_and_a_live_one_refused() {
     assert!(fs::read_dir(dir.path()).expect("list").next().is_none());
 }
 
-/// A FUSE mount whose server is gone, as a crashed daemon leaves it: mounted on an fd that is then closed.
-fn make_stale_mount(path: &Path) -> bool {
+/// Another program's stale FUSE mount is neither cleared nor mounted over: cosftpd clears only its own
+/// (`fuse.cosftpd` in the mount table).
+#[test]
+fn another_programs_stale_mount_is_left_alone() {
+    let dir = tempfile::tempdir().expect("mount point");
+    if !make_stale_mount(dir.path(), "sshfs") {
+        return;
+    }
+    let rt = Runtime::new().expect("runtime");
+    let fs = BucketFs::new(
+        memory_store(),
+        Policy::full(),
+        settings(),
+        MemoryBudget::new(64 * MIB as u64),
+    );
+    let result = mount(
+        fs,
+        dir.path(),
+        MountOptions::new("cosftpd:test"),
+        rt.handle().clone(),
+    );
+    let still_there = mount_type(dir.path());
+    // Cleaned up here, whatever happened, so that a failure leaves nothing behind.
+    if let Ok(handle) = result {
+        drop(handle);
+        detach(dir.path());
+        panic!("mounted over another program's stale mount (type then: {still_there:?})");
+    }
+    let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+    detach(dir.path());
+    assert_eq!(still_there.as_deref(), Some("fuse.sshfs"), "{err}");
+    assert!(
+        err.contains("stale fuse.sshfs mount") && err.contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+}
+
+/// The type the mount table gives the mount on top at `path`.
+fn mount_type(path: &Path) -> Option<String> {
+    let wanted = path.display().to_string();
+    let info = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    info.lines()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
+        .and_then(|l| l.split(" - ").nth(1)?.split(' ').next().map(str::to_string))
+}
+
+fn detach(path: &Path) {
+    let _ = Command::new("umount").arg("-l").arg(path).status();
+}
+
+/// A FUSE mount of type `fuse.<subtype>` whose server is gone, as a crashed daemon leaves it: mounted on an fd
+/// that is then closed.
+fn make_stale_mount(path: &Path, subtype: &str) -> bool {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::io::AsRawFd;
@@ -725,7 +777,7 @@ fn make_stale_mount(path: &Path) -> bool {
     };
     let target = CString::new(path.as_os_str().as_bytes()).expect("path");
     let options = CString::new(format!(
-        "fd={},rootmode=40000,user_id=0,group_id=0",
+        "fd={},rootmode=40000,user_id=0,group_id=0,subtype={subtype}",
         device.as_raw_fd()
     ))
     .expect("options");

@@ -11,12 +11,14 @@ Writes into OUTDIR:
 
 The permission policy itself stays in cosftpd: the mount of an R account is read-only and a delete with
 delete_enable = false fails there with EPERM, whatever vsftpd allows. The per-user settings only keep vsftpd from
-offering commands that would fail anyway.
+offering commands that would fail anyway. The kernel checks vsftpd's guest user against the mounts' owner and mode,
+so the mounts must belong to it: mount_uid / mount_gid in [OPTIONAL] (a warning says so when they do not).
 """
 
 import argparse
 import configparser
 import os
+import pwd
 import re
 import subprocess
 import sys
@@ -70,6 +72,17 @@ def main():
         print(f"warning: {args.config} sets allow_other = false: vsftpd's guest user ({args.guest_user}) cannot "
               "enter the mounts; remove that line or set it to true", file=sys.stderr)
 
+    # The kernel checks each access of the guest user against the mounts' owner and mode (default_permissions):
+    # unless the mounts are its own, it may read only what file_mode/dir_mode give everyone, and write nothing.
+    try:
+        guest = pwd.getpwnam(args.guest_user)
+    except KeyError:
+        sys.exit(f"--guest-user {args.guest_user}: no such user")
+    if get("OPTIONAL", "mount_uid") != str(guest.pw_uid):
+        print(f"warning: the mounts of {args.config} are not owned by vsftpd's guest user ({args.guest_user}), so "
+              f"it cannot upload, create or delete through them: set mount_uid = {guest.pw_uid} and "
+              f"mount_gid = {guest.pw_gid} in [OPTIONAL]", file=sys.stderr)
+
     os.makedirs(os.path.join(args.outdir, "users"), exist_ok=True)
     os.makedirs(os.path.join(args.outdir, "pam.d"), exist_ok=True)
     outdir = os.path.abspath(args.outdir)
@@ -113,8 +126,9 @@ def main():
         "chroot_local_user=YES",
         "allow_writeable_chroot=YES",
         "anon_umask=022",
-        # Guests may only download world-readable files unless this is NO; the mount's file_mode is cosmetic
-        # (cosftpd's policy decides who reads), so vsftpd must not second-guess it.
+        # Guests may only download world-readable files unless this is NO; the kernel already checks the guest user
+        # (the mounts' owner) against file_mode, and cosftpd's policy decides what the account may read, so vsftpd
+        # must not add a rule of its own (a file_mode of 0640 would make every file unreadable to it).
         "anon_world_readable_only=NO",
         "pasv_enable=YES",
         f"pasv_min_port={passive[0].strip()}",

@@ -225,12 +225,23 @@ fn check_home_dir(r: &mut SectionReader<'_>, dir: &Path, create: bool) {
                 );
             }
         }
+        // What a FUSE mount left behind by a killed daemon looks like. Whose it is, and so whether it may be
+        // cleared, is for the mount code to judge at start (it clears only cosftpd's own).
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => r.warn(
+            "home_dir",
+            format!(
+                "{} is a stale FUSE mount (transport endpoint is not connected), as a killed cosftpd leaves it: \
+                 at start it is cleared if it is cosftpd's own mount, and the start stops if it is another \
+                 program's",
+                dir.display()
+            ),
+        ),
         Err(e) => r.error("home_dir", cannot_check(dir, &e)),
     }
 }
 
 fn cannot_check(path: &Path, e: &std::io::Error) -> String {
-    // What a FUSE mount left behind by a killed daemon looks like.
+    // What a FUSE mount whose daemon died looks like.
     let hint = if e.raw_os_error() == Some(libc::ENOTCONN) {
         " (a stale mount? unmount it with `fusermount3 -u` or `umount -l`)"
     } else {

@@ -261,6 +261,8 @@ pub struct Optional {
     /// `file_mode` / `dir_mode` (octal), defaults 0644 / 0755.
     pub file_mode: u16,
     pub dir_mode: u16,
+    /// `mount_nonempty`, default false: mount over a home_dir that has files in it (hiding them).
+    pub mount_nonempty: bool,
     /// `idle_timeout`, default 300 s.
     pub idle_timeout: Duration,
     /// `login_timeout`: time allowed from connect to a successful login, default 30 s.

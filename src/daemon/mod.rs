@@ -81,10 +81,15 @@ pub async fn open_accounts(
     Ok(accounts)
 }
 
-/// Creates missing home directories when `create_home_dir` allows it.
+/// Creates missing home directories when `create_home_dir` allows it. Only a directory that is not there is
+/// created: one that cannot be looked at (a stale mount) is for the mount code to judge.
 pub fn prepare_home_dirs(config: &Config) -> Result<(), DaemonError> {
     for account in &config.accounts {
-        if config.optional.create_home_dir && !account.home_dir.exists() {
+        let missing = matches!(
+            std::fs::symlink_metadata(&account.home_dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound
+        );
+        if config.optional.create_home_dir && missing {
             std::fs::create_dir_all(&account.home_dir).map_err(|source| DaemonError::HomeDir {
                 path: account.home_dir.display().to_string(),
                 source,
@@ -95,7 +100,7 @@ pub fn prepare_home_dirs(config: &Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Runs until SIGINT or SIGTERM.
+/// Runs until SIGINT or SIGTERM (SIGHUP is logged and otherwise ignored).
 pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError> {
     // Caught from the start: a SIGTERM while the mounts come up stops the daemon cleanly once they are up, rather
     // than killing it halfway (and one right after the readiness notification is never missed).
@@ -120,12 +125,19 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         Mode::MountOnly => None,
     };
 
-    service_manager::ready(&match options.mode {
+    let status = match options.mode {
         Mode::Serve => format!("serving {} account(s)", accounts.len()),
         Mode::MountOnly => format!("mounted {} account(s)", accounts.len()),
-    });
+    };
+    info!("ready: {status}");
+    service_manager::ready(&status);
 
-    signals.recv().await;
+    loop {
+        match signals.next().await {
+            SignalEvent::Stop => break,
+            SignalEvent::Reload => warn!("SIGHUP received; reloading is not supported yet"),
+        }
+    }
     info!("shutting down");
     service_manager::stopping();
     if let Some(ftp) = ftp {
@@ -139,10 +151,21 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     Ok(())
 }
 
-/// The signals that stop the daemon.
+/// What a signal asks of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignalEvent {
+    /// SIGTERM, SIGINT: unmount and exit.
+    Stop,
+    /// SIGHUP: reread the config (not supported yet; until it is, the signal must not kill the daemon, as its
+    /// default action would, leaving every mount dead).
+    Reload,
+}
+
+/// The signals the daemon answers, caught from `install` on.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -151,14 +174,22 @@ impl Signals {
         Ok(Self {
             term: signal(SignalKind::terminate()).map_err(DaemonError::Signal)?,
             int: signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?,
+            hup: signal(SignalKind::hangup()).map_err(DaemonError::Signal)?,
         })
     }
 
-    /// Waits for SIGTERM or SIGINT (one that arrived since `install` returns at once).
-    async fn recv(&mut self) {
+    /// Waits for the next signal (one that arrived since `install` is returned at once).
+    async fn next(&mut self) -> SignalEvent {
         tokio::select! {
-            _ = self.term.recv() => info!("SIGTERM received"),
-            _ = self.int.recv() => info!("SIGINT received"),
+            _ = self.term.recv() => {
+                info!("SIGTERM received");
+                SignalEvent::Stop
+            }
+            _ = self.int.recv() => {
+                info!("SIGINT received");
+                SignalEvent::Stop
+            }
+            _ = self.hup.recv() => SignalEvent::Reload,
         }
     }
 }
@@ -181,7 +212,9 @@ mod mounts {
         }
     }
 
-    /// `serve` keeps serving FTP when a mount fails (and says why); `mount` has nothing else to do, so it fails.
+    /// `serve` keeps serving FTP when this host cannot mount FUSE at all (and says why); `mount` has nothing else
+    /// to do, so it fails. A home_dir that cannot take the mount (another program's mount on it, files it would
+    /// hide, …) stops both: it is a mistake to fix, not a missing feature of the host.
     pub fn mount_all(
         config: &Config,
         accounts: &[AccountFs],
@@ -202,17 +235,15 @@ mod mounts {
             let options = MountOptions::from_config(config, &a.account);
             match fuse::mount(a.fs.clone(), &a.account.home_dir, options, runtime.clone()) {
                 Ok(handle) => mounts.0.push(handle),
-                Err(e) => match mode {
-                    Mode::MountOnly => {
-                        return Err(DaemonError::Mount(format!(
-                            "[{}] {}: {e}",
-                            a.account.section, a.account.user
-                        )))
-                    }
-                    Mode::Serve => {
-                        warn!(user = %a.account.user, home_dir = %a.account.home_dir.display(), "not mounted: {e}; serving FTP only")
-                    }
-                },
+                Err(e) if mode == Mode::Serve && e.is_fuse_unavailable() => {
+                    warn!(user = %a.account.user, home_dir = %a.account.home_dir.display(), "not mounted: {e}; serving FTP only")
+                }
+                Err(e) => {
+                    return Err(DaemonError::Mount(format!(
+                        "[{}] {}: {e}",
+                        a.account.section, a.account.user
+                    )))
+                }
             }
         }
         Ok(mounts)

@@ -17,6 +17,15 @@ pub(crate) enum Refusal {
     RenameFlags,
     /// A write through a descriptor opened for reading.
     NotWritable,
+    /// An operation the mount does not implement (`lseek` with SEEK_DATA, `fallocate`, `poll`,
+    /// `copy_file_range`, …): ENOSYS, on which the kernel falls back to its generic way, or remembers the answer
+    /// and tells programs EOPNOTSUPP.
+    NotImplemented,
+    /// An `ioctl` the mount does not know (all of them): ENOTTY, as for any file without that ioctl.
+    UnknownIoctl,
+    /// A node an object store cannot hold: a FIFO, socket or device (`mknod`), a hard link, and (until they are
+    /// stored) a symbolic link. EPERM: mknod(2), link(2) and symlink(2) say so for a filesystem without them.
+    NodeType,
 }
 
 /// The errno of a core error kind. The choices that are not obvious:
@@ -64,6 +73,9 @@ fn errno_for_refusal(refusal: Refusal) -> Errno {
         Refusal::NotUtf8 => Errno::EINVAL,
         Refusal::RenameFlags => Errno::EINVAL,
         Refusal::NotWritable => Errno::EBADF,
+        Refusal::NotImplemented => Errno::ENOSYS,
+        Refusal::UnknownIoctl => Errno::ENOTTY,
+        Refusal::NodeType => Errno::EPERM,
     }
 }
 
@@ -93,14 +105,19 @@ impl FuseError {
         }
     }
 
-    /// Failures a user causes every day (a missing name, a denied operation) are logged quietly; store
-    /// failures and lost uploads loudly.
+    /// Failures a user causes every day (a missing name, a denied operation) are logged quietly, and what
+    /// programs probe routinely (ioctls, SEEK_DATA, special files) only at debug; store failures and lost
+    /// uploads loudly.
     pub(crate) fn log(&self, op: &'static str) {
         let errno = self.errno().code();
         match self {
             FuseError::Fs(e) if matches!(e.kind(), FsErrorKind::NotFound) => {
                 tracing::debug!(op, errno, "{self}")
             }
+            FuseError::Refused {
+                refusal: Refusal::NotImplemented | Refusal::UnknownIoctl | Refusal::NodeType,
+                ..
+            } => tracing::debug!(op, errno, "{self}"),
             FuseError::Fs(e)
                 if matches!(
                     e.kind(),
@@ -162,5 +179,12 @@ mod tests {
             FuseError::refused(Refusal::StaleInode, "x").errno().code(),
             libc::ENOENT
         );
+        for (refusal, errno) in [
+            (Refusal::NotImplemented, libc::ENOSYS),
+            (Refusal::UnknownIoctl, libc::ENOTTY),
+            (Refusal::NodeType, libc::EPERM),
+        ] {
+            assert_eq!(FuseError::refused(refusal, "x").errno().code(), errno);
+        }
     }
 }

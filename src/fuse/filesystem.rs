@@ -7,17 +7,20 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use std::path::Path;
+
 use bytes::Bytes;
 use fuser::{
-    AccessFlags, BsdFileFlags, Errno, FileAttr, FileHandle, Filesystem, FopenFlags, Generation,
-    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, Filesystem, FopenFlags,
+    Generation, INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, PollEvents,
+    PollFlags, PollNotifier, RenameFlags, ReplyAttr, ReplyBmap, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLock, ReplyLseek,
+    ReplyOpen, ReplyPoll, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use tokio::runtime::Handle as Runtime;
 use tracing::{debug, Instrument, Span};
 
-use super::errno::FuseResult;
+use super::errno::{FuseError, FuseResult, Refusal};
 use super::ops::{DirSink, Shared};
 
 /// Largest write request the kernel sends (and the unit `st_blksize` advertises).
@@ -51,15 +54,30 @@ macro_rules! error_reply {
 
 error_reply!(
     ReplyAttr,
+    ReplyBmap,
     ReplyCreate,
     ReplyData,
     ReplyDirectory,
     ReplyDirectoryPlus,
     ReplyEmpty,
     ReplyEntry,
+    ReplyIoctl,
+    ReplyLock,
+    ReplyLseek,
     ReplyOpen,
+    ReplyPoll,
     ReplyWrite
 );
+
+/// Answers at once with the adapter's own refusal. fuser's defaults would answer the same errno but log a
+/// "[Not Implemented]" warning for each call, and programs make some of these calls all the time.
+fn refuse(op: &'static str, reply: impl ErrorReply, refusal: Refusal, message: &str) {
+    let error = FuseError::refused(refusal, format!("{op}: {message}"));
+    error.log(op);
+    reply.error(error.errno());
+}
+
+const NOT_IMPLEMENTED: &str = "not implemented by this mount";
 
 /// The mount's side of the kernel protocol.
 pub(crate) struct FuseFs {
@@ -574,15 +592,197 @@ impl Filesystem for FuseFs {
         reply.error(Errno::ENOSYS);
     }
 
-    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let span = request_span!("access", req, ino = ino.0, mask = mask.bits());
-        let shared = Arc::clone(&self.shared);
+    // No `access`: with `default_permissions` the kernel answers access(2) itself, from the owner and mode in
+    // the attributes (see `attr.rs`), and never asks.
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let span = request_span!("mknod", req, parent = parent.0, name = ?name, mode);
+        let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        let ok = self.reply_entry();
         self.run(
-            "access",
+            "mknod",
             span,
             reply,
-            async move { shared.access(ino.0, mask.bits()).await },
-            |reply, ()| reply.ok(),
+            async move { shared.mknod(parent.0, &name, mode).await },
+            ok,
+        );
+    }
+
+    // Symbolic links are to be stored as objects (a later change); until then they cannot be made.
+    fn symlink(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _link_name: &OsStr,
+        _target: &Path,
+        reply: ReplyEntry,
+    ) {
+        refuse(
+            "symlink",
+            reply,
+            Refusal::NodeType,
+            "symbolic links cannot be stored yet",
+        );
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        refuse(
+            "link",
+            reply,
+            Refusal::NodeType,
+            "an object store has no hard links",
+        );
+    }
+
+    // No entry is ever a symbolic link, so the kernel has no reason to ask.
+    fn readlink(&self, _req: &Request, _ino: INodeNo, reply: ReplyData) {
+        refuse("readlink", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    }
+
+    // Directories have nothing to sync; on ENOSYS the kernel stops asking and reports success.
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        refuse("fsyncdir", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    }
+
+    // Locks: the kernel keeps POSIX locks locally unless the filesystem asks for them at init; answered in case.
+    fn getlk(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        _start: u64,
+        _end: u64,
+        _typ: i32,
+        _pid: u32,
+        reply: ReplyLock,
+    ) {
+        refuse("getlk", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    }
+
+    fn setlk(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        _start: u64,
+        _end: u64,
+        _typ: i32,
+        _pid: u32,
+        _sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        refuse("setlk", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    }
+
+    fn bmap(&self, _req: &Request, _ino: INodeNo, _blocksize: u32, _idx: u64, reply: ReplyBmap) {
+        refuse("bmap", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    }
+
+    // `lsattr`, `chattr`, `cp --reflink` (FICLONE), terminal probes, …
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        refuse(
+            "ioctl",
+            reply,
+            Refusal::UnknownIoctl,
+            &format!("ioctl {cmd:#x} is not supported"),
+        );
+    }
+
+    // On ENOSYS the kernel answers poll itself (always ready), as for a regular file.
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _ph: PollNotifier,
+        _events: PollEvents,
+        _flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        refuse("poll", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    }
+
+    // Objects are written sequentially; there is nothing to preallocate (programs get EOPNOTSUPP).
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _length: u64,
+        _mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        refuse("fallocate", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    }
+
+    // SEEK_DATA / SEEK_HOLE (`cp` asks for every file): on ENOSYS the kernel treats the file as all data.
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: i64,
+        _whence: i32,
+        reply: ReplyLseek,
+    ) {
+        refuse("lseek", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    }
+
+    // On ENOSYS the kernel (or the program) copies through read and write.
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        _fh_in: FileHandle,
+        _offset_in: u64,
+        _ino_out: INodeNo,
+        _fh_out: FileHandle,
+        _offset_out: u64,
+        _len: u64,
+        _flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        refuse(
+            "copy_file_range",
+            reply,
+            Refusal::NotImplemented,
+            NOT_IMPLEMENTED,
         );
     }
 

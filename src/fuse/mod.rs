@@ -11,7 +11,10 @@
 //!   `fsync`, or when its last descriptor is released; later writes through another copy of the descriptor
 //!   are EINVAL. Commit errors (EIO, EFBIG, …) are returned by that `close()` or `fsync()`.
 //! - A file open for writing cannot be read through the same descriptor (EBADF).
+//! - Owner and mode are the mount's (`mount_uid`/`mount_gid`, `file_mode`/`dir_mode`), less what the account's
+//!   policy rules out; the kernel enforces them for local users other than root (`default_permissions`).
 //! - Mode, owner and times cannot be changed; `chmod`, `chown` and `touch` succeed and change nothing.
+//! - `mknod` of a regular file creates an empty one; other node types, hard and symbolic links are EPERM.
 //! - `renameat2` flags are EINVAL (tools then fall back to a plain rename).
 
 mod attr;
@@ -20,6 +23,7 @@ mod filesystem;
 mod handles;
 mod inodes;
 mod mount;
+mod mountinfo;
 mod ops;
 
 pub use mount::{mount, MountError, MountHandle, MountOptions};

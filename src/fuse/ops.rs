@@ -211,6 +211,26 @@ impl Shared {
         Ok((self.attrs.attr(ino, &meta), self.handles.insert(handle)))
     }
 
+    /// `mknod`: a regular file is created empty through the core's create path (what `touch` would leave);
+    /// FIFOs, sockets and devices cannot be stored in a bucket.
+    pub(crate) async fn mknod(&self, parent: u64, name: &OsStr, mode: u32) -> FuseResult<FileAttr> {
+        let key = self.child_of(parent, name)?;
+        // The kernel sends S_IFREG for a plain file; 0 means the same to mknod(2).
+        let kind = mode & libc::S_IFMT;
+        if kind != libc::S_IFREG && kind != 0 {
+            return Err(FuseError::refused(
+                Refusal::NodeType,
+                format!(
+                    "{}: only regular files and directories can be stored (mknod of type {kind:#o})",
+                    key.display()
+                ),
+            ));
+        }
+        let writer = self.fs.open_write(&key, WriteIntent::CreateNew).await?;
+        let meta = writer.close().await?;
+        Ok(self.attrs.attr(self.inodes.lookup(&key), &meta))
+    }
+
     fn read_handle(&self, ino: u64) -> Handle {
         Handle::Read(ReadFile {
             ino,
@@ -424,16 +444,6 @@ impl Shared {
             self.inodes.prune(&keys);
         }
         Ok(())
-    }
-
-    /// `access(2)`: the core answers.
-    pub(crate) async fn access(&self, ino: u64, mask: i32) -> FuseResult<()> {
-        let wanted = Access {
-            read: mask & libc::R_OK != 0,
-            write: mask & libc::W_OK != 0,
-            execute: mask & libc::X_OK != 0,
-        };
-        Ok(self.fs.access(&self.key_of(ino)?, wanted).await?)
     }
 }
 

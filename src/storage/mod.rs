@@ -48,10 +48,21 @@ pub struct StorageOptions {
     pub faults: Option<FaultInjector>,
 }
 
-/// Timeouts: a control call (stat, list page, delete, complete) gets 60 s; an idle data stream 30 s.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
-const RETRIES: usize = 4;
+/// Remote stores (COS, S3): each attempt of a request gets `ATTEMPT_TIMEOUT`, connecting included — a control
+/// call (stat), a list page, a delete, a copy, and each step of a data stream (the first byte, then each chunk).
+/// A temporary failure (a timeout, a refused or reset connection, 5xx, 429) is retried `RETRIES` times, after
+/// `RETRY_MIN_DELAY`, then twice that, each plus up to 100 % jitter; a permanent one (4xx) never. So a dead store
+/// (connection refused) surfaces in 1–2 s, and a stalled one (accepts, never answers) within 3 × 4 s + 1.8 s,
+/// under 15 s.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
+const RETRIES: usize = 2;
+const RETRY_MIN_DELAY: Duration = Duration::from_millis(300);
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
+/// Local stores (fs, memory) are not retried: their errors are the kernel's answer (OpenDAL marks most as
+/// temporary — ENOTDIR, ENAMETOOLONG — so retrying would only delay them). The timeouts only catch a hung disk,
+/// and leave a slow one (a large fsync) alone.
+const LOCAL_CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
+const LOCAL_IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Builds the operator for one account's storage.
 pub fn build_operator(
@@ -122,14 +133,27 @@ pub fn build_operator(
     .map_err(|e| StorageError::Invalid(e.to_string()))?;
 
     let op = with_http_transport(op, options)?;
-    Ok(op
-        .layer(
+    let op = match config {
+        StorageConfig::Cos { .. } | StorageConfig::S3 { .. } => op
+            .layer(
+                TimeoutLayer::new()
+                    .with_timeout(ATTEMPT_TIMEOUT)
+                    .with_io_timeout(ATTEMPT_TIMEOUT),
+            )
+            .layer(
+                RetryLayer::new()
+                    .with_jitter()
+                    .with_min_delay(RETRY_MIN_DELAY)
+                    .with_max_delay(RETRY_MAX_DELAY)
+                    .with_max_times(RETRIES),
+            ),
+        StorageConfig::Fs { .. } | StorageConfig::Memory => op.layer(
             TimeoutLayer::new()
-                .with_timeout(CONTROL_TIMEOUT)
-                .with_io_timeout(IO_TIMEOUT),
-        )
-        .layer(RetryLayer::new().with_jitter().with_max_times(RETRIES))
-        .layer(TracingLayer::new()))
+                .with_timeout(LOCAL_CONTROL_TIMEOUT)
+                .with_io_timeout(LOCAL_IO_TIMEOUT),
+        ),
+    };
+    Ok(op.layer(TracingLayer::new()))
 }
 
 /// `<root>.cosftpd-tmp`: the directory beside an `fs` root for temporary files and staged uploads (on the

@@ -402,6 +402,25 @@ impl S3Server {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections are still accepted by the kernel, but nothing is answered — a
+    /// stalled store. `resume` (or Drop) ends it.
+    pub fn pause(&mut self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&mut self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&mut self, signal: i32) {
+        if let Some(child) = &self.child {
+            let pid = i32::try_from(child.id()).expect("pid");
+            // SAFETY: plain kill(2) of our own child process.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {
