@@ -109,6 +109,7 @@ async fn resolve(name: &str) -> Result<IpAddr, ServerError> {
 
 /// The running listeners; `shutdown` stops accepting and ends every session.
 pub struct FtpServer {
+    context: Arc<ServerContext>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     local_addrs: Vec<SocketAddr>,
@@ -145,6 +146,7 @@ impl FtpServer {
             ));
         }
         Ok(FtpServer {
+            context,
             stop,
             tasks,
             local_addrs,
@@ -154,6 +156,11 @@ impl FtpServer {
     /// The bound addresses (the control listener first), for tests that listen on port 0.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// Control connections admitted and not yet ended (a session ends after its transfer has been settled).
+    pub fn connections(&self) -> usize {
+        self.context.limits.active()
     }
 
     pub async fn shutdown(mut self) {

@@ -320,6 +320,25 @@ impl TestServer {
         out
     }
 
+    /// Control connections the server has admitted and not yet ended.
+    pub fn connections(&self) -> usize {
+        self.server.as_ref().map_or(0, FtpServer::connections)
+    }
+
+    /// Waits until at most `n` control connections are left: every other session has ended, and with it its
+    /// transfer (an upload is committed or aborted by then).
+    pub fn wait_connections(&self, n: usize) {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.connections() > n {
+            assert!(
+                Instant::now() < deadline,
+                "{} sessions still running",
+                self.connections()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// A logged-in raw control connection as account `n`.
     pub fn login_as(&self, n: usize) -> Ctl {
         let a = &self.accounts[n];

@@ -1,18 +1,18 @@
 //! RETR, STOR/APPE/STOU and LIST/NLST/MLSD: check everything the core can refuse before 150, then open the data
 //! connection and run the transfer as a task while the control connection stays responsive.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tracing::info;
 
 use super::super::encoding;
 use super::super::listing::{self, LineFormat};
 use super::super::reply::{Reply, ReplyCode};
 use super::super::stream::DataStream;
-use super::super::transfer::{self, Cancel, ClientWatch, Outcome};
+use super::super::transfer::{self, Control, Outcome, Signal};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
 use crate::bucketfs::{DirEntry, FsErrorKind, Key, Listing, WriteIntent};
 use crate::config::TlsMode;
@@ -42,15 +42,10 @@ impl Session {
         let Some(data) = self.open_data(text).await? else {
             return Ok(Flow::Continue);
         };
-        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (signal, control) = Control::channel();
         let progress = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(transfer::send(
-            stream,
-            data,
-            cancel_rx,
-            Arc::clone(&progress),
-        ));
-        self.start_transfer(task, cancel_tx, progress, Arc::default(), "RETR", target);
+        let task = tokio::spawn(transfer::send(stream, data, control, Arc::clone(&progress)));
+        self.start_transfer(task, signal, progress, "RETR", target);
         Ok(Flow::Continue)
     }
 
@@ -91,26 +86,24 @@ impl Session {
             handle.abort().await;
             return Ok(Flow::Continue);
         };
-        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (signal, mut control) = Control::channel();
+        if let Some(Err(e)) = self.control.as_ref().map(|c| control.watch_socket(c.tcp())) {
+            // Only the session's signals then; it reads the control connection all the same.
+            info!(error = %e, "cannot watch the control connection's socket");
+        }
         let progress = Arc::new(AtomicU64::new(0));
-        let quit = Arc::new(AtomicBool::new(false));
-        let client = self
-            .control
-            .as_ref()
-            .and_then(|c| ClientWatch::new(c.tcp(), Arc::clone(&quit)).ok());
         let task = tokio::spawn(transfer::receive(
             handle,
             data,
-            cancel_rx,
+            control,
             Arc::clone(&progress),
-            client,
         ));
         let command = match kind {
             StoreKind::Stor => "STOR",
             StoreKind::Appe => "APPE",
             StoreKind::Stou => "STOU",
         };
-        self.start_transfer(task, cancel_tx, progress, quit, command, target);
+        self.start_transfer(task, signal, progress, command, target);
         Ok(Flow::Continue)
     }
 
@@ -181,20 +174,20 @@ impl Session {
                 }
             }
         };
-        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (signal, control) = Control::channel();
         let progress = Arc::new(AtomicU64::new(0));
         let task = match listing {
             Listing::Directory(dir) => tokio::spawn(transfer::send_listing(
                 dir,
                 line,
                 data,
-                cancel_rx,
+                control,
                 Arc::clone(&progress),
             )),
             Listing::File(entry) => tokio::spawn(transfer::send_bytes(
                 line(&entry).unwrap_or_default(),
                 data,
-                cancel_rx,
+                control,
                 Arc::clone(&progress),
             )),
         };
@@ -203,7 +196,7 @@ impl Session {
             ListKind::Nlst => "NLST",
             ListKind::Mlsd => "MLSD",
         };
-        self.start_transfer(task, cancel_tx, progress, Arc::default(), command, target);
+        self.start_transfer(task, signal, progress, command, target);
         Ok(Flow::Continue)
     }
 
@@ -244,9 +237,8 @@ impl Session {
     fn start_transfer(
         &mut self,
         task: tokio::task::JoinHandle<Outcome>,
-        cancel: oneshot::Sender<Cancel>,
+        signal: watch::Sender<Signal>,
         progress: Arc<AtomicU64>,
-        quit: Arc<AtomicBool>,
         command: &'static str,
         key: Key,
     ) {
@@ -257,9 +249,8 @@ impl Session {
         };
         self.transfer = Some(Transfer {
             task,
-            cancel,
+            signal,
             progress,
-            quit,
             info,
         });
     }
@@ -292,7 +283,7 @@ impl Session {
         let Some(t) = self.transfer.take() else {
             return (None, None);
         };
-        let _ = t.cancel.send(Cancel::Abort);
+        t.signal.send_replace(Signal::Abort);
         let outcome = match t.task.await {
             Ok(outcome) => outcome,
             Err(e) => Outcome::failed(
@@ -304,10 +295,11 @@ impl Session {
         (Some(t.info), Some(outcome))
     }
 
-    /// Ends a running transfer without replying (the session is ending).
-    pub(super) async fn cancel_transfer(&mut self) {
+    /// Ends a running transfer without replying (the session is ending): `ClientGone` when the client went away,
+    /// `Abort` otherwise. An upload is aborted either way, so nothing is committed for a session that ends.
+    pub(super) async fn cancel_transfer(&mut self, signal: Signal) {
         if let Some(t) = self.transfer.take() {
-            let _ = t.cancel.send(Cancel::Abort);
+            t.signal.send_replace(signal);
             let _ = t.task.await;
         }
     }
