@@ -372,6 +372,40 @@ fn ftplib_abort_mid_upload() {
     assert!(server.keys().is_empty(), "{:?}", server.keys());
 }
 
+/// Over `single_file_max_size`, ftplib's STOR is answered 552 (not a connection reset while it sends, with the 552
+/// left to answer its next command), and the session stays in step; curl sees the 552 as its upload's answer.
+#[test]
+fn over_the_size_limit_the_stor_gets_552() {
+    let server = TestServer::builder()
+        .file("single_file_max_size = 1M")
+        .start();
+    // Well past the limit: the client is still sending long after the limit was hit.
+    let size = (8 * 1024 * 1024).to_string();
+    let Some(out) = ftpd::ftplib(&server, server.addr, 0, "too_large", &["big.bin", &size]) else {
+        return;
+    };
+    assert!(success("ftplib too_large", &out).contains("ok 552"));
+    assert_eq!(server.keys(), ["small-big.bin"]);
+
+    let Some(curl_bin) = tool("curl") else { return };
+    let local = tempfile::tempdir().unwrap();
+    let up = local_file(local.path(), "big.bin", &pattern(8 * 1024 * 1024, 3));
+    let out = curl(
+        &curl_bin,
+        &[
+            "-v",
+            "-T",
+            up.to_str().unwrap(),
+            &format!("{}big.bin", server.url()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // CURLE_REMOTE_DISK_FULL, curl's reading of 552 ("Exceeded storage allocation"); 55 would be a send failure.
+    assert_eq!(out.status.code(), Some(70), "{stderr}");
+    assert!(stderr.contains("< 552 "), "{stderr}");
+    assert_eq!(server.keys(), ["small-big.bin"]);
+}
+
 /// 100 sessions at once, each uploading, listing, downloading and deleting its own files: zero errors.
 #[test]
 fn hundred_concurrent_sessions() {

@@ -16,7 +16,7 @@ use tracing::debug;
 use super::fs_reply::code_for;
 use super::reply::ReplyCode;
 use super::stream::DataStream;
-use crate::bucketfs::{ByteStream, DirEntry, ReadDir, WriteHandle};
+use crate::bucketfs::{ByteStream, DirEntry, FsErrorKind, ReadDir, WriteHandle};
 
 /// The longest the end of an upload's data waits for the end of the control connection before it counts as the
 /// end of the file (see `Control::still_there_after`). Measured with `curl -T -` killed by SIGKILL mid-upload and
@@ -37,6 +37,11 @@ const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 pub fn upload_end_grace(duration: Duration) -> Duration {
     (duration / 2).min(UPLOAD_END_GRACE_MAX)
 }
+
+/// How much of an upload over `single_file_max_size` is read and thrown away so that the client sees 552 as the
+/// STOR's answer. Reading costs no memory and no store request, only bandwidth the client spends anyway; past this
+/// the data connection is closed (the client sees a reset, then the 552).
+pub const TOO_LARGE_DRAIN_LIMIT: u64 = 1024 * 1024 * 1024;
 
 /// How much one read from the data connection may take before it is handed to the upload.
 const RECEIVE_CHUNK: usize = 1024 * 1024;
@@ -261,7 +266,20 @@ pub async fn receive(
                 bytes,
             )
         }
-        // The core already aborted the upload.
+        // The core already aborted the upload. The client is still sending: read the rest of its data first, so
+        // that it gets the 552 as the answer to its STOR and not a reset while it sends (ftplib then reads the 552
+        // as the answer to its next command, one reply off from then on).
+        Err(ReceiveError::Store(e)) if e.kind() == FsErrorKind::TooLarge => {
+            tokio::select! {
+                drained = drain(&mut data, TOO_LARGE_DRAIN_LIMIT) => {
+                    if let Err(why) = drained {
+                        debug!(error = %why, "stopped reading the rest of an upload over the size limit");
+                    }
+                }
+                _ = control.stopped() => {}
+            }
+            Outcome::failed(code_for(&e), e.to_string(), bytes)
+        }
         Err(ReceiveError::Store(e)) => Outcome::failed(code_for(&e), e.to_string(), bytes),
         Ok(())
             if !control
@@ -278,6 +296,27 @@ pub async fn receive(
             ),
             Err(e) => Outcome::failed(code_for(&e), format!("{e}; nothing was stored."), bytes),
         },
+    }
+}
+
+/// Reads `data` to its end and throws it away, at most `limit` bytes (then fails with `FileTooLarge`). The data
+/// connection's stall timeout bounds the time.
+async fn drain(data: &mut DataStream, limit: u64) -> std::io::Result<()> {
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut drained = 0u64;
+    loop {
+        let n = data.read(&mut scratch).await?;
+        if n == 0 {
+            let _ = data.shutdown().await;
+            return Ok(());
+        }
+        drained += n as u64;
+        if drained > limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("more than {limit} bytes past the size limit"),
+            ));
+        }
     }
 }
 
