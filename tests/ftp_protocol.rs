@@ -843,6 +843,79 @@ fn lockout_after_failed_logins() {
     other.expect("NOOP", 200);
 }
 
+/// The lockout holds for sessions opened before the ban: 50 connections opened first, then wrong passwords guessed
+/// on 48 of them at once, each until it is refused. With `login_fail_limit = 5`, at most 5 guesses are answered
+/// (530, or the 421 of the guess that locks the address), whatever is in flight; then the right password on a
+/// pre-opened session that had already sent USER is refused, and so is USER on another pre-opened session.
+#[test]
+fn lockout_holds_for_sessions_opened_before_the_ban() {
+    let limit = 5;
+    let server = TestServer::builder()
+        .optional(&format!("login_fail_limit = {limit}"))
+        .optional("login_ban_time = 600s")
+        .optional("max_connection_per_ip = 60")
+        .start();
+    let mut sessions: Vec<Ctl> = (0..50).map(|_| Ctl::connect(server.addr)).collect();
+    for c in &sessions {
+        assert_eq!(c.greeting.code, 220, "{:?}", c.greeting);
+    }
+    let mut late_user = sessions.pop().expect("a session");
+    let mut right_password = sessions.pop().expect("a session");
+    right_password.expect("USER user", 331);
+
+    let started = Instant::now();
+    let guessers: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut c)| {
+            std::thread::spawn(move || {
+                let mut wrong = 0;
+                let mut answered = 0;
+                for guess in 0..10 {
+                    match c.try_cmd("USER user").map(|r| r.code) {
+                        Some(331) => {}
+                        _ => break,
+                    }
+                    match c
+                        .try_cmd(&format!("PASS wrong-{n}-{guess}"))
+                        .map(|r| r.code)
+                    {
+                        Some(530) => {
+                            wrong += 1;
+                            answered += 1;
+                        }
+                        Some(421) => break,
+                        other => panic!("PASS → {other:?}"),
+                    }
+                }
+                (wrong, answered)
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for g in guessers {
+        answered += g.join().expect("guesser").1;
+    }
+    eprintln!(
+        "{answered} wrong passwords answered 530 in {:?} (limit {limit})",
+        started.elapsed()
+    );
+    assert!(
+        answered < limit,
+        "{answered} guesses answered 530 with login_fail_limit = {limit}"
+    );
+
+    let r = right_password.cmd("PASS pass");
+    assert_eq!(r.code, 421, "the right password during the ban: {r:?}");
+    assert!(right_password.is_closed());
+    let r = late_user.cmd("USER user");
+    assert_eq!(
+        r.code, 421,
+        "USER on a pre-opened session during the ban: {r:?}"
+    );
+    assert!(late_user.is_closed());
+}
+
 /// Connects until the server admits the connection again (a closed session frees its place a moment after the
 /// client sees the close).
 fn connect_when_admitted(server: SocketAddr) -> Ctl {

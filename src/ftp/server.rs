@@ -15,6 +15,7 @@ use super::addr::canonical_ip as canonical;
 use super::auth::LoginGuard;
 use super::data::PassivePorts;
 use super::limits::ConnectionLimits;
+use super::reply::{Reply, ReplyCode};
 use super::session;
 use super::tls::Acceptors;
 use crate::config::{Config, LegacyEncoding, TlsMode};
@@ -210,18 +211,22 @@ async fn admit(
     let ip = canonical(peer.ip());
     if context.logins.is_banned(ip) {
         info!(%peer, "connection refused: address locked out after failed logins");
-        let _ = stream
-            .write_all(b"421 Too many failed logins from your address; try again later.\r\n")
-            .await;
+        let reply = Reply::new(
+            ReplyCode::ServiceNotAvailable,
+            "Too many failed logins from your address; try again later.",
+        );
+        let _ = stream.write_all(&reply.encode()).await;
         return;
     }
     let permit = match context.limits.try_admit(ip) {
         Ok(permit) => permit,
         Err(e) => {
             info!(%peer, reason = %e, "connection refused");
-            let _ = stream
-                .write_all(format!("421 {e}; try again later.\r\n").as_bytes())
-                .await;
+            let reply = Reply::new(
+                ReplyCode::ServiceNotAvailable,
+                format!("{e}; try again later."),
+            );
+            let _ = stream.write_all(&reply.encode()).await;
             return;
         }
     };

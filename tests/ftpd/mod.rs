@@ -461,6 +461,14 @@ impl Ctl {
         self.reply()
     }
 
+    /// Sends `line` + CRLF and reads the reply; `None` when the server has closed the connection.
+    pub fn try_cmd(&mut self, line: &str) -> Option<Reply> {
+        if !self.try_send(format!("{line}\r\n").as_bytes()) {
+            return None;
+        }
+        self.try_reply()
+    }
+
     /// Sends `line` and asserts the reply code.
     pub fn expect(&mut self, line: &str, code: u16) -> Reply {
         let reply = self.cmd(line);
