@@ -1000,7 +1000,8 @@ fn timeouts() {
     );
     assert!(c.is_closed());
 
-    // Commands keep a session alive; so does a slow upload.
+    // Commands keep a session alive; so does a slow upload that moves 64 KiB per idle_timeout (here 48 KiB every
+    // 0.7 s).
     let mut c = server.login();
     for _ in 0..6 {
         std::thread::sleep(Duration::from_millis(500));
@@ -1009,12 +1010,15 @@ fn timeouts() {
     let mut data = c.epsv();
     c.expect("STOR slow.txt", 150);
     for i in 0..5 {
-        data.write_all(format!("chunk {i}\n").as_bytes()).unwrap();
+        data.write_all(&pattern(48 * 1024, i)).unwrap();
         std::thread::sleep(Duration::from_millis(700));
     }
     drop(data);
     c.expect_final(226);
-    assert_eq!(server.object("slow.txt").map(|b| b.len()), Some(40));
+    assert_eq!(
+        server.object("slow.txt").map(|b| b.len()),
+        Some(5 * 48 * 1024)
+    );
 
     // A data connection that stops moving (still open) ends the transfer after idle_timeout; nothing is stored.
     let mut data = c.epsv();
@@ -1030,6 +1034,51 @@ fn timeouts() {
     );
     assert_eq!(server.object("stalled.txt"), None);
     drop(data);
+}
+
+/// Idle means "no complete command": a logged-in client trickling a command line a byte at a time is cut after
+/// idle_timeout like a silent one; a data connection that moves a byte at a time (less than 64 KiB per
+/// idle_timeout) ends its transfer the same way, and nothing is stored.
+#[test]
+fn trickling_clients_are_cut() {
+    let server = TestServer::builder().optional("idle_timeout = 2s").start();
+    // A byte every 0.5 s, for up to 10 s (five idle timeouts), never a whole line.
+    let trickle = 20;
+    let mut c = server.login();
+    let mut sent = 0;
+    while sent < trickle && !c.has_reply_within(Duration::from_millis(500)) {
+        if !c.try_send(b"N") {
+            break;
+        }
+        sent += 1;
+    }
+    assert!(
+        sent < trickle,
+        "a session trickling a line was never cut ({sent} bytes)"
+    );
+    let r = c.reply();
+    assert_eq!(r.code, 421, "{r:?}");
+    assert!(c.is_closed());
+
+    let mut c = server.login();
+    let mut data = c.epsv();
+    c.expect("STOR trickle.bin", 150);
+    let mut sent = 0;
+    while sent < trickle && !c.has_reply_within(Duration::from_millis(500)) {
+        if data.write_all(b"x").is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    assert!(
+        sent < trickle,
+        "an upload trickling a byte at a time was never cut ({sent} bytes)"
+    );
+    let r = c.reply();
+    assert_eq!(r.code, 426, "{r:?}");
+    assert!(r.text().contains("KiB moved"), "{r:?}");
+    assert_eq!(server.object("trickle.bin"), None);
+    c.expect("NOOP", 200);
 }
 
 /// UTF-8 names end to end: stored as UTF-8 keys, listed and served back as sent.

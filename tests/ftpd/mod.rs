@@ -531,6 +531,26 @@ impl Ctl {
         }
     }
 
+    /// Whether something (a reply, or the end of the connection) arrives within `wait`; nothing is consumed.
+    pub fn has_reply_within(&mut self, wait: Duration) -> bool {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(wait))
+            .expect("timeout");
+        let arrived = match self.reader.fill_buf() {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("timeout");
+        arrived
+    }
+
     /// One reply line as raw bytes (for replies carrying names in a legacy encoding).
     pub fn raw_reply_line(&mut self) -> Vec<u8> {
         let mut raw = Vec::new();
