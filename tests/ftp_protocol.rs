@@ -1081,6 +1081,51 @@ fn trickling_clients_are_cut() {
     c.expect("NOOP", 200);
 }
 
+/// On shutdown (SIGTERM) every session hears `421 Server shutting down.` before its connection closes: sessions
+/// that are not logged in, idle ones, and ones in the middle of an upload or a download; the upload stores nothing.
+#[test]
+fn shutdown_says_421_to_every_session() {
+    let mut server = TestServer::start();
+    server.put("big.bin", &pattern(8 * 1024 * 1024, 2));
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push((Ctl::connect(server.addr), "not logged in", None));
+        sessions.push((server.login(), "idle", None));
+    }
+    for n in 0..2 {
+        let mut c = server.login();
+        let mut data = c.epsv();
+        c.expect(&format!("STOR up-{n}.bin"), 150);
+        data.write_all(&pattern(100_000, 1)).unwrap();
+        wait_progress(&mut c, 100_000);
+        sessions.push((c, "uploading", Some(data)));
+        // The client does not read: the download waits on a full socket.
+        let mut c = server.login();
+        let data = c.epsv();
+        c.expect("RETR big.bin", 150);
+        sessions.push((c, "downloading", Some(data)));
+    }
+    server.shutdown();
+    let total = sessions.len();
+    let mut bare = Vec::new();
+    for (n, (mut c, what, _data)) in sessions.into_iter().enumerate() {
+        match c.try_reply() {
+            Some(r) => {
+                assert_eq!(r.code, 421, "session {n} ({what}): {r:?}");
+                assert_eq!(r.text(), "Server shutting down.", "session {n} ({what})");
+            }
+            None => bare.push(format!("{n} ({what})")),
+        }
+        assert!(c.is_closed(), "session {n} ({what})");
+    }
+    assert!(
+        bare.is_empty(),
+        "{} of {total} sessions closed without a 421: {bare:?}",
+        bare.len()
+    );
+    assert!(server.object("up-0.bin").is_none() && server.object("up-1.bin").is_none());
+}
+
 /// UTF-8 names end to end: stored as UTF-8 keys, listed and served back as sent.
 #[test]
 fn utf8_names() {

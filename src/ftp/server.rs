@@ -21,6 +21,9 @@ use super::tls::Acceptors;
 use crate::config::{Config, LegacyEncoding, TlsMode};
 use crate::daemon::AccountFs;
 
+/// How long a shutdown waits for the sessions to say goodbye and settle their transfers.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything sessions share.
 pub struct ServerContext {
     pub accounts: HashMap<String, AccountFs>,
@@ -196,6 +199,21 @@ async fn accept_loop(
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
         }
+    }
+    drop(listener);
+    // Every session sees the stop itself, says `421 Server shutting down.` and settles its transfer (an upload is
+    // aborted). Aborting them at once instead raced their goodbyes: some clients got a bare close. A session still
+    // busy after the grace (a store request that hangs) is cut.
+    let all_ended = async { while sessions.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_ended)
+        .await
+        .is_err()
+    {
+        warn!(
+            sessions = sessions.len(),
+            "sessions still busy {} s after the shutdown: closing them",
+            SHUTDOWN_GRACE.as_secs()
+        );
     }
     sessions.shutdown().await;
 }

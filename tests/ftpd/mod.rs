@@ -320,6 +320,13 @@ impl TestServer {
         out
     }
 
+    /// Stops the server as SIGTERM does (`FtpServer::shutdown`), and waits until it has.
+    pub fn shutdown(&mut self) {
+        if let (Some(runtime), Some(server)) = (self.runtime.as_ref(), self.server.take()) {
+            runtime.block_on(server.shutdown());
+        }
+    }
+
     /// Control connections the server has admitted and not yet ended.
     pub fn connections(&self) -> usize {
         self.server.as_ref().map_or(0, FtpServer::connections)

@@ -220,7 +220,14 @@ impl Session {
         };
         // A transfer that moves nothing for idle_timeout ends, like an idle session.
         let stall = self.context.config.optional.idle_timeout;
-        match plan.connect(tls.as_ref(), stall).await {
+        // The client may take its time to connect: a shutdown meanwhile is answered by the command loop (a clone
+        // of the receiver, so the loop still sees the stop).
+        let mut stop = self.stop.clone();
+        let connected = tokio::select! {
+            connected = plan.connect(tls.as_ref(), stall) => connected,
+            _ = stop.changed() => return Ok(None),
+        };
+        match connected {
             Ok(data) => Ok(Some(data)),
             Err(e) => {
                 info!(error = %e, "data connection failed");
