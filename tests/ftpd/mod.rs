@@ -741,6 +741,33 @@ pub fn python() -> Option<PathBuf> {
     }
 }
 
+/// The test venv's Python (`COSFTPD_TEST_PYTHON`, else `<repo>/.venv/bin/python`, as scripts/test.sh makes it) when
+/// it can import `module`; `None` (after "skipping: …") otherwise, or a panic under `COSFTPD_REQUIRE_S3=1`.
+pub fn venv_python_with(module: &str) -> Option<PathBuf> {
+    let python = match std::env::var_os("COSFTPD_TEST_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+    };
+    let found = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some(python);
+    }
+    let why = format!(
+        "{} cannot import {module} (scripts/test.sh installs tests/support/requirements.txt)",
+        python.display()
+    );
+    if common::require_s3() {
+        panic!("COSFTPD_REQUIRE_S3=1 but {why}");
+    }
+    eprintln!("skipping: {why}");
+    None
+}
+
 /// Runs a client to its end within [`TIMEOUT`] (killed after that), capturing its output.
 pub fn run(cmd: &mut Command) -> Output {
     run_with_timeout(cmd, TIMEOUT)
