@@ -346,6 +346,47 @@ fn tnftp_script_and_autofetch() {
     assert_eq!(std::fs::read(&fetched).unwrap(), body);
 }
 
+/// tnftp's `mget *.txt` sends `NLST *.txt` and fetches each name it gets back; `mls` and `mdelete` expand the same
+/// way.
+#[test]
+fn tnftp_mget_expands_patterns() {
+    let Some(tnftp) = tool("tnftp") else { return };
+    let server = TestServer::start();
+    for (key, body) in [
+        ("a.txt", "A"),
+        ("b.txt", "B"),
+        ("c.bin", "C"),
+        ("sub/d.txt", "D"),
+    ] {
+        server.put(key, body.as_bytes());
+    }
+    let local = tempfile::tempdir().unwrap();
+    let script = format!(
+        "open 127.0.0.1 {port}\nuser user pass\nbinary\nlcd {dir}\nmget *.txt\ncd sub\nmget *.txt\nbye\n",
+        port = server.port(),
+        dir = local.path().display()
+    );
+    let mut cmd = Command::new(&tnftp);
+    // -i: no prompt for each file.
+    cmd.args(["-n", "-v", "-i", "-p"]);
+    let out = run_with_input(&mut cmd, script.as_bytes(), TIMEOUT);
+    let text = success("tnftp mget", &out);
+    let mut got: Vec<(String, String)> = std::fs::read_dir(local.path())
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [("a.txt", "A"), ("b.txt", "B"), ("d.txt", "D")]
+        .map(|(n, b)| (n.to_string(), b.to_string()));
+    assert_eq!(got, want, "{text}");
+}
+
 /// Python ftplib: every call a program makes, passive and active.
 #[test]
 fn ftplib_walk() {

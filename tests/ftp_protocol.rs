@@ -1126,6 +1126,88 @@ fn shutdown_says_421_to_every_session() {
     assert!(server.object("up-0.bin").is_none() && server.object("up-1.bin").is_none());
 }
 
+/// NLST and LIST expand a shell pattern in the last segment of their argument (`*`, `?`, `[...]`), as vsftpd does
+/// and as `mget *.txt` needs; a file literally named like the pattern wins; a leading dot is matched only by a
+/// literal one; MLSD takes no patterns.
+#[test]
+fn nlst_and_list_expand_patterns() {
+    let server = TestServer::start();
+    for key in [
+        "a.txt",
+        "b.txt",
+        "c.bin",
+        ".hidden.txt",
+        "sub/d.txt",
+        "sub/e.bin",
+    ] {
+        server.put(key, b"x");
+    }
+    let mut c = server.login();
+    assert_eq!(c.nlst("*.txt"), ["a.txt", "b.txt"]);
+    assert_eq!(c.nlst("?.bin"), ["c.bin"]);
+    assert_eq!(c.nlst("[ab].*"), ["a.txt", "b.txt"]);
+    assert_eq!(c.nlst("[!a].txt"), ["b.txt"]);
+    // A directory part is kept as typed, so that the names can be fetched as they are (mget sub/*.txt).
+    assert_eq!(c.nlst("sub/*.txt"), ["sub/d.txt"]);
+    assert_eq!(c.nlst("/sub/*"), ["/sub/d.txt", "/sub/e.bin"]);
+    c.expect("CWD sub", 250);
+    assert_eq!(c.nlst("*.bin"), ["e.bin"]);
+    assert_eq!(c.nlst("../*.bin"), ["../c.bin"]);
+    c.expect("CWD /", 250);
+    // Nothing matches: an empty listing; a directory that does not exist: 550.
+    assert!(c.nlst("*.none").is_empty());
+    let (first, _, _) = c.download("NLST nodir/*.txt");
+    assert_eq!(first.code, 550, "{first:?}");
+
+    let (first, list, last) = c.download("LIST *.txt");
+    assert_eq!((first.code, last.code), (150, 226));
+    let list = String::from_utf8(list).unwrap();
+    let mut names: Vec<&str> = list
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "b.txt"], "{list}");
+    assert!(list.lines().all(|l| l.starts_with("-rw")), "{list}");
+    let (first, _, _) = c.download("MLSD *.txt");
+    assert_eq!(first.code, 550, "{first:?}");
+
+    // A file literally named like the pattern wins.
+    server.put("[ab].txt", b"literal");
+    assert_eq!(c.nlst("[ab].txt"), ["[ab].txt"]);
+    assert_eq!(c.nlst("*.txt"), ["[ab].txt", "a.txt", "b.txt"]);
+}
+
+/// STOU decodes its argument like every other command: a GBK name (with `legacy_encoding = gbk`) becomes a UTF-8
+/// key, and bytes that are not text in the session's encoding are refused with 553 (never a U+FFFD in a key).
+#[test]
+fn stou_decodes_names_like_every_command() {
+    let server = TestServer::builder()
+        .network("legacy_encoding = gbk")
+        .start();
+    let gbk = |s: &str| encoding_rs::GBK.encode(s).0.into_owned();
+    let mut c = server.login();
+    let mut data = c.epsv();
+    let r = c.cmd_bytes(&[b"STOU ", &gbk("中文.txt")[..]].concat());
+    assert_eq!(r.code, 150, "{r:?}");
+    data.write_all(b"unique").unwrap();
+    drop(data);
+    c.expect_final(226);
+    assert_eq!(
+        server.object("中文.txt").as_deref(),
+        Some(&b"unique"[..]),
+        "{:?}",
+        server.keys()
+    );
+
+    let server = TestServer::start();
+    let mut c = server.login();
+    let _data = c.epsv();
+    let r = c.cmd_bytes(b"STOU bad\xc3\x28name");
+    assert_eq!(r.code, 553, "{r:?}");
+    assert!(server.keys().is_empty(), "{:?}", server.keys());
+}
+
 /// UTF-8 names end to end: stored as UTF-8 keys, listed and served back as sent.
 #[test]
 fn utf8_names() {

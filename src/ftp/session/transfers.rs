@@ -128,6 +128,26 @@ impl Session {
             ListKind::Mlsd => account.fs.read_dir(&target).await.map(Listing::Directory),
             _ => account.fs.list(&target).await,
         };
+        // `NLST *.txt` (mget) and `LIST *.txt`, as vsftpd serves them: a last name that does not exist and has
+        // pattern characters lists the matching names of its directory. MLSD takes no patterns (RFC 3659).
+        let mut shown_prefix = None;
+        let listing = match (listing, target.parent()) {
+            (Err(e), Some(dir))
+                if kind != ListKind::Mlsd
+                    && e.kind() == FsErrorKind::NotFound
+                    && is_pattern(target.name()) =>
+            {
+                if kind == ListKind::Nlst {
+                    shown_prefix = arg.map(|arg| typed_directory(arg).to_vec());
+                }
+                account
+                    .fs
+                    .list_matching(&dir, target.name())
+                    .await
+                    .map(Listing::Directory)
+            }
+            (listing, _) => listing,
+        };
         let listing = match listing {
             Ok(listing) => listing,
             // RFC 3659 §7.2.2: MLSD of a file is a syntax error in its argument.
@@ -161,9 +181,15 @@ impl Session {
                 dir: target.display(),
             },
         };
+        // NLST of `sub/*.txt` names `sub/a.txt`, as typed, so that a client can fetch what it lists.
+        let prefix = match shown_prefix.map(|raw| encoding::decode(&raw, encoding)) {
+            Some(Ok(prefix)) => prefix,
+            _ => String::new(),
+        };
         let line = move |entry: &DirEntry| -> Option<Vec<u8>> {
             let mut line = String::new();
-            match format.write(&mut line, &entry.name, &entry.meta) {
+            let name = format!("{prefix}{}", entry.name);
+            match format.write(&mut line, &name, &entry.meta) {
                 Ok(()) => Some(encoding::encode(&line, encoding).into_owned()),
                 Err(_) => {
                     info!(
@@ -309,5 +335,19 @@ impl Session {
             t.signal.send_replace(signal);
             let _ = t.task.await;
         }
+    }
+}
+
+/// Whether a name is a shell pattern for NLST/LIST: it has `*`, `?` or `[` (a name that exists never is one: the
+/// caller asks only after the name was not found).
+fn is_pattern(name: &str) -> bool {
+    name.contains(['*', '?', '['])
+}
+
+/// The directory part of a LIST/NLST argument as the client typed it (`sub/` of `sub/*.txt`, empty for `*.txt`).
+fn typed_directory(arg: &[u8]) -> &[u8] {
+    match arg.iter().rposition(|&b| b == b'/') {
+        Some(slash) => &arg[..=slash],
+        None => &[],
     }
 }
