@@ -45,7 +45,7 @@ pub struct ReadDir {
     cap: usize,
     capped: bool,
     /// Only names matching this are returned (`list_matching`).
-    pattern: Option<glob::Pattern>,
+    pattern: Option<Box<glob::Pattern>>,
 }
 
 impl BucketFs {
@@ -91,7 +91,7 @@ impl BucketFs {
             )
         })?;
         let mut listing = self.read_dir(dir).await?;
-        listing.pattern = Some(pattern);
+        listing.pattern = Some(Box::new(pattern));
         Ok(listing)
     }
 
