@@ -19,7 +19,7 @@ use super::stream::DataStream;
 use crate::bucketfs::{ByteStream, DirEntry, FsErrorKind, ReadDir, WriteHandle};
 
 /// The longest the end of an upload's data waits for the end of the control connection before it counts as the
-/// end of the file (see `Control::still_there_after`). Measured with `curl -T -` killed by SIGKILL mid-upload and
+/// end of the file (see `Control::at_end_of_data`). Measured with `curl -T -` killed by SIGKILL mid-upload and
 /// a raw client closing both connections, on loopback, 2 cores under a load average of 4 (tests/ftp_killed_clients.rs,
 /// 400 kills over fs and moto): the control connection ended a median of 12 µs after the data connection, 99 %
 /// within 0.37 ms, the worst 4.0 ms.
@@ -155,15 +155,16 @@ impl Control {
         }
     }
 
-    /// At the end of an upload's data: whether the client is still there to want it committed.
+    /// At the end of an upload's data: what the session says then — `Running` or `Quit` when the client is still
+    /// there to want the upload committed, `ClientGone` or `Abort` when not.
     ///
     /// In stream mode the end of the data is the end of the file, but a killed client's data connection ends the
     /// same way, and its control connection closes at about the same moment, in no fixed order. So unless the
-    /// client has already said QUIT (it wants the upload: no wait) or is known to be gone, wait up to `grace` for
-    /// the session to see the control connection end — the session reads it all through the transfer and signals
-    /// at once, so the wait ends early when anything arrives — and then ask the kernel whether the control
-    /// connection's FIN has arrived meanwhile, in case the session has not run yet.
-    async fn still_there_after(&mut self, grace: Duration) -> bool {
+    /// client has already said QUIT (it wants the upload: no wait) or something else is decided, wait up to
+    /// `grace` for the session to see the control connection end — the session reads it all through the transfer
+    /// and signals at once, so the wait ends early when anything arrives — and then ask the kernel whether the
+    /// control connection's FIN has arrived meanwhile, in case the session has not run yet.
+    async fn at_end_of_data(&mut self, grace: Duration) -> Signal {
         let started = Instant::now();
         let signal = match self.now() {
             Signal::Running if self.closed_in_kernel() => Signal::ClientGone,
@@ -188,14 +189,14 @@ impl Control {
                 "the control connection ended with the data connection: the client is gone"
             );
         }
-        matches!(signal, Signal::Running | Signal::Quit)
+        signal
     }
 }
 
 /// Receives the data connection into `handle`; 226 only after the upload is complete in the store. Any failure
 /// (client reset, store error, size limit, ABOR, a client that closed the control connection too) aborts the
 /// upload, so nothing is committed; so does a client that ends its control connection at about the time its data
-/// ends (see `Control::still_there_after`).
+/// ends (see `Control::at_end_of_data`).
 pub async fn receive(
     mut handle: WriteHandle,
     mut data: DataStream,
@@ -237,18 +238,26 @@ pub async fn receive(
         r = received => r,
         signal = control.stopped() => Err(ReceiveError::Stopped(signal)),
     };
-    let bytes = progress.load(Ordering::Relaxed);
-    let gone = || {
-        Outcome::failed(
-            ReplyCode::ConnectionClosed,
-            "The client closed the control connection during the upload; nothing was stored.",
-            bytes,
-        )
+    // The end of the data is the end of the file only if the client is still there (see `Control::at_end_of_data`).
+    let result = match result {
+        Ok(()) => match control
+            .at_end_of_data(upload_end_grace(started.elapsed()))
+            .await
+        {
+            Signal::Running | Signal::Quit => Ok(()),
+            signal => Err(ReceiveError::Stopped(signal)),
+        },
+        failed => failed,
     };
+    let bytes = progress.load(Ordering::Relaxed);
     match result {
         Err(ReceiveError::Stopped(Signal::ClientGone)) => {
             handle.abort().await;
-            gone()
+            Outcome::failed(
+                ReplyCode::ConnectionClosed,
+                "The client closed the control connection during the upload; nothing was stored.",
+                bytes,
+            )
         }
         Err(ReceiveError::Stopped(_)) => {
             handle.abort().await;
@@ -281,14 +290,6 @@ pub async fn receive(
             Outcome::failed(code_for(&e), e.to_string(), bytes)
         }
         Err(ReceiveError::Store(e)) => Outcome::failed(code_for(&e), e.to_string(), bytes),
-        Ok(())
-            if !control
-                .still_there_after(upload_end_grace(started.elapsed()))
-                .await =>
-        {
-            handle.abort().await;
-            gone()
-        }
         Ok(()) => match handle.close().await {
             Ok(meta) => Outcome::ok(
                 format!("Transfer complete: {path} ({} bytes).", meta.size),
