@@ -346,6 +346,47 @@ fn tnftp_script_and_autofetch() {
     assert_eq!(std::fs::read(&fetched).unwrap(), body);
 }
 
+/// tnftp's `mget *.txt` sends `NLST *.txt` and fetches each name it gets back; `mls` and `mdelete` expand the same
+/// way.
+#[test]
+fn tnftp_mget_expands_patterns() {
+    let Some(tnftp) = tool("tnftp") else { return };
+    let server = TestServer::start();
+    for (key, body) in [
+        ("a.txt", "A"),
+        ("b.txt", "B"),
+        ("c.bin", "C"),
+        ("sub/d.txt", "D"),
+    ] {
+        server.put(key, body.as_bytes());
+    }
+    let local = tempfile::tempdir().unwrap();
+    let script = format!(
+        "open 127.0.0.1 {port}\nuser user pass\nbinary\nlcd {dir}\nmget *.txt\ncd sub\nmget *.txt\nbye\n",
+        port = server.port(),
+        dir = local.path().display()
+    );
+    let mut cmd = Command::new(&tnftp);
+    // -i: no prompt for each file.
+    cmd.args(["-n", "-v", "-i", "-p"]);
+    let out = run_with_input(&mut cmd, script.as_bytes(), TIMEOUT);
+    let text = success("tnftp mget", &out);
+    let mut got: Vec<(String, String)> = std::fs::read_dir(local.path())
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [("a.txt", "A"), ("b.txt", "B"), ("d.txt", "D")]
+        .map(|(n, b)| (n.to_string(), b.to_string()));
+    assert_eq!(got, want, "{text}");
+}
+
 /// Python ftplib: every call a program makes, passive and active.
 #[test]
 fn ftplib_walk() {
@@ -370,6 +411,40 @@ fn ftplib_abort_mid_upload() {
     };
     success("ftplib abort", &out);
     assert!(server.keys().is_empty(), "{:?}", server.keys());
+}
+
+/// Over `single_file_max_size`, ftplib's STOR is answered 552 (not a connection reset while it sends, with the 552
+/// left to answer its next command), and the session stays in step; curl sees the 552 as its upload's answer.
+#[test]
+fn over_the_size_limit_the_stor_gets_552() {
+    let server = TestServer::builder()
+        .file("single_file_max_size = 1M")
+        .start();
+    // Well past the limit: the client is still sending long after the limit was hit.
+    let size = (8 * 1024 * 1024).to_string();
+    let Some(out) = ftpd::ftplib(&server, server.addr, 0, "too_large", &["big.bin", &size]) else {
+        return;
+    };
+    assert!(success("ftplib too_large", &out).contains("ok 552"));
+    assert_eq!(server.keys(), ["small-big.bin"]);
+
+    let Some(curl_bin) = tool("curl") else { return };
+    let local = tempfile::tempdir().unwrap();
+    let up = local_file(local.path(), "big.bin", &pattern(8 * 1024 * 1024, 3));
+    let out = curl(
+        &curl_bin,
+        &[
+            "-v",
+            "-T",
+            up.to_str().unwrap(),
+            &format!("{}big.bin", server.url()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // CURLE_REMOTE_DISK_FULL, curl's reading of 552 ("Exceeded storage allocation"); 55 would be a send failure.
+    assert_eq!(out.status.code(), Some(70), "{stderr}");
+    assert!(stderr.contains("< 552 "), "{stderr}");
+    assert_eq!(server.keys(), ["small-big.bin"]);
 }
 
 /// 100 sessions at once, each uploading, listing, downloading and deleting its own files: zero errors.

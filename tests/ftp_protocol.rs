@@ -633,7 +633,8 @@ fn quit_during_a_transfer_lets_it_finish() {
     c.expect_final(221);
 }
 
-/// `single_file_max_size`: the byte after the limit fails the upload with 552 and nothing is stored.
+/// `single_file_max_size`: the byte after the limit fails the upload with 552 and nothing is stored; the 552 comes
+/// after the client has sent everything (no reset while it sends).
 #[test]
 fn size_limit() {
     let server = TestServer::builder()
@@ -647,8 +648,9 @@ fn size_limit() {
     for (name, len) in [("over.bin", limit + 1), ("far-over.bin", 5 * limit)] {
         let mut data = c.epsv();
         c.expect(&format!("STOR {name}"), 150);
-        // The server may stop reading (and close) before everything is sent.
-        let _ = data.write_all(&pattern(len, 2));
+        // The server reads (and throws away) the rest, so the client can send it all and then read the 552.
+        data.write_all(&pattern(len, 2))
+            .expect("the server reads past the limit");
         drop(data);
         let r = c.reply();
         assert_eq!(r.code, 552, "{name}: {r:?}");
@@ -841,6 +843,79 @@ fn lockout_after_failed_logins() {
     other.expect("NOOP", 200);
 }
 
+/// The lockout holds for sessions opened before the ban: 50 connections opened first, then wrong passwords guessed
+/// on 48 of them at once, each until it is refused. With `login_fail_limit = 5`, at most 5 guesses are answered
+/// (530, or the 421 of the guess that locks the address), whatever is in flight; then the right password on a
+/// pre-opened session that had already sent USER is refused, and so is USER on another pre-opened session.
+#[test]
+fn lockout_holds_for_sessions_opened_before_the_ban() {
+    let limit = 5;
+    let server = TestServer::builder()
+        .optional(&format!("login_fail_limit = {limit}"))
+        .optional("login_ban_time = 600s")
+        .optional("max_connection_per_ip = 60")
+        .start();
+    let mut sessions: Vec<Ctl> = (0..50).map(|_| Ctl::connect(server.addr)).collect();
+    for c in &sessions {
+        assert_eq!(c.greeting.code, 220, "{:?}", c.greeting);
+    }
+    let mut late_user = sessions.pop().expect("a session");
+    let mut right_password = sessions.pop().expect("a session");
+    right_password.expect("USER user", 331);
+
+    let started = Instant::now();
+    let guessers: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut c)| {
+            std::thread::spawn(move || {
+                let mut wrong = 0;
+                let mut answered = 0;
+                for guess in 0..10 {
+                    match c.try_cmd("USER user").map(|r| r.code) {
+                        Some(331) => {}
+                        _ => break,
+                    }
+                    match c
+                        .try_cmd(&format!("PASS wrong-{n}-{guess}"))
+                        .map(|r| r.code)
+                    {
+                        Some(530) => {
+                            wrong += 1;
+                            answered += 1;
+                        }
+                        Some(421) => break,
+                        other => panic!("PASS → {other:?}"),
+                    }
+                }
+                (wrong, answered)
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for g in guessers {
+        answered += g.join().expect("guesser").1;
+    }
+    eprintln!(
+        "{answered} wrong passwords answered 530 in {:?} (limit {limit})",
+        started.elapsed()
+    );
+    assert!(
+        answered < limit,
+        "{answered} guesses answered 530 with login_fail_limit = {limit}"
+    );
+
+    let r = right_password.cmd("PASS pass");
+    assert_eq!(r.code, 421, "the right password during the ban: {r:?}");
+    assert!(right_password.is_closed());
+    let r = late_user.cmd("USER user");
+    assert_eq!(
+        r.code, 421,
+        "USER on a pre-opened session during the ban: {r:?}"
+    );
+    assert!(late_user.is_closed());
+}
+
 /// Connects until the server admits the connection again (a closed session frees its place a moment after the
 /// client sees the close).
 fn connect_when_admitted(server: SocketAddr) -> Ctl {
@@ -925,7 +1000,8 @@ fn timeouts() {
     );
     assert!(c.is_closed());
 
-    // Commands keep a session alive; so does a slow upload.
+    // Commands keep a session alive; so does a slow upload that moves 64 KiB per idle_timeout (here 48 KiB every
+    // 0.7 s).
     let mut c = server.login();
     for _ in 0..6 {
         std::thread::sleep(Duration::from_millis(500));
@@ -934,12 +1010,15 @@ fn timeouts() {
     let mut data = c.epsv();
     c.expect("STOR slow.txt", 150);
     for i in 0..5 {
-        data.write_all(format!("chunk {i}\n").as_bytes()).unwrap();
+        data.write_all(&pattern(48 * 1024, i)).unwrap();
         std::thread::sleep(Duration::from_millis(700));
     }
     drop(data);
     c.expect_final(226);
-    assert_eq!(server.object("slow.txt").map(|b| b.len()), Some(40));
+    assert_eq!(
+        server.object("slow.txt").map(|b| b.len()),
+        Some(5 * 48 * 1024)
+    );
 
     // A data connection that stops moving (still open) ends the transfer after idle_timeout; nothing is stored.
     let mut data = c.epsv();
@@ -955,6 +1034,178 @@ fn timeouts() {
     );
     assert_eq!(server.object("stalled.txt"), None);
     drop(data);
+}
+
+/// Idle means "no complete command": a logged-in client trickling a command line a byte at a time is cut after
+/// idle_timeout like a silent one; a data connection that moves a byte at a time (less than 64 KiB per
+/// idle_timeout) ends its transfer the same way, and nothing is stored.
+#[test]
+fn trickling_clients_are_cut() {
+    let server = TestServer::builder().optional("idle_timeout = 2s").start();
+    // A byte every 0.5 s, for up to 10 s (five idle timeouts), never a whole line.
+    let trickle = 20;
+    let mut c = server.login();
+    let mut sent = 0;
+    while sent < trickle && !c.has_reply_within(Duration::from_millis(500)) {
+        if !c.try_send(b"N") {
+            break;
+        }
+        sent += 1;
+    }
+    assert!(
+        sent < trickle,
+        "a session trickling a line was never cut ({sent} bytes)"
+    );
+    let r = c.reply();
+    assert_eq!(r.code, 421, "{r:?}");
+    assert!(c.is_closed());
+
+    let mut c = server.login();
+    let mut data = c.epsv();
+    c.expect("STOR trickle.bin", 150);
+    let mut sent = 0;
+    while sent < trickle && !c.has_reply_within(Duration::from_millis(500)) {
+        if data.write_all(b"x").is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    assert!(
+        sent < trickle,
+        "an upload trickling a byte at a time was never cut ({sent} bytes)"
+    );
+    let r = c.reply();
+    assert_eq!(r.code, 426, "{r:?}");
+    assert!(r.text().contains("KiB moved"), "{r:?}");
+    assert_eq!(server.object("trickle.bin"), None);
+    c.expect("NOOP", 200);
+}
+
+/// On shutdown (SIGTERM) every session hears `421 Server shutting down.` before its connection closes: sessions
+/// that are not logged in, idle ones, and ones in the middle of an upload or a download; the upload stores nothing.
+#[test]
+fn shutdown_says_421_to_every_session() {
+    let mut server = TestServer::start();
+    server.put("big.bin", &pattern(8 * 1024 * 1024, 2));
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push((Ctl::connect(server.addr), "not logged in", None));
+        sessions.push((server.login(), "idle", None));
+    }
+    for n in 0..2 {
+        let mut c = server.login();
+        let mut data = c.epsv();
+        c.expect(&format!("STOR up-{n}.bin"), 150);
+        data.write_all(&pattern(100_000, 1)).unwrap();
+        wait_progress(&mut c, 100_000);
+        sessions.push((c, "uploading", Some(data)));
+        // The client does not read: the download waits on a full socket.
+        let mut c = server.login();
+        let data = c.epsv();
+        c.expect("RETR big.bin", 150);
+        sessions.push((c, "downloading", Some(data)));
+    }
+    server.shutdown();
+    let total = sessions.len();
+    let mut bare = Vec::new();
+    for (n, (mut c, what, _data)) in sessions.into_iter().enumerate() {
+        match c.try_reply() {
+            Some(r) => {
+                assert_eq!(r.code, 421, "session {n} ({what}): {r:?}");
+                assert_eq!(r.text(), "Server shutting down.", "session {n} ({what})");
+            }
+            None => bare.push(format!("{n} ({what})")),
+        }
+        assert!(c.is_closed(), "session {n} ({what})");
+    }
+    assert!(
+        bare.is_empty(),
+        "{} of {total} sessions closed without a 421: {bare:?}",
+        bare.len()
+    );
+    assert!(server.object("up-0.bin").is_none() && server.object("up-1.bin").is_none());
+}
+
+/// NLST and LIST expand a shell pattern in the last segment of their argument (`*`, `?`, `[...]`), as vsftpd does
+/// and as `mget *.txt` needs; a file literally named like the pattern wins; a leading dot is matched only by a
+/// literal one; MLSD takes no patterns.
+#[test]
+fn nlst_and_list_expand_patterns() {
+    let server = TestServer::start();
+    for key in [
+        "a.txt",
+        "b.txt",
+        "c.bin",
+        ".hidden.txt",
+        "sub/d.txt",
+        "sub/e.bin",
+    ] {
+        server.put(key, b"x");
+    }
+    let mut c = server.login();
+    assert_eq!(c.nlst("*.txt"), ["a.txt", "b.txt"]);
+    assert_eq!(c.nlst("?.bin"), ["c.bin"]);
+    assert_eq!(c.nlst("[ab].*"), ["a.txt", "b.txt"]);
+    assert_eq!(c.nlst("[!a].txt"), ["b.txt"]);
+    // A directory part is kept as typed, so that the names can be fetched as they are (mget sub/*.txt).
+    assert_eq!(c.nlst("sub/*.txt"), ["sub/d.txt"]);
+    assert_eq!(c.nlst("/sub/*"), ["/sub/d.txt", "/sub/e.bin"]);
+    c.expect("CWD sub", 250);
+    assert_eq!(c.nlst("*.bin"), ["e.bin"]);
+    assert_eq!(c.nlst("../*.bin"), ["../c.bin"]);
+    c.expect("CWD /", 250);
+    // Nothing matches: an empty listing; a directory that does not exist: 550.
+    assert!(c.nlst("*.none").is_empty());
+    let (first, _, _) = c.download("NLST nodir/*.txt");
+    assert_eq!(first.code, 550, "{first:?}");
+
+    let (first, list, last) = c.download("LIST *.txt");
+    assert_eq!((first.code, last.code), (150, 226));
+    let list = String::from_utf8(list).unwrap();
+    let mut names: Vec<&str> = list
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "b.txt"], "{list}");
+    assert!(list.lines().all(|l| l.starts_with("-rw")), "{list}");
+    let (first, _, _) = c.download("MLSD *.txt");
+    assert_eq!(first.code, 550, "{first:?}");
+
+    // A file literally named like the pattern wins.
+    server.put("[ab].txt", b"literal");
+    assert_eq!(c.nlst("[ab].txt"), ["[ab].txt"]);
+    assert_eq!(c.nlst("*.txt"), ["[ab].txt", "a.txt", "b.txt"]);
+}
+
+/// STOU decodes its argument like every other command: a GBK name (with `legacy_encoding = gbk`) becomes a UTF-8
+/// key, and bytes that are not text in the session's encoding are refused with 553 (never a U+FFFD in a key).
+#[test]
+fn stou_decodes_names_like_every_command() {
+    let server = TestServer::builder()
+        .network("legacy_encoding = gbk")
+        .start();
+    let gbk = |s: &str| encoding_rs::GBK.encode(s).0.into_owned();
+    let mut c = server.login();
+    let mut data = c.epsv();
+    let r = c.cmd_bytes(&[b"STOU ", &gbk("中文.txt")[..]].concat());
+    assert_eq!(r.code, 150, "{r:?}");
+    data.write_all(b"unique").unwrap();
+    drop(data);
+    c.expect_final(226);
+    assert_eq!(
+        server.object("中文.txt").as_deref(),
+        Some(&b"unique"[..]),
+        "{:?}",
+        server.keys()
+    );
+
+    let server = TestServer::start();
+    let mut c = server.login();
+    let _data = c.epsv();
+    let r = c.cmd_bytes(b"STOU bad\xc3\x28name");
+    assert_eq!(r.code, 553, "{r:?}");
+    assert!(server.keys().is_empty(), "{:?}", server.keys());
 }
 
 /// UTF-8 names end to end: stored as UTF-8 keys, listed and served back as sent.

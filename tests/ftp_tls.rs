@@ -147,6 +147,34 @@ fn lftp_over_tls() {
     assert_eq!(std::fs::read(local.path().join("b.bin")).unwrap(), body);
 }
 
+/// aioftp completes the TLS handshake of a passive data connection before it sends the transfer command: the
+/// server takes the connection and answers the handshake at once (it used to wait for the command, and the client
+/// for the handshake, until a timeout). PROT P upload, download and listing, explicit and implicit TLS.
+#[test]
+fn aioftp_handshakes_before_the_transfer_command() {
+    let Some(python) = ftpd::venv_python_with("aioftp") else {
+        return;
+    };
+    let server = TestServer::builder()
+        .tls(Tls::Optional)
+        .implicit_tls()
+        .start();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/aioftp_client.py");
+    let implicit = server.implicit_addr.expect("implicit TLS listener");
+    for (mode, addr) in [("explicit", server.addr), ("implicit", implicit)] {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script)
+            .args([mode, "127.0.0.1", &addr.port().to_string(), "user", "pass"]);
+        let out = ftpd::run_with_timeout(&mut cmd, Duration::from_secs(45));
+        assert!(
+            success(&format!("aioftp {mode}"), &out).contains(&format!("ok {mode}")),
+            "{out:?}"
+        );
+        assert!(server.object(&format!("aioftp-{mode}.bin")).is_some());
+    }
+}
+
 /// `tls_mode = required`: USER in clear gets 530, data without PROT P is refused, PROT C is refused.
 #[test]
 fn tls_required() {

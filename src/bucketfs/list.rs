@@ -13,7 +13,7 @@ use std::collections::{HashSet, VecDeque};
 use futures::TryStreamExt;
 use tracing::{instrument, warn};
 
-use super::error::{FsError, FsResult};
+use super::error::{FsError, FsErrorKind, FsResult};
 use super::path::Key;
 use super::types::{DirEntry, Metadata};
 use super::BucketFs;
@@ -44,6 +44,8 @@ pub struct ReadDir {
     yielded: usize,
     cap: usize,
     capped: bool,
+    /// Only names matching this are returned (`list_matching`).
+    pattern: Option<Box<glob::Pattern>>,
 }
 
 impl BucketFs {
@@ -76,6 +78,23 @@ impl BucketFs {
         }))
     }
 
+    /// The entries of the directory `dir` whose names match the shell pattern `pattern`: `*`, `?`, `[...]` and
+    /// `[!...]`, within one name; a leading `.` is matched only by a literal one, as in a shell. For FTP's
+    /// `NLST *.txt` (what `mget *.txt` sends); the caller decides that an argument is a pattern (vsftpd's rule: a
+    /// name that exists is never one). `InvalidName` when `pattern` is not a pattern (an unclosed `[`).
+    #[instrument(level = "debug", skip(self), fields(path = %dir.display()))]
+    pub async fn list_matching(&self, dir: &Key, pattern: &str) -> FsResult<ReadDir> {
+        let pattern = glob::Pattern::new(pattern).map_err(|e| {
+            FsError::new(
+                FsErrorKind::InvalidName,
+                format!("{pattern:?} is not a name pattern: {e}"),
+            )
+        })?;
+        let mut listing = self.read_dir(dir).await?;
+        listing.pattern = Some(Box::new(pattern));
+        Ok(listing)
+    }
+
     pub(crate) async fn read_dir_key(&self, dir: Key, cap: usize) -> FsResult<ReadDir> {
         let prefix = dir.dir_prefix();
         let list_path = if dir.is_root() {
@@ -101,6 +120,7 @@ impl BucketFs {
             yielded: 0,
             cap,
             capped: false,
+            pattern: None,
         })
     }
 }
@@ -119,6 +139,9 @@ impl ReadDir {
             if let Some(entry) = self.ready.pop_front() {
                 if let Ok(key) = self.dir.join(&entry.name) {
                     self.fs.cache().put(&key, Some(entry.meta.clone()));
+                }
+                if !self.wanted(&entry.name) {
+                    continue;
                 }
                 self.yielded += 1;
                 return Ok(Some(entry));
@@ -186,6 +209,17 @@ impl ReadDir {
         }
     }
 
+    fn wanted(&self, name: &str) -> bool {
+        const SHELL: glob::MatchOptions = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        self.pattern
+            .as_ref()
+            .is_none_or(|p| p.matches_with(name, SHELL))
+    }
+
     /// Whether the listing stopped at `max_list_file` with entries left over.
     pub fn capped(&self) -> bool {
         self.capped
@@ -211,12 +245,17 @@ impl ReadDir {
     }
 
     async fn has_more(&mut self) -> FsResult<bool> {
-        if !self.ready.is_empty() || self.held.iter().any(|(_, d)| !self.seen.contains(&d.name)) {
+        if self.ready.iter().any(|e| self.wanted(&e.name))
+            || self
+                .held
+                .iter()
+                .any(|(_, d)| !self.seen.contains(&d.name) && self.wanted(&d.name))
+        {
             return Ok(true);
         }
         while let Some(entry) = self.next_store_entry().await? {
             if let Some(name) = self.child_name(entry.path()) {
-                if !self.seen.contains(&name) {
+                if !self.seen.contains(&name) && self.wanted(&name) {
                     return Ok(true);
                 }
             }

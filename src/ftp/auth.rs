@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
 
 use crate::config::Secret;
 
@@ -113,12 +114,18 @@ pub fn is_hashed(stored: &Secret) -> bool {
 }
 
 /// Failed logins per client IP; an IP over the limit within the window is refused for the ban time.
+///
+/// Every password check holds a slot of its address (`begin`), and at most `limit - failures` checks of one address
+/// run at once: the guesses in flight can never take an address past the limit, however many connections it has
+/// opened beforehand. A login waiting for a slot is let go when one ends, refused if the address got locked out.
 #[derive(Debug)]
 pub struct LoginGuard {
     limit: u32,
     window: Duration,
     ban: Duration,
     state: Mutex<HashMap<IpAddr, Failures>>,
+    /// Wakes the logins waiting for a slot whenever one is given back.
+    released: Notify,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +133,37 @@ struct Failures {
     count: u32,
     first: Instant,
     banned_until: Option<Instant>,
+    /// Password checks of this address under way.
+    in_flight: u32,
+}
+
+impl Failures {
+    fn new(now: Instant) -> Self {
+        Self {
+            count: 0,
+            first: now,
+            banned_until: None,
+            in_flight: 0,
+        }
+    }
+
+    fn is_banned(&self, now: Instant) -> bool {
+        self.banned_until.is_some_and(|until| now < until)
+    }
+}
+
+/// The address is locked out after too many failed logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many failed logins from this address")]
+pub struct Banned;
+
+/// One password check under way for an address. Say how it ended with `succeeded` or `failed`; dropped without
+/// either, it gives its slot back without counting.
+#[derive(Debug)]
+pub struct LoginAttempt<'a> {
+    guard: &'a LoginGuard,
+    ip: IpAddr,
+    ended: bool,
 }
 
 impl LoginGuard {
@@ -136,6 +174,7 @@ impl LoginGuard {
             window,
             ban,
             state: Mutex::new(HashMap::new()),
+            released: Notify::new(),
         }
     }
 
@@ -144,51 +183,112 @@ impl LoginGuard {
         let Ok(state) = self.state.lock() else {
             return false;
         };
-        state
-            .get(&ip)
-            .and_then(|f| f.banned_until)
-            .is_some_and(|until| Instant::now() < until)
+        state.get(&ip).is_some_and(|f| f.is_banned(Instant::now()))
     }
 
-    /// Records a failed login; true when this failure locked the IP out.
-    pub fn record_failure(&self, ip: IpAddr) -> bool {
-        if self.limit == 0 {
-            return false;
+    /// Waits for a slot to check a password from `ip` (see the type's documentation); `Banned` when the address is
+    /// locked out, now or once the checks ahead of this one have failed.
+    pub async fn begin(&self, ip: IpAddr) -> Result<LoginAttempt<'_>, Banned> {
+        loop {
+            // Registered before looking, so a slot given back in between is not missed.
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.try_begin(ip)? {
+                return Ok(LoginAttempt {
+                    guard: self,
+                    ip,
+                    ended: false,
+                });
+            }
+            released.await;
         }
-        let Ok(mut state) = self.state.lock() else {
-            return false;
-        };
+    }
+
+    /// Takes a slot when one is free (true), or says to wait (false).
+    fn try_begin(&self, ip: IpAddr) -> Result<bool, Banned> {
+        if self.limit == 0 {
+            return Ok(true);
+        }
+        // A poisoned table: refuse rather than let guesses through uncounted.
+        let mut state = self.state.lock().map_err(|_| Banned)?;
         let now = Instant::now();
         // Forget stale entries so a scan from many addresses cannot grow the table without bound.
         if state.len() > 10_000 {
             let horizon = self.window.max(self.ban);
-            state.retain(|_, f| now.duration_since(f.first) < horizon);
+            state.retain(|_, f| f.in_flight > 0 || now.duration_since(f.first) < horizon);
         }
-        let entry = state.entry(ip).or_insert(Failures {
-            count: 0,
-            first: now,
-            banned_until: None,
-        });
-        if now.duration_since(entry.first) > self.window {
+        let entry = state.entry(ip).or_insert(Failures::new(now));
+        if entry.is_banned(now) {
+            return Err(Banned);
+        }
+        if entry.banned_until.is_some() || now.duration_since(entry.first) > self.window {
+            // The ban or the window is over: start counting afresh.
             *entry = Failures {
-                count: 0,
-                first: now,
-                banned_until: None,
+                in_flight: entry.in_flight,
+                ..Failures::new(now)
             };
         }
-        entry.count += 1;
-        if entry.count >= self.limit {
-            entry.banned_until = Some(now + self.ban);
-            entry.count = 0;
-            entry.first = now;
-            return true;
+        if entry.count + entry.in_flight >= self.limit {
+            return Ok(false);
         }
-        false
+        entry.in_flight += 1;
+        Ok(true)
     }
 
-    pub fn record_success(&self, ip: IpAddr) {
-        if let Ok(mut state) = self.state.lock() {
-            state.remove(&ip);
+    /// Gives a slot back, counting a success or a failure if the check ended with one; true when that failure
+    /// locked the address out.
+    fn end(&self, ip: IpAddr, result: Option<bool>) -> bool {
+        if self.limit == 0 {
+            return false;
+        }
+        let locked = match self.state.lock() {
+            Ok(mut state) => {
+                let now = Instant::now();
+                let entry = state.entry(ip).or_insert(Failures::new(now));
+                entry.in_flight = entry.in_flight.saturating_sub(1);
+                if result == Some(false) {
+                    entry.count += 1;
+                    if entry.count >= self.limit {
+                        entry.banned_until = Some(now + self.ban);
+                        entry.count = 0;
+                        entry.first = now;
+                    }
+                    entry.count == 0
+                } else {
+                    if result == Some(true) {
+                        // A success forgets the failures (the address is someone who knows a password).
+                        entry.count = 0;
+                        entry.first = now;
+                    }
+                    false
+                }
+            }
+            Err(_) => false,
+        };
+        self.released.notify_waiters();
+        locked
+    }
+}
+
+impl LoginAttempt<'_> {
+    pub fn succeeded(mut self) {
+        self.ended = true;
+        self.guard.end(self.ip, Some(true));
+    }
+
+    /// Counts the failure (before any delay, so that the checks waiting for a slot see it); true when it locked
+    /// the address out.
+    pub fn failed(mut self) -> bool {
+        self.ended = true;
+        self.guard.end(self.ip, Some(false))
+    }
+}
+
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.guard.end(self.ip, None);
         }
     }
 }
@@ -311,31 +411,63 @@ mod tests {
         assert_ne!(first, hash_password("correct horse").unwrap());
     }
 
+    fn fail(guard: &LoginGuard, ip: IpAddr) -> bool {
+        let attempt = guard.try_begin(ip).map(|free| {
+            assert!(free, "a slot is free");
+            LoginAttempt {
+                guard,
+                ip,
+                ended: false,
+            }
+        });
+        attempt.expect("not banned").failed()
+    }
+
     #[test]
     fn lockout_after_limit_and_only_for_that_ip() {
         let guard = LoginGuard::new(3, Duration::from_secs(60), Duration::from_secs(60));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        assert!(!guard.record_failure(a));
-        assert!(!guard.record_failure(a));
+        assert!(!fail(&guard, a));
+        assert!(!fail(&guard, a));
         assert!(!guard.is_banned(a));
-        assert!(guard.record_failure(a));
+        assert!(fail(&guard, a));
         assert!(guard.is_banned(a));
+        assert_eq!(guard.try_begin(a), Err(Banned));
         assert!(!guard.is_banned(b));
-        guard.record_success(b);
-        assert!(guard.is_banned(a));
+        assert_eq!(guard.try_begin(b), Ok(true));
     }
 
-    #[test]
-    fn success_resets_and_zero_disables() {
+    #[tokio::test]
+    async fn checks_in_flight_count_against_the_limit() {
+        let guard = LoginGuard::new(3, Duration::from_secs(60), Duration::from_secs(60));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = guard.begin(a).await.unwrap();
+        let second = guard.begin(a).await.unwrap();
+        assert!(!fail(&guard, a));
+        // One failure and two checks under way: a fourth check waits for one of them.
+        assert_eq!(guard.try_begin(a), Ok(false));
+        let waiting = guard.begin(a);
+        tokio::pin!(waiting);
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        assert!(!first.failed());
+        assert!(second.failed(), "the limit is reached");
+        assert_eq!(waiting.await.unwrap_err(), Banned);
+    }
+
+    #[tokio::test]
+    async fn success_resets_and_zero_disables() {
         let guard = LoginGuard::new(2, Duration::from_secs(60), Duration::from_secs(60));
         let a: IpAddr = "::1".parse().unwrap();
-        guard.record_failure(a);
-        guard.record_success(a);
-        assert!(!guard.record_failure(a));
+        assert!(!fail(&guard, a));
+        guard.begin(a).await.unwrap().succeeded();
+        assert!(!fail(&guard, a));
+        // A check that ends without a result (the session went away) gives its slot back uncounted.
+        drop(guard.begin(a).await.unwrap());
+        assert!(fail(&guard, a));
         let off = LoginGuard::new(0, Duration::from_secs(60), Duration::from_secs(60));
         for _ in 0..100 {
-            assert!(!off.record_failure(a));
+            assert!(!off.begin(a).await.unwrap().failed());
         }
         assert!(!off.is_banned(a));
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
@@ -59,10 +60,79 @@ impl PassivePorts {
 pub enum DataPlan {
     #[default]
     None,
-    /// PASV/EPSV: we listen; only the control connection's peer may connect.
-    Passive { listener: TcpListener, peer: IpAddr },
+    /// PASV/EPSV: we listen; only the control connection's peer may connect, and its connection is taken as soon
+    /// as it arrives.
+    Passive(PassiveAccept),
     /// PORT/EPRT: we connect to the client, from the control connection's local address.
     Active { target: SocketAddr, local: IpAddr },
+}
+
+/// A passive listener's accept, running from PASV/EPSV on: the client's connection is taken when it arrives, and
+/// under PROT P its TLS handshake is done then too, without waiting for the transfer command. Clients such as
+/// aioftp finish the handshake before they send the command; waiting for the command would deadlock them until a
+/// timeout. Dropping it (a new PASV, the session's end) closes the listener.
+pub struct PassiveAccept {
+    task: JoinHandle<io::Result<MaybeTls>>,
+}
+
+impl PassiveAccept {
+    /// Starts accepting on `listener` for `peer`, with the handshake when `tls` is given.
+    pub fn start(listener: TcpListener, peer: IpAddr, tls: Option<TlsAcceptor>) -> Self {
+        Self {
+            task: tokio::spawn(accept_passive(listener, peer, tls)),
+        }
+    }
+}
+
+impl std::fmt::Debug for PassiveAccept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PassiveAccept")
+            .field("connected", &self.task.is_finished())
+            .finish()
+    }
+}
+
+impl Drop for PassiveAccept {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Waits for `peer`'s connection on `listener`, refusing others, then does the TLS handshake if asked.
+async fn accept_passive(
+    listener: TcpListener,
+    peer: IpAddr,
+    tls: Option<TlsAcceptor>,
+) -> io::Result<MaybeTls> {
+    let mut refused = 0u64;
+    let tcp = loop {
+        let (stream, from) = listener.accept().await?;
+        if canonical(from.ip()) == canonical(peer) {
+            debug!(%from, "passive data connection");
+            break stream;
+        }
+        // Someone else raced for the port: refuse, keep waiting for our client. Logged at WARN once per listener,
+        // so that a flood of foreign connections cannot flood the log.
+        refused += 1;
+        if refused == 1 {
+            warn!(%from, expected = %peer, "refused a data connection from a foreign address (more are logged at DEBUG)");
+        } else {
+            debug!(%from, expected = %peer, refused, "refused a data connection from a foreign address");
+        }
+    };
+    drop(listener);
+    tcp.set_nodelay(true)?;
+    match tls {
+        None => Ok(MaybeTls::Plain(tcp)),
+        Some(acceptor) => handshake(&acceptor, tcp).await,
+    }
+}
+
+async fn handshake(acceptor: &TlsAcceptor, tcp: tokio::net::TcpStream) -> io::Result<MaybeTls> {
+    let stream = tokio::time::timeout(DATA_CONNECT_TIMEOUT, acceptor.accept(tcp))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data TLS handshake timed out"))??;
+    Ok(MaybeTls::Tls(Box::new(stream)))
 }
 
 impl DataPlan {
@@ -77,38 +147,32 @@ impl DataPlan {
         tls: Option<&TlsAcceptor>,
         stall: Duration,
     ) -> io::Result<DataStream> {
-        let tcp = tokio::time::timeout(DATA_CONNECT_TIMEOUT, self.open_tcp())
+        let stream = tokio::time::timeout(DATA_CONNECT_TIMEOUT, self.open(tls))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data connection timed out"))??;
-        tcp.set_nodelay(true)?;
-        match tls {
-            None => Ok(Watched::new(MaybeTls::Plain(tcp), stall)),
-            Some(acceptor) => {
-                let stream = tokio::time::timeout(DATA_CONNECT_TIMEOUT, acceptor.accept(tcp))
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(io::ErrorKind::TimedOut, "data TLS handshake timed out")
-                    })??;
-                Ok(Watched::new(MaybeTls::Tls(Box::new(stream)), stall))
-            }
-        }
+        Ok(Watched::new(stream, stall))
     }
 
-    async fn open_tcp(self) -> io::Result<tokio::net::TcpStream> {
+    async fn open(self, tls: Option<&TlsAcceptor>) -> io::Result<MaybeTls> {
         match self {
             DataPlan::None => Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "no PASV, EPSV, PORT or EPRT first",
             )),
-            DataPlan::Passive { listener, peer } => loop {
-                let (stream, from) = listener.accept().await?;
-                if canonical(from.ip()) == canonical(peer) {
-                    debug!(%from, "passive data connection");
-                    return Ok(stream);
+            DataPlan::Passive(mut accept) => {
+                let stream = (&mut accept.task).await.map_err(io::Error::other)??;
+                match (stream, tls) {
+                    (stream @ MaybeTls::Tls(_), Some(_)) | (stream @ MaybeTls::Plain(_), None) => {
+                        Ok(stream)
+                    }
+                    // PROT P came after PASV: the handshake is done now.
+                    (MaybeTls::Plain(tcp), Some(acceptor)) => handshake(acceptor, tcp).await,
+                    (MaybeTls::Tls(_), None) => Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "PROT C came after PASV/EPSV; send PASV or EPSV again",
+                    )),
                 }
-                // Someone else raced for the port: refuse, keep waiting for our client.
-                warn!(%from, expected = %peer, "refused a data connection from a foreign address");
-            },
+            }
             DataPlan::Active { target, local } => {
                 let socket = if target.is_ipv4() {
                     TcpSocket::new_v4()?
@@ -119,7 +183,12 @@ impl DataPlan {
                 if local.is_ipv4() == target.is_ipv4() {
                     socket.bind(SocketAddr::new(local, 0))?;
                 }
-                socket.connect(target).await
+                let tcp = socket.connect(target).await?;
+                tcp.set_nodelay(true)?;
+                match tls {
+                    None => Ok(MaybeTls::Plain(tcp)),
+                    Some(acceptor) => handshake(acceptor, tcp).await,
+                }
             }
         }
     }
@@ -152,24 +221,29 @@ mod tests {
     #[tokio::test]
     async fn passive_refuses_foreign_peers_until_the_client_connects() {
         use tokio::io::AsyncReadExt;
+        let log = CapturedLog::default();
+        let _log = tracing::subscriber::set_default(log.subscriber());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let plan = DataPlan::Passive {
+        let plan = DataPlan::Passive(PassiveAccept::start(
             listener,
-            peer: "127.0.0.1".parse().unwrap(),
-        };
+            "127.0.0.1".parse().unwrap(),
+            None,
+        ));
         let server = tokio::spawn(plan.connect(None, Duration::from_secs(30)));
 
-        // A connection from another address (127.0.0.2 is loopback too) is closed at once…
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-        let mut foreign = socket.connect(addr).await.unwrap();
-        let mut buf = [0u8; 1];
-        assert_eq!(
-            foreign.read(&mut buf).await.unwrap(),
-            0,
-            "foreign peer is disconnected"
-        );
+        // Connections from another address (127.0.0.2 is loopback too) are closed at once…
+        for _ in 0..5 {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            let mut foreign = socket.connect(addr).await.unwrap();
+            let mut buf = [0u8; 1];
+            assert_eq!(
+                foreign.read(&mut buf).await.unwrap(),
+                0,
+                "foreign peer is disconnected"
+            );
+        }
         assert!(!server.is_finished());
 
         // …and the client's own connection is the one accepted.
@@ -179,5 +253,45 @@ mod tests {
             stream.get_ref().tcp().peer_addr().unwrap().ip(),
             "127.0.0.1".parse::<IpAddr>().unwrap()
         );
+        // One WARN line for the listener, however many were refused; the rest at DEBUG.
+        let refusals = log.lines("refused a data connection");
+        assert_eq!(refusals.len(), 5, "{refusals:#?}");
+        let warned = refusals.iter().filter(|l| l.contains("WARN")).count();
+        assert_eq!(warned, 1, "{refusals:#?}");
+    }
+
+    /// Log lines written while its subscriber is the thread's default (a current-thread runtime's tasks included).
+    #[derive(Clone, Default)]
+    struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl CapturedLog {
+        fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+            let log = self.clone();
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(move || log.clone())
+                .finish()
+        }
+
+        fn lines(&self, containing: &str) -> Vec<String> {
+            let bytes = self.0.lock().unwrap().clone();
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| l.contains(containing))
+                .map(str::to_string)
+                .collect()
+        }
+    }
+
+    impl std::io::Write for CapturedLog {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }

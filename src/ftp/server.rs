@@ -15,10 +15,14 @@ use super::addr::canonical_ip as canonical;
 use super::auth::LoginGuard;
 use super::data::PassivePorts;
 use super::limits::ConnectionLimits;
+use super::reply::{Reply, ReplyCode};
 use super::session;
 use super::tls::Acceptors;
 use crate::config::{Config, LegacyEncoding, TlsMode};
 use crate::daemon::AccountFs;
+
+/// How long a shutdown waits for the sessions to say goodbye and settle their transfers.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Everything sessions share.
 pub struct ServerContext {
@@ -109,6 +113,7 @@ async fn resolve(name: &str) -> Result<IpAddr, ServerError> {
 
 /// The running listeners; `shutdown` stops accepting and ends every session.
 pub struct FtpServer {
+    context: Arc<ServerContext>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     local_addrs: Vec<SocketAddr>,
@@ -145,6 +150,7 @@ impl FtpServer {
             ));
         }
         Ok(FtpServer {
+            context,
             stop,
             tasks,
             local_addrs,
@@ -154,6 +160,11 @@ impl FtpServer {
     /// The bound addresses (the control listener first), for tests that listen on port 0.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// Control connections admitted and not yet ended (a session ends after its transfer has been settled).
+    pub fn connections(&self) -> usize {
+        self.context.limits.active()
     }
 
     pub async fn shutdown(mut self) {
@@ -189,6 +200,21 @@ async fn accept_loop(
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
         }
     }
+    drop(listener);
+    // Every session sees the stop itself, says `421 Server shutting down.` and settles its transfer (an upload is
+    // aborted). Aborting them at once instead raced their goodbyes: some clients got a bare close. A session still
+    // busy after the grace (a store request that hangs) is cut.
+    let all_ended = async { while sessions.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_ended)
+        .await
+        .is_err()
+    {
+        warn!(
+            sessions = sessions.len(),
+            "sessions still busy {} s after the shutdown: closing them",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
     sessions.shutdown().await;
 }
 
@@ -203,18 +229,22 @@ async fn admit(
     let ip = canonical(peer.ip());
     if context.logins.is_banned(ip) {
         info!(%peer, "connection refused: address locked out after failed logins");
-        let _ = stream
-            .write_all(b"421 Too many failed logins from your address; try again later.\r\n")
-            .await;
+        let reply = Reply::new(
+            ReplyCode::ServiceNotAvailable,
+            "Too many failed logins from your address; try again later.",
+        );
+        let _ = stream.write_all(&reply.encode()).await;
         return;
     }
     let permit = match context.limits.try_admit(ip) {
         Ok(permit) => permit,
         Err(e) => {
             info!(%peer, reason = %e, "connection refused");
-            let _ = stream
-                .write_all(format!("421 {e}; try again later.\r\n").as_bytes())
-                .await;
+            let reply = Reply::new(
+                ReplyCode::ServiceNotAvailable,
+                format!("{e}; try again later."),
+            );
+            let _ = stream.write_all(&reply.encode()).await;
             return;
         }
     };

@@ -87,12 +87,20 @@ impl AsyncWrite for MaybeTls {
     }
 }
 
-/// A data connection that fails with `TimedOut` when it makes no progress for `limit` (a client that stops reading
-/// or sending would otherwise hold its transfer — and its share of the memory budget — forever).
+/// Progress worth the name on a data connection: the stall clock restarts only once this much has moved since it
+/// last did. A client that trickles a byte now and then would otherwise hold its transfer — and its share of the
+/// memory budget — for ever; one that moves 64 KiB per `idle_timeout` is slow but real (with the default 300 s,
+/// 220 bytes a second; with 20 s, 3.2 KiB a second, a third of a 56k modem).
+pub const MIN_PROGRESS: u64 = 64 * 1024;
+
+/// A data connection that fails with `TimedOut` when it moves less than [`MIN_PROGRESS`] bytes in `limit` (a
+/// client that stops reading or sending, or trickles, would otherwise hold its transfer forever).
 pub struct Watched<S> {
     inner: S,
     limit: std::time::Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// Bytes moved since the clock last restarted.
+    moved: u64,
 }
 
 /// What transfers run over.
@@ -104,6 +112,7 @@ impl<S> Watched<S> {
             inner,
             limit,
             timer: Box::pin(tokio::time::sleep(limit)),
+            moved: 0,
         }
     }
 
@@ -111,19 +120,40 @@ impl<S> Watched<S> {
         &self.inner
     }
 
-    /// Turns "not ready" into progress bookkeeping: ready resets the clock, pending checks it.
-    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    fn stalled(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "less than {} KiB moved in {} s",
+                MIN_PROGRESS / 1024,
+                self.limit.as_secs()
+            ),
+        )
+    }
+
+    /// Progress bookkeeping: `moved` bytes came with a ready poll; enough of them restart the clock, and a peer that
+    /// stays under the bar fails once the clock runs out, whether its polls are ready or pending.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+        moved: usize,
+    ) -> Poll<io::Result<T>> {
         match poll {
-            Poll::Ready(result) => {
-                let deadline = tokio::time::Instant::now() + self.limit;
-                self.timer.as_mut().reset(deadline);
-                Poll::Ready(result)
+            Poll::Ready(Ok(value)) => {
+                self.moved += moved as u64;
+                if self.moved >= MIN_PROGRESS {
+                    self.moved = 0;
+                    let deadline = tokio::time::Instant::now() + self.limit;
+                    self.timer.as_mut().reset(deadline);
+                } else if moved > 0 && self.timer.is_elapsed() {
+                    return Poll::Ready(Err(self.stalled()));
+                }
+                Poll::Ready(Ok(value))
             }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => match std::future::Future::poll(self.timer.as_mut(), cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no data moved for {} s", self.limit.as_secs()),
-                ))),
+                Poll::Ready(()) => Poll::Ready(Err(self.stalled())),
                 Poll::Pending => Poll::Pending,
             },
         }
@@ -137,8 +167,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        this.watch(cx, poll)
+        let moved = buf.filled().len().saturating_sub(before);
+        this.watch(cx, poll, moved)
     }
 }
 
@@ -150,19 +182,23 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.watch(cx, poll)
+        let moved = match &poll {
+            Poll::Ready(Ok(n)) => *n,
+            _ => 0,
+        };
+        this.watch(cx, poll, moved)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_flush(cx);
-        this.watch(cx, poll)
+        this.watch(cx, poll, 0)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
-        this.watch(cx, poll)
+        this.watch(cx, poll, 0)
     }
 }
 
@@ -172,29 +208,36 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
-    async fn a_stalled_peer_times_out_and_progress_resets_the_clock() {
-        let (client, server) = tokio::io::duplex(64);
-        let limit = std::time::Duration::from_millis(100);
+    async fn a_stalled_or_trickling_peer_times_out_and_progress_resets_the_clock() {
+        let chunk = MIN_PROGRESS as usize;
+        let (client, server) = tokio::io::duplex(2 * chunk);
+        let limit = std::time::Duration::from_millis(200);
         let mut watched = Watched::new(server, limit);
         let mut client = client;
         let writer = tokio::spawn(async move {
-            for _ in 0..3 {
-                client.write_all(b"x").await.unwrap();
+            for _ in 0..4 {
+                client.write_all(&vec![b'x'; chunk]).await.unwrap();
                 tokio::time::sleep(limit / 2).await;
             }
-            // Then stall with the connection open.
-            tokio::time::sleep(limit * 10).await;
+            // Then a byte now and then, with the connection open.
+            for _ in 0..20 {
+                client.write_all(b"x").await.unwrap();
+                tokio::time::sleep(limit / 4).await;
+            }
             drop(client);
         });
-        let mut buf = [0u8; 8];
-        for _ in 0..3 {
-            assert_eq!(
-                watched.read(&mut buf).await.unwrap(),
-                1,
-                "steady progress keeps it alive"
-            );
+        let mut buf = vec![0u8; chunk];
+        let mut got = 0;
+        // Steady progress, four times the limit long, keeps it alive.
+        while got < 4 * chunk {
+            got += watched.read(&mut buf).await.unwrap();
         }
-        let err = watched.read(&mut buf).await.unwrap_err();
+        let err = loop {
+            match watched.read(&mut buf).await {
+                Ok(n) => assert!(n > 0, "the trickle outlasted the limit"),
+                Err(e) => break e,
+            }
+        };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         writer.abort();
     }

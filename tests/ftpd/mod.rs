@@ -320,6 +320,32 @@ impl TestServer {
         out
     }
 
+    /// Stops the server as SIGTERM does (`FtpServer::shutdown`), and waits until it has.
+    pub fn shutdown(&mut self) {
+        if let (Some(runtime), Some(server)) = (self.runtime.as_ref(), self.server.take()) {
+            runtime.block_on(server.shutdown());
+        }
+    }
+
+    /// Control connections the server has admitted and not yet ended.
+    pub fn connections(&self) -> usize {
+        self.server.as_ref().map_or(0, FtpServer::connections)
+    }
+
+    /// Waits until at most `n` control connections are left: every other session has ended, and with it its
+    /// transfer (an upload is committed or aborted by then).
+    pub fn wait_connections(&self, n: usize) {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.connections() > n {
+            assert!(
+                Instant::now() < deadline,
+                "{} sessions still running",
+                self.connections()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// A logged-in raw control connection as account `n`.
     pub fn login_as(&self, n: usize) -> Ctl {
         let a = &self.accounts[n];
@@ -442,6 +468,14 @@ impl Ctl {
         self.reply()
     }
 
+    /// Sends `line` + CRLF and reads the reply; `None` when the server has closed the connection.
+    pub fn try_cmd(&mut self, line: &str) -> Option<Reply> {
+        if !self.try_send(format!("{line}\r\n").as_bytes()) {
+            return None;
+        }
+        self.try_reply()
+    }
+
     /// Sends `line` and asserts the reply code.
     pub fn expect(&mut self, line: &str, code: u16) -> Reply {
         let reply = self.cmd(line);
@@ -502,6 +536,26 @@ impl Ctl {
             }
             Err(_) => None,
         }
+    }
+
+    /// Whether something (a reply, or the end of the connection) arrives within `wait`; nothing is consumed.
+    pub fn has_reply_within(&mut self, wait: Duration) -> bool {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(wait))
+            .expect("timeout");
+        let arrived = match self.reader.fill_buf() {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("timeout");
+        arrived
     }
 
     /// One reply line as raw bytes (for replies carrying names in a legacy encoding).
@@ -685,6 +739,33 @@ pub fn python() -> Option<PathBuf> {
         Some(p) if Path::new(&p).is_file() => Some(PathBuf::from(p)),
         _ => tool("python3"),
     }
+}
+
+/// The test venv's Python (`COSFTPD_TEST_PYTHON`, else `<repo>/.venv/bin/python`, as scripts/test.sh makes it) when
+/// it can import `module`; `None` (after "skipping: …") otherwise, or a panic under `COSFTPD_REQUIRE_S3=1`.
+pub fn venv_python_with(module: &str) -> Option<PathBuf> {
+    let python = match std::env::var_os("COSFTPD_TEST_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+    };
+    let found = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some(python);
+    }
+    let why = format!(
+        "{} cannot import {module} (scripts/test.sh installs tests/support/requirements.txt)",
+        python.display()
+    );
+    if common::require_s3() {
+        panic!("COSFTPD_REQUIRE_S3=1 but {why}");
+    }
+    eprintln!("skipping: {why}");
+    None
 }
 
 /// Runs a client to its end within [`TIMEOUT`] (killed after that), capturing its output.

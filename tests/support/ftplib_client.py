@@ -205,6 +205,21 @@ def scenario_abort(host, port, user, password, name):
     ftp.quit()
 
 
+def scenario_too_large(host, port, user, password, name, size):
+    """STOR of `size` bytes over single_file_max_size: the STOR itself is answered 552 (no connection reset while
+    sending), and the next command gets its own reply."""
+    ftp = plain(host, port, user, password)
+    text = expect_error("552", ftp.storbinary, "STOR " + name, io.BytesIO(b"y" * int(size)))
+    assert "single_file_max_size" in text, text
+    assert ftp.sendcmd("NOOP").startswith("200")
+    # The reply stream is in step: PWD gets its own 257, not a late answer to an earlier command.
+    assert ftp.pwd() == "/"
+    ftp.storbinary("STOR small-" + name, io.BytesIO(b"fits"))
+    assert ftp.size("small-" + name) == 4
+    ftp.quit()
+    print("ok 552")
+
+
 def scenario_concurrent(host, port, user, password, sessions, files):
     """`sessions` threads, each its own session uploading, listing, downloading and deleting `files` files."""
     sessions, files = int(sessions), int(files)

@@ -53,6 +53,10 @@ impl Session {
                 )
                 .await;
         }
+        // The lockout covers the sessions its address opened before the ban too.
+        if self.context.logins.is_banned(canonical(self.peer.ip())) {
+            return self.locked_out().await;
+        }
         self.login = Login::User(name);
         self.send(Reply::need_password()).await?;
         Ok(Flow::Continue)
@@ -73,18 +77,24 @@ impl Session {
             }
         };
         let started = Instant::now();
-        let password = String::from_utf8_lossy(password);
+        let ip = canonical(self.peer.ip());
+        // A slot for this check: refused when the address is locked out, including the sessions it opened before
+        // the ban; the checks in flight count against the limit (see `LoginGuard`).
+        let Ok(attempt) = self.context.logins.begin(ip).await else {
+            self.login = Login::None;
+            return self.locked_out().await;
+        };
+        let password = String::from_utf8_lossy(password).into_owned();
         let account = self.context.accounts.get(&user).cloned();
-        // Unknown users and wrong passwords take the same path and the same time.
+        // Unknown users and wrong passwords take the same path and the same time. Hashes (argon2, bcrypt,
+        // SHA-crypt) cost milliseconds of CPU: checked on the blocking pool, not on the runtime's workers.
         let accepted = match &account {
             Some(a) => verify_password_off_runtime(&a.account.password, &password).await,
             None => false,
         };
         match (accepted, account) {
             (true, Some(account)) => {
-                self.context
-                    .logins
-                    .record_success(canonical(self.peer.ip()));
+                attempt.succeeded();
                 Span::current().record("user", user.as_str());
                 info!("login");
                 self.login = Login::LoggedIn(account);
@@ -94,24 +104,29 @@ impl Session {
             }
             _ => {
                 self.login = Login::None;
-                let locked = self
-                    .context
-                    .logins
-                    .record_failure(canonical(self.peer.ip()));
+                // Counted before the delay, so that the guesses waiting for a slot see it.
+                let locked = attempt.failed();
                 info!(user = %user, locked, "login failed");
                 tokio::time::sleep(FAILED_LOGIN_DELAY.saturating_sub(started.elapsed())).await;
-                if locked {
-                    self.reply(
-                        ReplyCode::ServiceNotAvailable,
-                        "Too many failed logins; try again later.",
-                    )
-                    .await?;
-                    return Ok(Flow::Quit);
+                // Locked out by this failure or, meanwhile, by another session of the address.
+                if locked || self.context.logins.is_banned(ip) {
+                    return self.locked_out().await;
                 }
                 self.send(Reply::login_incorrect()).await?;
                 Ok(Flow::Continue)
             }
         }
+    }
+
+    /// 421 and the end of the session: the address is locked out after too many failed logins.
+    async fn locked_out(&mut self) -> Io<Flow> {
+        info!("refused: address locked out after failed logins");
+        self.reply(
+            ReplyCode::ServiceNotAvailable,
+            "Too many failed logins; try again later.",
+        )
+        .await?;
+        Ok(Flow::Quit)
     }
 
     pub(super) async fn cwd(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {

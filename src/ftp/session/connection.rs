@@ -9,7 +9,7 @@ use super::super::addr::canonical_ip as canonical;
 use super::super::command::{
     EpsvArg, FileStructure, OptsArg, ProtectionLevel, TransferMode, TransferType,
 };
-use super::super::data::DataPlan;
+use super::super::data::{DataPlan, PassiveAccept};
 use super::super::reply::{Reply, ReplyCode};
 use super::super::stream::MaybeTls;
 use super::{Flow, Login, Session};
@@ -262,10 +262,13 @@ impl Session {
         };
         match bound {
             Ok((listener, port)) => {
-                self.data = DataPlan::Passive {
-                    listener,
-                    peer: self.peer.ip(),
+                // Under PROT P the handshake is done as soon as the client connects (see `PassiveAccept`).
+                let tls = if self.protect_data {
+                    self.context.tls.as_ref().map(|tls| tls.data.clone())
+                } else {
+                    None
                 };
+                self.data = DataPlan::Passive(PassiveAccept::start(listener, self.peer.ip(), tls));
                 Ok(Some(port))
             }
             Err(e) => {

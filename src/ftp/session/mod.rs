@@ -6,14 +6,14 @@ mod connection;
 mod transfers;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -25,7 +25,7 @@ use super::listing;
 use super::reply::{Reply, ReplyCode};
 use super::server::ServerContext;
 use super::stream::MaybeTls;
-use super::transfer::{Cancel, Outcome};
+use super::transfer::{Outcome, Signal};
 use crate::bucketfs::{FsError, Key};
 use crate::config::LegacyEncoding;
 use crate::daemon::AccountFs;
@@ -99,10 +99,9 @@ enum Login {
 
 struct Transfer {
     task: JoinHandle<Outcome>,
-    cancel: oneshot::Sender<Cancel>,
+    /// QUIT, ABOR and the end of the control connection, as the session reads them.
+    signal: watch::Sender<Signal>,
     progress: Arc<AtomicU64>,
-    /// Set on QUIT during the transfer (an upload then completes even if the client closes the connection).
-    quit: Arc<AtomicBool>,
     info: TransferInfo,
 }
 
@@ -206,19 +205,24 @@ impl Session {
         loop {
             let line = match self.next_line().await {
                 Ok(line) => line,
-                Err(reason) => {
-                    self.cancel_transfer().await;
-                    return reason;
+                Err(end) => {
+                    let signal = if end.client_gone {
+                        Signal::ClientGone
+                    } else {
+                        Signal::Abort
+                    };
+                    self.cancel_transfer(signal).await;
+                    return end.reason;
                 }
             };
             match self.handle_line(&line).await {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Quit) => {
-                    self.cancel_transfer().await;
+                    self.cancel_transfer(Signal::Abort).await;
                     return "quit";
                 }
                 Err(_) => {
-                    self.cancel_transfer().await;
+                    self.cancel_transfer(Signal::ClientGone).await;
                     return "control connection lost";
                 }
             }
@@ -227,45 +231,55 @@ impl Session {
 
     /// The next control line, while also finishing a running transfer (its final reply is sent as soon as it
     /// ends). Errors carry why the session must end.
-    async fn next_line(&mut self) -> Result<Line, &'static str> {
+    ///
+    /// Idle means "no complete command": the idle clock starts when the previous command has been answered (or
+    /// the last transfer has ended) and bytes of an unfinished line do not restart it, so a client trickling a
+    /// line byte by byte is cut like a silent one. Before login the clock is `login_timeout` from the connect.
+    async fn next_line(&mut self) -> Result<Line, End> {
+        let mut idle_since = tokio::time::Instant::now();
         loop {
-            if let Some(line) = self.take_line().map_err(|_| "control line flood")? {
+            if let Some(line) = self
+                .take_line()
+                .map_err(|_| End::session("control line flood"))?
+            {
                 return Ok(line);
             }
             let logged_in = matches!(self.login, Login::LoggedIn(_));
             // A long transfer is activity: no idle timeout while one runs.
-            let timeout = if self.transfer.is_some() {
+            let deadline = if self.transfer.is_some() {
                 None
             } else if logged_in {
-                Some(self.context.config.optional.idle_timeout)
+                Some(idle_since + self.context.config.optional.idle_timeout)
             } else {
-                let login = self.context.config.optional.login_timeout;
-                Some(login.saturating_sub(self.connected_at.elapsed()))
+                Some(tokio::time::Instant::from_std(
+                    self.connected_at + self.context.config.optional.login_timeout,
+                ))
             };
             let Some(control) = self.control.as_mut() else {
-                return Err("no control connection");
+                return Err(End::session("no control connection"));
             };
             let read = tokio::select! {
                 r = control.read_control(&mut self.input), if !self.control_closed => Event::Read(r),
                 outcome = wait_transfer(&mut self.transfer) => Event::TransferDone(outcome),
-                _ = idle(timeout) => Event::Timeout,
+                _ = idle(deadline) => Event::Timeout,
                 _ = self.stop.changed() => Event::Stop,
             };
             match read {
                 Event::Read(Ok(0)) if self.quit_pending && self.transfer.is_some() => {
                     self.control_closed = true;
                 }
-                Event::Read(Ok(0)) => return Err("client closed the connection"),
+                Event::Read(Ok(0)) => return Err(End::client_gone("client closed the connection")),
                 Event::Read(Ok(_)) => {}
-                Event::Read(Err(_)) => return Err("control connection error"),
+                Event::Read(Err(_)) => return Err(End::client_gone("control connection error")),
                 Event::TransferDone(outcome) => {
                     let done = self.transfer.take().map(|t| t.info);
                     let answered = self.finish_transfer(done, outcome).await;
                     if self.quit_pending {
                         let _ = self.send(Reply::goodbye()).await;
-                        return Err("quit");
+                        return Err(End::session("quit"));
                     }
-                    answered.map_err(|_| "control connection lost")?;
+                    answered.map_err(|_| End::client_gone("control connection lost"))?;
+                    idle_since = tokio::time::Instant::now();
                 }
                 Event::Timeout => {
                     let text = if logged_in {
@@ -276,19 +290,24 @@ impl Session {
                     let _ = self
                         .send(Reply::new(ReplyCode::ServiceNotAvailable, text))
                         .await;
-                    return Err("timeout");
+                    return Err(End::session("timeout"));
                 }
                 Event::Stop => {
-                    let _ = self
-                        .send(Reply::new(
-                            ReplyCode::ServiceNotAvailable,
-                            "Server shutting down.",
-                        ))
-                        .await;
-                    return Err("server shutdown");
+                    self.say_shutting_down().await;
+                    return Err(End::session("server shutdown"));
                 }
             }
         }
+    }
+
+    /// What every session hears when the server stops (SIGTERM).
+    async fn say_shutting_down(&mut self) {
+        let _ = self
+            .send(Reply::new(
+                ReplyCode::ServiceNotAvailable,
+                "Server shutting down.",
+            ))
+            .await;
     }
 
     /// Splits one line off the input buffer (CRLF or bare LF), dropping Telnet IAC sequences. An over-long line is
@@ -393,7 +412,7 @@ impl Session {
                 // RFC 959 §4.1.1: the transfer completes and is answered, then the session closes.
                 self.quit_pending = true;
                 if let Some(t) = &self.transfer {
-                    t.quit.store(true, Ordering::Relaxed);
+                    t.signal.send_replace(Signal::Quit);
                 }
                 Ok(Flow::Continue)
             }
@@ -561,6 +580,30 @@ enum Line {
     TooLong,
 }
 
+/// Why the command loop ends the session.
+struct End {
+    reason: &'static str,
+    /// The client went away (its control connection ended or broke without QUIT): a running upload is not
+    /// committed for it.
+    client_gone: bool,
+}
+
+impl End {
+    fn session(reason: &'static str) -> Self {
+        Self {
+            reason,
+            client_gone: false,
+        }
+    }
+
+    fn client_gone(reason: &'static str) -> Self {
+        Self {
+            reason,
+            client_gone: true,
+        }
+    }
+}
+
 enum Event {
     Read(std::io::Result<usize>),
     TransferDone(Outcome),
@@ -594,10 +637,10 @@ enum ListKind {
     Mlsd,
 }
 
-/// Resolves after `timeout`, or never.
-async fn idle(timeout: Option<Duration>) {
-    match timeout {
-        Some(t) => tokio::time::sleep(t).await,
+/// Resolves at `deadline`, or never.
+async fn idle(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
 }

@@ -1,18 +1,18 @@
 //! RETR, STOR/APPE/STOU and LIST/NLST/MLSD: check everything the core can refuse before 150, then open the data
 //! connection and run the transfer as a task while the control connection stays responsive.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tracing::info;
 
 use super::super::encoding;
 use super::super::listing::{self, LineFormat};
 use super::super::reply::{Reply, ReplyCode};
 use super::super::stream::DataStream;
-use super::super::transfer::{self, Cancel, ClientWatch, Outcome};
+use super::super::transfer::{self, Control, Outcome, Signal};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
 use crate::bucketfs::{DirEntry, FsErrorKind, Key, Listing, WriteIntent};
 use crate::config::TlsMode;
@@ -42,15 +42,10 @@ impl Session {
         let Some(data) = self.open_data(text).await? else {
             return Ok(Flow::Continue);
         };
-        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (signal, control) = Control::channel();
         let progress = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(transfer::send(
-            stream,
-            data,
-            cancel_rx,
-            Arc::clone(&progress),
-        ));
-        self.start_transfer(task, cancel_tx, progress, Arc::default(), "RETR", target);
+        let task = tokio::spawn(transfer::send(stream, data, control, Arc::clone(&progress)));
+        self.start_transfer(task, signal, progress, "RETR", target);
         Ok(Flow::Continue)
     }
 
@@ -91,26 +86,24 @@ impl Session {
             handle.abort().await;
             return Ok(Flow::Continue);
         };
-        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (signal, mut control) = Control::channel();
+        if let Some(Err(e)) = self.control.as_ref().map(|c| control.watch_socket(c.tcp())) {
+            // Only the session's signals then; it reads the control connection all the same.
+            info!(error = %e, "cannot watch the control connection's socket");
+        }
         let progress = Arc::new(AtomicU64::new(0));
-        let quit = Arc::new(AtomicBool::new(false));
-        let client = self
-            .control
-            .as_ref()
-            .and_then(|c| ClientWatch::new(c.tcp(), Arc::clone(&quit)).ok());
         let task = tokio::spawn(transfer::receive(
             handle,
             data,
-            cancel_rx,
+            control,
             Arc::clone(&progress),
-            client,
         ));
         let command = match kind {
             StoreKind::Stor => "STOR",
             StoreKind::Appe => "APPE",
             StoreKind::Stou => "STOU",
         };
-        self.start_transfer(task, cancel_tx, progress, quit, command, target);
+        self.start_transfer(task, signal, progress, command, target);
         Ok(Flow::Continue)
     }
 
@@ -134,6 +127,26 @@ impl Session {
         let listing = match kind {
             ListKind::Mlsd => account.fs.read_dir(&target).await.map(Listing::Directory),
             _ => account.fs.list(&target).await,
+        };
+        // `NLST *.txt` (mget) and `LIST *.txt`, as vsftpd serves them: a last name that does not exist and has
+        // pattern characters lists the matching names of its directory. MLSD takes no patterns (RFC 3659).
+        let mut shown_prefix = None;
+        let listing = match (listing, target.parent()) {
+            (Err(e), Some(dir))
+                if kind != ListKind::Mlsd
+                    && e.kind() == FsErrorKind::NotFound
+                    && is_pattern(target.name()) =>
+            {
+                if kind == ListKind::Nlst {
+                    shown_prefix = arg.map(|arg| typed_directory(arg).to_vec());
+                }
+                account
+                    .fs
+                    .list_matching(&dir, target.name())
+                    .await
+                    .map(Listing::Directory)
+            }
+            (listing, _) => listing,
         };
         let listing = match listing {
             Ok(listing) => listing,
@@ -168,9 +181,15 @@ impl Session {
                 dir: target.display(),
             },
         };
+        // NLST of `sub/*.txt` names `sub/a.txt`, as typed, so that a client can fetch what it lists.
+        let prefix = match shown_prefix.map(|raw| encoding::decode(&raw, encoding)) {
+            Some(Ok(prefix)) => prefix,
+            _ => String::new(),
+        };
         let line = move |entry: &DirEntry| -> Option<Vec<u8>> {
             let mut line = String::new();
-            match format.write(&mut line, &entry.name, &entry.meta) {
+            let name = format!("{prefix}{}", entry.name);
+            match format.write(&mut line, &name, &entry.meta) {
                 Ok(()) => Some(encoding::encode(&line, encoding).into_owned()),
                 Err(_) => {
                     info!(
@@ -181,20 +200,20 @@ impl Session {
                 }
             }
         };
-        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (signal, control) = Control::channel();
         let progress = Arc::new(AtomicU64::new(0));
         let task = match listing {
             Listing::Directory(dir) => tokio::spawn(transfer::send_listing(
                 dir,
                 line,
                 data,
-                cancel_rx,
+                control,
                 Arc::clone(&progress),
             )),
             Listing::File(entry) => tokio::spawn(transfer::send_bytes(
                 line(&entry).unwrap_or_default(),
                 data,
-                cancel_rx,
+                control,
                 Arc::clone(&progress),
             )),
         };
@@ -203,7 +222,7 @@ impl Session {
             ListKind::Nlst => "NLST",
             ListKind::Mlsd => "MLSD",
         };
-        self.start_transfer(task, cancel_tx, progress, Arc::default(), command, target);
+        self.start_transfer(task, signal, progress, command, target);
         Ok(Flow::Continue)
     }
 
@@ -227,7 +246,14 @@ impl Session {
         };
         // A transfer that moves nothing for idle_timeout ends, like an idle session.
         let stall = self.context.config.optional.idle_timeout;
-        match plan.connect(tls.as_ref(), stall).await {
+        // The client may take its time to connect: a shutdown meanwhile is answered by the command loop (a clone
+        // of the receiver, so the loop still sees the stop).
+        let mut stop = self.stop.clone();
+        let connected = tokio::select! {
+            connected = plan.connect(tls.as_ref(), stall) => connected,
+            _ = stop.changed() => return Ok(None),
+        };
+        match connected {
             Ok(data) => Ok(Some(data)),
             Err(e) => {
                 info!(error = %e, "data connection failed");
@@ -244,9 +270,8 @@ impl Session {
     fn start_transfer(
         &mut self,
         task: tokio::task::JoinHandle<Outcome>,
-        cancel: oneshot::Sender<Cancel>,
+        signal: watch::Sender<Signal>,
         progress: Arc<AtomicU64>,
-        quit: Arc<AtomicBool>,
         command: &'static str,
         key: Key,
     ) {
@@ -257,9 +282,8 @@ impl Session {
         };
         self.transfer = Some(Transfer {
             task,
-            cancel,
+            signal,
             progress,
-            quit,
             info,
         });
     }
@@ -292,7 +316,7 @@ impl Session {
         let Some(t) = self.transfer.take() else {
             return (None, None);
         };
-        let _ = t.cancel.send(Cancel::Abort);
+        t.signal.send_replace(Signal::Abort);
         let outcome = match t.task.await {
             Ok(outcome) => outcome,
             Err(e) => Outcome::failed(
@@ -304,11 +328,26 @@ impl Session {
         (Some(t.info), Some(outcome))
     }
 
-    /// Ends a running transfer without replying (the session is ending).
-    pub(super) async fn cancel_transfer(&mut self) {
+    /// Ends a running transfer without replying (the session is ending): `ClientGone` when the client went away,
+    /// `Abort` otherwise. An upload is aborted either way, so nothing is committed for a session that ends.
+    pub(super) async fn cancel_transfer(&mut self, signal: Signal) {
         if let Some(t) = self.transfer.take() {
-            let _ = t.cancel.send(Cancel::Abort);
+            t.signal.send_replace(signal);
             let _ = t.task.await;
         }
+    }
+}
+
+/// Whether a name is a shell pattern for NLST/LIST: it has `*`, `?` or `[` (a name that exists never is one: the
+/// caller asks only after the name was not found).
+fn is_pattern(name: &str) -> bool {
+    name.contains(['*', '?', '['])
+}
+
+/// The directory part of a LIST/NLST argument as the client typed it (`sub/` of `sub/*.txt`, empty for `*.txt`).
+fn typed_directory(arg: &[u8]) -> &[u8] {
+    match arg.iter().rposition(|&b| b == b'/') {
+        Some(slash) => &arg[..=slash],
+        None => &[],
     }
 }
