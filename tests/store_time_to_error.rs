@@ -210,21 +210,29 @@ async fn a_local_store_does_not_retry_permanent_errors() {
     assert!(read_through_a_file.is_err());
     not_retried(&read_through_a_file);
 
-    // 250 bytes: a valid name (NAME_MAX is 255), but the temporary file written beside it has a longer one.
+    // 250 bytes: a valid name (NAME_MAX is 255); uploads are staged under short names, so it can be written.
     let long = "n".repeat(250);
-    let started = Instant::now();
     let written = async {
         let mut writer = fs.open_write(&key(&long), WriteIntent::CreateNew).await?;
         writer.write(bytes::Bytes::from_static(b"x")).await?;
         writer.close().await.map(|_| ())
     }
     .await;
+    assert!(written.is_ok(), "{written:?}");
+
+    // 256 bytes: more than the disk holds in one name, refused before any request.
+    let too_long = "n".repeat(256);
+    let started = Instant::now();
+    let refused = fs.open_write(&key(&too_long), WriteIntent::CreateNew).await;
     eprintln!(
-        "fs: write of a 250-byte name answered after {:.2?}: {written:?}",
-        started.elapsed()
+        "fs: write of a 256-byte name answered after {:.2?}: {:?}",
+        started.elapsed(),
+        refused.as_ref().map(|_| ())
     );
-    assert!(written.is_err(), "the store cannot hold it");
-    not_retried(&written);
+    assert_eq!(
+        refused.map(|_| ()).unwrap_err().kind(),
+        cosftpd::bucketfs::FsErrorKind::NameTooLong
+    );
 }
 
 fn not_retried<T: std::fmt::Debug>(result: &Result<T, FsError>) {

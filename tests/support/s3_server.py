@@ -208,6 +208,10 @@ class Middleware:
         if self.cos:
             self.translate_cos_request(environ)
         if self.upload_is_gone(environ):
+            # Read the request body first: an answer before it, on a kept-alive connection, leaves the client's body
+            # to be taken as the next request (seen as a hung test client).
+            if environ.get("CONTENT_LENGTH"):
+                read_exactly(environ["wsgi.input"], int(environ["CONTENT_LENGTH"]))
             body = NO_SUCH_UPLOAD.encode()
             start_response(
                 "404 Not Found",
