@@ -5,7 +5,7 @@
 //! typed result every other room consumes.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,7 +89,7 @@ impl Authority {
 }
 
 /// One `[COS_ACCOUNT_*]` section.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Account {
     /// The section name, e.g. `COS_ACCOUNT_0`, for messages.
     pub section: String,
@@ -123,7 +123,7 @@ impl StorageKind {
 }
 
 /// Where an account's objects live.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StorageConfig {
     Cos {
         /// `name-appid`.
@@ -185,6 +185,24 @@ pub enum LegacyEncoding {
     Gbk,
 }
 
+/// How log lines are written (stderr and the file in `log_dir`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `2024-05-01T10:00:00.000000Z  INFO ftp{peer=…}: message key=value`.
+    Text,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
+/// The format of `xferlog_file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XferlogFormat {
+    /// vsftpd's `xferlog_std_format` (wu-ftpd's xferlog(5)): one line per upload, download or delete.
+    Xferlog,
+    /// One JSON object per line, for every logged operation (uploads, downloads, deletes, renames, mkdir, rmdir).
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
     Off,
@@ -195,7 +213,7 @@ pub enum TlsMode {
 }
 
 /// `[NETWORK]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Network {
     /// IP address or host name announced in PASV replies; `None` = the control connection's local address.
     pub masquerade_address: Option<String>,
@@ -215,17 +233,19 @@ pub struct Network {
     pub tls_key_file: Option<PathBuf>,
     /// `tls_implicit_port`: a second listener speaking TLS from the first byte (FTPS implicit); none by default.
     pub tls_implicit_port: Option<u16>,
+    /// `metrics_address`: where `GET /metrics` (Prometheus) and `GET /healthz` are served; off when unset.
+    pub metrics_address: Option<SocketAddr>,
 }
 
 /// `[FILE_OPTION]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileOption {
     /// `single_file_max_size`, bytes, default 200 GiB.
     pub single_file_max_size: u64,
 }
 
 /// `[OPTIONAL]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Optional {
     /// `min_part_size`, bytes, default 2 MiB.
     pub min_part_size: u64,
@@ -241,6 +261,16 @@ pub struct Optional {
     pub log_level: tracing::Level,
     /// `log_dir`, as given (never lower-cased); `None` = no log file.
     pub log_dir: Option<PathBuf>,
+    /// `log_format = text | json`, default text: one line per event either way.
+    pub log_format: LogFormat,
+    /// `log_keep_days`: daily log files kept in `log_dir` (the newest ones); `None` (0 or unset) keeps them all.
+    pub log_keep_days: Option<usize>,
+    /// `xferlog_file`: the transfer log in a file of its own, as vsftpd writes it; none by default.
+    pub xferlog_file: Option<PathBuf>,
+    /// `xferlog_format = xferlog | json`, default xferlog (the wu-ftpd format vsftpd writes).
+    pub xferlog_format: XferlogFormat,
+    /// `shutdown_grace`, default 30 s: how long SIGTERM lets running transfers finish before aborting them.
+    pub shutdown_grace: Duration,
     /// `mount_enable`, default true.
     pub mount_enable: bool,
     /// `memory_budget`, bytes, default 512 MiB: all upload part buffers and read-ahead together.

@@ -1,4 +1,5 @@
-//! Checks that need the machine rather than the file: `masquerade_address` resolves, `log_dir` can be written.
+//! Checks that need the machine rather than the file: `masquerade_address` resolves, `log_dir` and `xferlog_file`
+//! can be written.
 //!
 //! `check-config` runs them, and so do `serve` and `mount` before they start anything, so that a config that
 //! passes `check-config` does not fail later on the same things (an unresolvable masquerade name used to stop
@@ -35,6 +36,15 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigErrors> {
             ));
         }
     }
+    if let Some(file) = &config.optional.xferlog_file {
+        if let Err(why) = check_log_file(file) {
+            errors.push(problem(
+                OPTIONAL,
+                "xferlog_file",
+                format!("{} {why}", file.display()),
+            ));
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -66,6 +76,28 @@ fn check_log_dir(dir: &Path) -> Result<(), String> {
         Ok(_) => Err("exists but is not a directory".into()),
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
             creatable(&dir)
+        }
+        Err(e) => Err(format!("cannot be checked: {e}")),
+    }
+}
+
+/// A file that can be appended to, or created in a directory that exists or can be created (logging creates it).
+fn check_log_file(file: &Path) -> Result<(), String> {
+    let file = std::path::absolute(file).map_err(|e| format!("cannot be checked: {e}"))?;
+    match std::fs::metadata(&file) {
+        Ok(meta) if meta.is_dir() => Err("is a directory".into()),
+        Ok(_) => std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .map(drop)
+            .map_err(|e| format!("cannot be written: {e}")),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            match file.parent() {
+                Some(dir) => check_log_dir(dir).map_err(|why| {
+                    format!("cannot be created: its directory {} {why}", dir.display())
+                }),
+                None => Err("has no directory".into()),
+            }
         }
         Err(e) => Err(format!("cannot be checked: {e}")),
     }
@@ -143,6 +175,26 @@ mod tests {
             Err(format!(
                 "cannot be created: {} is not a directory",
                 file.display()
+            ))
+        );
+    }
+
+    #[test]
+    fn transfer_log_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let existing = tmp.path().join("xferlog");
+        std::fs::write(&existing, b"line\n").unwrap();
+        assert_eq!(check_log_file(&existing), Ok(()));
+        assert_eq!(std::fs::read(&existing).unwrap(), b"line\n", "changed by the check");
+        let missing = tmp.path().join("new/xferlog");
+        assert_eq!(check_log_file(&missing), Ok(()));
+        assert!(!missing.exists() && !missing.parent().unwrap().exists());
+        assert_eq!(check_log_file(tmp.path()), Err("is a directory".into()));
+        assert_eq!(
+            check_log_file(&existing.join("xferlog")),
+            Err(format!(
+                "cannot be created: its directory {} exists but is not a directory",
+                existing.display()
             ))
         );
     }

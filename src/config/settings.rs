@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::reader::{Keys, SectionReader};
 use super::values::{self, format_size, Parsed};
 use super::{
-    FileOption, LegacyEncoding, Network, Optional, TlsMode, GIB, MAX_PARTS, MAX_PART_SIZE, MIB,
-    MIN_PART_SIZE,
+    FileOption, LegacyEncoding, LogFormat, Network, Optional, TlsMode, XferlogFormat, GIB,
+    MAX_PARTS, MAX_PART_SIZE, MIB, MIN_PART_SIZE,
 };
 
 pub(super) const NETWORK_KEYS: &Keys = &Keys {
@@ -26,6 +26,7 @@ pub(super) const NETWORK_KEYS: &Keys = &Keys {
         "tls_cert_file",
         "tls_key_file",
         "tls_implicit_port",
+        "metrics_address",
     ],
     ignored: &[],
 };
@@ -36,8 +37,8 @@ pub(super) const FILE_OPTION_KEYS: &Keys = &Keys {
 };
 
 const LOG_ROTATION: &str =
-    "the log file in log_dir is always rotated daily (cosftpd.log.<date>) and never truncated; remove old \
-     files with logrotate or a cron job";
+    "the log file in log_dir is always rotated daily (cosftpd.log.<date>) and never truncated; set \
+     log_keep_days to remove old files";
 
 pub(super) const OPTIONAL_KEYS: &Keys = &Keys {
     used: OPTIONAL_USED,
@@ -79,6 +80,11 @@ const OPTIONAL_USED: &[&str] = &[
     "login_fail_limit",
     "login_fail_window",
     "login_ban_time",
+    "log_format",
+    "log_keep_days",
+    "xferlog_file",
+    "xferlog_format",
+    "shutdown_grace",
 ];
 
 const DEFAULT_LISTEN_PORT: u16 = 2121;
@@ -136,6 +142,7 @@ pub(super) fn read_network(r: &mut SectionReader<'_>) -> Network {
         tls_cert_file: tls.cert_file,
         tls_key_file: tls.key_file,
         tls_implicit_port: tls.implicit_port,
+        metrics_address: r.optional("metrics_address", values::socket_addr),
     }
 }
 
@@ -256,6 +263,17 @@ pub(super) fn read_optional(r: &mut SectionReader<'_>) -> Optional {
         log_level: r.value("log_level", tracing::Level::INFO, values::log_level),
         // As written: the original lower-cased it, which broke directories with capitals.
         log_dir: r.optional("log_dir", |s| Ok(PathBuf::from(s))),
+        log_format: r.value("log_format", LogFormat::Text, values::log_format),
+        log_keep_days: r
+            .value("log_keep_days", None, |s| Ok(Some(values::number::<usize>(s)?)))
+            .filter(|&days| days != 0),
+        xferlog_file: r.optional("xferlog_file", |s| Ok(PathBuf::from(s))),
+        xferlog_format: r.value(
+            "xferlog_format",
+            XferlogFormat::Xferlog,
+            values::xferlog_format,
+        ),
+        shutdown_grace: r.value("shutdown_grace", Duration::from_secs(30), values::duration),
         mount_enable: r.value("mount_enable", true, values::boolean),
         // Checked against the part size later, where a too-small budget can be explained.
         memory_budget: r.value("memory_budget", 512 * MIB, values::size),

@@ -66,6 +66,7 @@ fn defaults_of_every_setting() {
     assert_eq!(n.tls_cert_file, None);
     assert_eq!(n.tls_key_file, None);
     assert_eq!(n.tls_implicit_port, None);
+    assert_eq!(n.metrics_address, None);
 
     assert_eq!(config.file.single_file_max_size, 200 * GIB);
 
@@ -92,6 +93,11 @@ fn defaults_of_every_setting() {
     assert_eq!(o.login_fail_limit, 5);
     assert_eq!(o.login_fail_window, Duration::from_secs(300));
     assert_eq!(o.login_ban_time, Duration::from_secs(600));
+    assert_eq!(o.log_format, LogFormat::Text);
+    assert_eq!(o.log_keep_days, None);
+    assert_eq!(o.xferlog_file, None);
+    assert_eq!(o.xferlog_format, XferlogFormat::Xferlog);
+    assert_eq!(o.shutdown_grace, Duration::from_secs(30));
 
     // 200 GiB / 10,000 parts, rounded up.
     assert_eq!(config.part_size(), (200 * GIB).div_ceil(10_000));
@@ -127,7 +133,12 @@ fn every_optional_key() {
          login_timeout = 15\n\
          login_fail_limit = 3\n\
          login_fail_window = 1h\n\
-         login_ban_time = 2h\n",
+         login_ban_time = 2h\n\
+         log_format = JSON\n\
+         log_keep_days = 14\n\
+         xferlog_file = /var/log/cosftpd/xferlog\n\
+         xferlog_format = json\n\
+         shutdown_grace = 2m\n",
     ));
     assert_eq!(config.file.single_file_max_size, TIB);
     let o = &config.optional;
@@ -151,6 +162,14 @@ fn every_optional_key() {
     assert_eq!(o.login_fail_limit, 3);
     assert_eq!(o.login_fail_window, Duration::from_secs(3600));
     assert_eq!(o.login_ban_time, Duration::from_secs(7200));
+    assert_eq!(o.log_format, LogFormat::Json);
+    assert_eq!(o.log_keep_days, Some(14));
+    assert_eq!(
+        o.xferlog_file,
+        Some(PathBuf::from("/var/log/cosftpd/xferlog"))
+    );
+    assert_eq!(o.xferlog_format, XferlogFormat::Json);
+    assert_eq!(o.shutdown_grace, Duration::from_secs(120));
     // max(8 MiB, 1 TiB / 10,000).
     assert_eq!(config.part_size(), TIB.div_ceil(10_000));
 }
@@ -174,7 +193,8 @@ fn every_network_key() {
              tls_mode = Required\n\
              tls_cert_file = {}\n\
              tls_key_file = {}\n\
-             tls_implicit_port = 990\n",
+             tls_implicit_port = 990\n\
+             metrics_address = [::1]:9121\n",
             cert.display(),
             key.display()
         ),
@@ -189,6 +209,50 @@ fn every_network_key() {
     assert_eq!(n.tls_cert_file.as_deref(), Some(cert.as_path()));
     assert_eq!(n.tls_key_file.as_deref(), Some(key.as_path()));
     assert_eq!(n.tls_implicit_port, Some(990));
+    assert_eq!(n.metrics_address, Some("[::1]:9121".parse().unwrap()));
+}
+
+#[test]
+fn operations_keys_and_their_errors() {
+    let dir = home();
+    // 0 days keeps every file; a grace of 0 aborts transfers at once, as before the grace existed.
+    let config = parse_ok(&with_account(
+        dir.path(),
+        "[OPTIONAL]\nlog_keep_days = 0\nshutdown_grace = 0\nxferlog_format = wu-ftpd\n",
+    ));
+    assert_eq!(config.optional.log_keep_days, None);
+    assert_eq!(config.optional.shutdown_grace, Duration::ZERO);
+    assert_eq!(config.optional.xferlog_format, XferlogFormat::Xferlog);
+
+    let errors = errors(&with_account(
+        dir.path(),
+        "[NETWORK]\nmetrics_address = 9121\n\
+         [OPTIONAL]\nlog_format = yaml\nlog_keep_days = -1\nxferlog_format = csv\nshutdown_grace = soon\n",
+    ));
+    let keys: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(": invalid value").next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "[NETWORK] metrics_address",
+            "[OPTIONAL] log_format",
+            "[OPTIONAL] log_keep_days",
+            "[OPTIONAL] xferlog_format",
+            "[OPTIONAL] shutdown_grace",
+        ],
+        "{errors:#?}"
+    );
+    assert!(errors[0].contains("such as 127.0.0.1:9121"), "{errors:#?}");
+    assert_eq!(
+        single_error(&with_account(
+            dir.path(),
+            "[NETWORK]\nmetrics_address = 127.0.0.1:0\n"
+        )),
+        "[NETWORK] metrics_address: invalid value `127.0.0.1:0`: expected an IP address and a port, such as \
+         127.0.0.1:9121 or [::1]:9121"
+    );
 }
 
 #[test]
@@ -876,7 +940,7 @@ fn keys_of_the_original_that_cosftpd_ignores_are_warnings() {
         config.warnings
     );
     assert!(
-        config.warnings[1].contains("rotated daily"),
+        config.warnings[1].contains("rotated daily") && config.warnings[1].contains("log_keep_days"),
         "{:?}",
         config.warnings
     );

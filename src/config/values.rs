@@ -3,14 +3,16 @@
 //! Each parser takes the trimmed value and returns what is wrong with it *without* repeating it: the caller decides
 //! whether the value may be shown (it may not when the key holds a secret).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::{IntErrorKind, ParseIntError};
 use std::ops::RangeInclusive;
 use std::path::{Component, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{Authority, LegacyEncoding, StorageKind, TlsMode, GIB, KIB, MIB, TIB};
+use super::{
+    Authority, LegacyEncoding, LogFormat, StorageKind, TlsMode, XferlogFormat, GIB, KIB, MIB, TIB,
+};
 
 pub(super) type Parsed<T> = Result<T, String>;
 
@@ -159,6 +161,32 @@ pub(super) fn tls_mode(s: &str) -> Parsed<TlsMode> {
         "required" => Ok(TlsMode::Required),
         _ => Err("expected off, optional or required".into()),
     }
+}
+
+pub(super) fn log_format(s: &str) -> Parsed<LogFormat> {
+    match s.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("expected text or json".into()),
+    }
+}
+
+pub(super) fn xferlog_format(s: &str) -> Parsed<XferlogFormat> {
+    match s.to_ascii_lowercase().as_str() {
+        "xferlog" | "wu-ftpd" => Ok(XferlogFormat::Xferlog),
+        "json" => Ok(XferlogFormat::Json),
+        _ => Err("expected xferlog or json".into()),
+    }
+}
+
+/// `address:port`, IPv6 in brackets (`127.0.0.1:9121`, `[::1]:9121`); the port must not be 0.
+pub(super) fn socket_addr(s: &str) -> Parsed<SocketAddr> {
+    const EXPECTED: &str = "expected an IP address and a port, such as 127.0.0.1:9121 or [::1]:9121";
+    let addr: SocketAddr = s.parse().map_err(|_| EXPECTED.to_string())?;
+    if addr.port() == 0 {
+        return Err(EXPECTED.into());
+    }
+    Ok(addr)
 }
 
 pub(super) fn protocol(s: &str) -> Parsed<String> {
