@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cosftpd::config::{location, Config, ConfigErrors, StorageConfig};
-use cosftpd::daemon::{self, Mode, RunOptions};
+use cosftpd::daemon::{self, Mode, ReloadSource, RunOptions};
+use cosftpd::logging::LogSettings;
 use cosftpd::storage::StorageOptions;
 
 /// FTP(S) server and FUSE mounts for Tencent COS, S3-compatible stores and local directories.
@@ -97,11 +98,8 @@ fn run(args: RunArgs, mode: Mode) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let _log = match cosftpd::logging::init(
-        config.optional.log_level,
-        config.optional.log_dir.as_deref(),
-    ) {
-        Ok(guard) => guard,
+    let logging = match cosftpd::logging::init(&LogSettings::from_config(&config)) {
+        Ok(logging) => logging,
         Err(e) => {
             eprintln!("cosftpd: {e}");
             return ExitCode::FAILURE;
@@ -126,7 +124,11 @@ fn run(args: RunArgs, mode: Mode) -> ExitCode {
         no_check: args.no_check,
         storage: StorageOptions::default(),
     };
-    match runtime.block_on(daemon::run(config, options)) {
+    let reload = ReloadSource {
+        config_path: path.clone(),
+        logs: Some(logging.handle()),
+    };
+    match runtime.block_on(daemon::run(config, options, reload)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -5,6 +5,7 @@ mod budget;
 mod cache;
 mod error;
 mod list;
+pub mod metrics;
 mod namespace;
 mod path;
 mod policy;
@@ -82,16 +83,18 @@ impl Default for Settings {
     }
 }
 
-/// One account's bucket as a filesystem. Cheap to clone; FUSE and FTP share one instance (one cache, one policy).
+/// One account's bucket as a filesystem. Cheap to clone; FUSE and FTP share one instance (one cache, one writer
+/// table). The policy belongs to the handle: `with_policy` gives new FTP logins an account's changed authority
+/// (SIGHUP) over the same cache and writers, while the mount and the sessions already open keep theirs.
 #[derive(Clone)]
 pub struct BucketFs {
     inner: Arc<Inner>,
+    policy: Policy,
 }
 
 struct Inner {
     op: Operator,
     objects: ObjectStore,
-    policy: Policy,
     settings: Settings,
     budget: MemoryBudget,
     cache: MetaCache,
@@ -118,10 +121,10 @@ impl BucketFs {
         // A local directory holds names of at most NAME_MAX bytes; object stores only limit whole keys.
         let max_name_bytes = (op.info().scheme() == "fs").then_some(LOCAL_NAME_MAX);
         Self {
+            policy,
             inner: Arc::new(Inner {
                 op,
                 objects,
-                policy,
                 settings,
                 budget,
                 cache,
@@ -147,7 +150,15 @@ impl BucketFs {
     }
 
     pub fn policy(&self) -> Policy {
-        self.inner.policy
+        self.policy
+    }
+
+    /// The same filesystem (cache, writers, store) under another policy.
+    pub fn with_policy(&self, policy: Policy) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            policy,
+        }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -185,7 +185,11 @@ mod tests {
         let existing = tmp.path().join("xferlog");
         std::fs::write(&existing, b"line\n").unwrap();
         assert_eq!(check_log_file(&existing), Ok(()));
-        assert_eq!(std::fs::read(&existing).unwrap(), b"line\n", "changed by the check");
+        assert_eq!(
+            std::fs::read(&existing).unwrap(),
+            b"line\n",
+            "changed by the check"
+        );
         let missing = tmp.path().join("new/xferlog");
         assert_eq!(check_log_file(&missing), Ok(()));
         assert!(!missing.exists() && !missing.parent().unwrap().exists());

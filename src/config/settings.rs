@@ -265,7 +265,9 @@ pub(super) fn read_optional(r: &mut SectionReader<'_>) -> Optional {
         log_dir: r.optional("log_dir", |s| Ok(PathBuf::from(s))),
         log_format: r.value("log_format", LogFormat::Text, values::log_format),
         log_keep_days: r
-            .value("log_keep_days", None, |s| Ok(Some(values::number::<usize>(s)?)))
+            .value("log_keep_days", None, |s| {
+                Ok(Some(values::number::<usize>(s)?))
+            })
             .filter(|&days| days != 0),
         xferlog_file: r.optional("xferlog_file", |s| Ok(PathBuf::from(s))),
         xferlog_format: r.value(

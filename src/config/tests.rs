@@ -940,7 +940,8 @@ fn keys_of_the_original_that_cosftpd_ignores_are_warnings() {
         config.warnings
     );
     assert!(
-        config.warnings[1].contains("rotated daily") && config.warnings[1].contains("log_keep_days"),
+        config.warnings[1].contains("rotated daily")
+            && config.warnings[1].contains("log_keep_days"),
         "{:?}",
         config.warnings
     );

@@ -181,7 +181,8 @@ pub(super) fn xferlog_format(s: &str) -> Parsed<XferlogFormat> {
 
 /// `address:port`, IPv6 in brackets (`127.0.0.1:9121`, `[::1]:9121`); the port must not be 0.
 pub(super) fn socket_addr(s: &str) -> Parsed<SocketAddr> {
-    const EXPECTED: &str = "expected an IP address and a port, such as 127.0.0.1:9121 or [::1]:9121";
+    const EXPECTED: &str =
+        "expected an IP address and a port, such as 127.0.0.1:9121 or [::1]:9121";
     let addr: SocketAddr = s.parse().map_err(|_| EXPECTED.to_string())?;
     if addr.port() == 0 {
         return Err(EXPECTED.into());

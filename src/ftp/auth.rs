@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -120,9 +121,11 @@ pub fn is_hashed(stored: &Secret) -> bool {
 /// opened beforehand. A login waiting for a slot is let go when one ends, refused if the address got locked out.
 #[derive(Debug)]
 pub struct LoginGuard {
-    limit: u32,
-    window: Duration,
-    ban: Duration,
+    /// `login_fail_limit`, `login_fail_window`, `login_ban_time` (milliseconds): atomics, so that a reload can
+    /// change them under the sessions that share the table.
+    limit: AtomicU32,
+    window_ms: AtomicU64,
+    ban_ms: AtomicU64,
     state: Mutex<HashMap<IpAddr, Failures>>,
     /// Wakes the logins waiting for a slot whenever one is given back.
     released: Notify,
@@ -169,13 +172,36 @@ pub struct LoginAttempt<'a> {
 impl LoginGuard {
     /// `limit = 0` disables the lockout.
     pub fn new(limit: u32, window: Duration, ban: Duration) -> Self {
-        Self {
-            limit,
-            window,
-            ban,
+        let guard = Self {
+            limit: AtomicU32::new(0),
+            window_ms: AtomicU64::new(0),
+            ban_ms: AtomicU64::new(0),
             state: Mutex::new(HashMap::new()),
             released: Notify::new(),
-        }
+        };
+        guard.set_rules(limit, window, ban);
+        guard
+    }
+
+    /// New rules for the next checks (a reload); failures counted and bans given so far stay.
+    pub fn set_rules(&self, limit: u32, window: Duration, ban: Duration) {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.limit.store(limit, Ordering::Relaxed);
+        self.window_ms.store(millis(window), Ordering::Relaxed);
+        self.ban_ms.store(millis(ban), Ordering::Relaxed);
+        self.released.notify_waiters();
+    }
+
+    fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    fn window(&self) -> Duration {
+        Duration::from_millis(self.window_ms.load(Ordering::Relaxed))
+    }
+
+    fn ban(&self) -> Duration {
+        Duration::from_millis(self.ban_ms.load(Ordering::Relaxed))
     }
 
     /// Whether the IP is locked out now.
@@ -207,7 +233,8 @@ impl LoginGuard {
 
     /// Takes a slot when one is free (true), or says to wait (false).
     fn try_begin(&self, ip: IpAddr) -> Result<bool, Banned> {
-        if self.limit == 0 {
+        let limit = self.limit();
+        if limit == 0 {
             return Ok(true);
         }
         // A poisoned table: refuse rather than let guesses through uncounted.
@@ -215,21 +242,21 @@ impl LoginGuard {
         let now = Instant::now();
         // Forget stale entries so a scan from many addresses cannot grow the table without bound.
         if state.len() > 10_000 {
-            let horizon = self.window.max(self.ban);
+            let horizon = self.window().max(self.ban());
             state.retain(|_, f| f.in_flight > 0 || now.duration_since(f.first) < horizon);
         }
         let entry = state.entry(ip).or_insert(Failures::new(now));
         if entry.is_banned(now) {
             return Err(Banned);
         }
-        if entry.banned_until.is_some() || now.duration_since(entry.first) > self.window {
+        if entry.banned_until.is_some() || now.duration_since(entry.first) > self.window() {
             // The ban or the window is over: start counting afresh.
             *entry = Failures {
                 in_flight: entry.in_flight,
                 ..Failures::new(now)
             };
         }
-        if entry.count + entry.in_flight >= self.limit {
+        if entry.count + entry.in_flight >= limit {
             return Ok(false);
         }
         entry.in_flight += 1;
@@ -239,7 +266,8 @@ impl LoginGuard {
     /// Gives a slot back, counting a success or a failure if the check ended with one; true when that failure
     /// locked the address out.
     fn end(&self, ip: IpAddr, result: Option<bool>) -> bool {
-        if self.limit == 0 {
+        let limit = self.limit();
+        if limit == 0 {
             return false;
         }
         let locked = match self.state.lock() {
@@ -249,8 +277,8 @@ impl LoginGuard {
                 entry.in_flight = entry.in_flight.saturating_sub(1);
                 if result == Some(false) {
                     entry.count += 1;
-                    if entry.count >= self.limit {
-                        entry.banned_until = Some(now + self.ban);
+                    if entry.count >= limit {
+                        entry.banned_until = Some(now + self.ban());
                         entry.count = 0;
                         entry.first = now;
                     }

@@ -43,6 +43,16 @@ impl ConnectionLimits {
         }
     }
 
+    /// The same connection counts under other maxima (a reload): connections over a lowered limit stay, new ones
+    /// wait for room.
+    pub fn with_maxima(&self, max_total: Option<usize>, max_per_ip: Option<usize>) -> Self {
+        Self {
+            max_total,
+            max_per_ip,
+            counts: Arc::clone(&self.counts),
+        }
+    }
+
     pub fn try_admit(&self, ip: IpAddr) -> Result<ConnectionPermit, LimitError> {
         let ip = canonical(ip);
         let mut counts = self.counts.lock().map_err(|_| LimitError::Total)?;
@@ -99,6 +109,17 @@ mod tests {
         drop(a1);
         assert_eq!(limits.active(), 2);
         let _a3 = limits.try_admit(a).unwrap();
+    }
+
+    #[test]
+    fn new_maxima_count_the_connections_already_admitted() {
+        let limits = ConnectionLimits::new(Some(3), None);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let _a = limits.try_admit(ip).unwrap();
+        let _b = limits.try_admit(ip).unwrap();
+        let lowered = limits.with_maxima(Some(2), None);
+        assert_eq!(lowered.try_admit(ip).unwrap_err(), LimitError::Total);
+        assert_eq!(lowered.active(), 2);
     }
 
     #[test]

@@ -14,28 +14,45 @@ use tracing::{info, warn};
 use super::addr::canonical_ip as canonical;
 use super::auth::LoginGuard;
 use super::data::PassivePorts;
-use super::limits::ConnectionLimits;
+use super::limits::{ConnectionLimits, LimitError};
+use super::metrics;
 use super::reply::{Reply, ReplyCode};
 use super::session;
 use super::tls::Acceptors;
 use crate::config::{Config, LegacyEncoding, TlsMode};
 use crate::daemon::AccountFs;
 
-/// How long a shutdown waits for the sessions to say goodbye and settle their transfers.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+/// Once transfers are aborted, how long a shutdown waits for the sessions to say goodbye and settle them (an
+/// upload is aborted in the store); a session still busy then (a store request that hangs) is cut.
+const SHUTDOWN_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Everything sessions share.
+/// Everything sessions share. One per configuration: a reload (SIGHUP) builds the next with `reloaded` and the
+/// server hands it out with `FtpServer::reload`; the login lockout table and the connection counts carry over.
 pub struct ServerContext {
     pub accounts: HashMap<String, AccountFs>,
     pub config: Arc<Config>,
     pub limits: ConnectionLimits,
-    pub logins: LoginGuard,
+    pub logins: Arc<LoginGuard>,
     pub passive: PassivePorts,
     /// The address announced in PASV replies, when `masquerade_address` is set (resolved at start).
     pub masquerade: Option<IpAddr>,
     pub tls: Option<Acceptors>,
     pub tls_mode: TlsMode,
     pub legacy_encoding: LegacyEncoding,
+}
+
+/// The context in force: sessions read it until they log in, the accept loops for each connection.
+pub type LiveContext = watch::Receiver<Arc<ServerContext>>;
+
+/// How far a shutdown has gone; sessions watch it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopPhase {
+    Running,
+    /// No new connections. Sessions without a transfer are closed (421); a running transfer finishes and is
+    /// answered, then its session is closed.
+    Draining,
+    /// Every session is closed now (421); a running upload is aborted, nothing of it stored.
+    Abort,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +67,51 @@ pub enum ServerError {
 
 impl ServerContext {
     pub async fn new(config: Arc<Config>, accounts: &[AccountFs]) -> Result<Self, ServerError> {
-        let net = &config.network;
         let opt = &config.optional;
+        let limits = ConnectionLimits::new(opt.max_connection_num, opt.max_connection_per_ip);
+        let logins = Arc::new(LoginGuard::new(
+            opt.login_fail_limit,
+            opt.login_fail_window,
+            opt.login_ban_time,
+        ));
+        Self::build(config, accounts, limits, logins).await
+    }
+
+    /// The context of a new configuration: TLS certificate and key read again (renewed files are picked up),
+    /// `masquerade_address` resolved again; the connection counts and the lockout table are this one's, under
+    /// the new limits. Nothing changes for this context's sessions.
+    pub async fn reloaded(
+        &self,
+        config: Arc<Config>,
+        accounts: &[AccountFs],
+    ) -> Result<Self, ServerError> {
+        let opt = &config.optional;
+        let limits = self
+            .limits
+            .with_maxima(opt.max_connection_num, opt.max_connection_per_ip);
+        let context = Self::build(
+            Arc::clone(&config),
+            accounts,
+            limits,
+            Arc::clone(&self.logins),
+        )
+        .await?;
+        // Last, once nothing can fail: the lockout table is shared with the running sessions.
+        self.logins.set_rules(
+            opt.login_fail_limit,
+            opt.login_fail_window,
+            opt.login_ban_time,
+        );
+        Ok(context)
+    }
+
+    async fn build(
+        config: Arc<Config>,
+        accounts: &[AccountFs],
+        limits: ConnectionLimits,
+        logins: Arc<LoginGuard>,
+    ) -> Result<Self, ServerError> {
+        let net = &config.network;
         let masquerade = match &net.masquerade_address {
             None => None,
             Some(name) => Some(resolve(name).await?),
@@ -65,12 +125,8 @@ impl ServerContext {
                 .iter()
                 .map(|a| (a.account.user.clone(), a.clone()))
                 .collect(),
-            limits: ConnectionLimits::new(opt.max_connection_num, opt.max_connection_per_ip),
-            logins: LoginGuard::new(
-                opt.login_fail_limit,
-                opt.login_fail_window,
-                opt.login_ban_time,
-            ),
+            limits,
+            logins,
             passive: PassivePorts::new(net.passive_ports.clone()),
             masquerade,
             tls_mode: if tls.is_some() {
@@ -111,10 +167,10 @@ async fn resolve(name: &str) -> Result<IpAddr, ServerError> {
         })
 }
 
-/// The running listeners; `shutdown` stops accepting and ends every session.
+/// The running listeners; `shutdown_gracefully` (SIGTERM) stops accepting and ends every session.
 pub struct FtpServer {
-    context: Arc<ServerContext>,
-    stop: watch::Sender<bool>,
+    contexts: watch::Sender<Arc<ServerContext>>,
+    stop: watch::Sender<StopPhase>,
     tasks: JoinSet<()>,
     local_addrs: Vec<SocketAddr>,
 }
@@ -130,14 +186,16 @@ impl FtpServer {
         if let (Some(port), Some(_)) = (net.tls_implicit_port, &context.tls) {
             listeners.push((bind(SocketAddr::new(net.listen_address, port)).await?, true));
         }
-        let (stop, _) = watch::channel(false);
+        let listen_address = net.listen_address;
+        let (contexts, _) = watch::channel(context);
+        let (stop, _) = watch::channel(StopPhase::Running);
         let mut tasks = JoinSet::new();
         let mut local_addrs = Vec::new();
         for (listener, implicit_tls) in listeners {
             let addr = listener
                 .local_addr()
                 .map_err(|source| ServerError::Listen {
-                    addr: SocketAddr::new(net.listen_address, 0),
+                    addr: SocketAddr::new(listen_address, 0),
                     source,
                 })?;
             info!(%addr, implicit_tls, "FTP listening");
@@ -145,12 +203,12 @@ impl FtpServer {
             tasks.spawn(accept_loop(
                 listener,
                 implicit_tls,
-                Arc::clone(&context),
+                contexts.subscribe(),
                 stop.subscribe(),
             ));
         }
         Ok(FtpServer {
-            context,
+            contexts,
             stop,
             tasks,
             local_addrs,
@@ -162,13 +220,57 @@ impl FtpServer {
         &self.local_addrs
     }
 
-    /// Control connections admitted and not yet ended (a session ends after its transfer has been settled).
-    pub fn connections(&self) -> usize {
-        self.context.limits.active()
+    /// The context in force.
+    pub fn context(&self) -> Arc<ServerContext> {
+        Arc::clone(&self.contexts.borrow())
     }
 
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
+    /// From now on, new connections and logins use `context` (SIGHUP). Sessions logged in keep their account
+    /// as it was, unless it is gone from `context`: then they end after their running transfer (421).
+    pub fn reload(&self, context: ServerContext) {
+        self.contexts.send_replace(Arc::new(context));
+    }
+
+    /// Control connections admitted and not yet ended (a session ends after its transfer has been settled).
+    pub fn connections(&self) -> usize {
+        self.contexts.borrow().limits.active()
+    }
+
+    /// Stops at once: no new connections, every session closed (421), running uploads aborted.
+    pub async fn shutdown(self) {
+        self.shutdown_gracefully(std::time::Duration::ZERO, std::future::pending())
+            .await
+    }
+
+    /// SIGTERM: no new connections; sessions without a transfer are closed (421) and running transfers may
+    /// finish for `grace` (or until `now` resolves: a second signal), then the rest are aborted as `shutdown`
+    /// does.
+    pub async fn shutdown_gracefully(
+        mut self,
+        grace: std::time::Duration,
+        now: impl std::future::Future<Output = ()>,
+    ) {
+        self.stop.send_replace(StopPhase::Draining);
+        if !grace.is_zero() {
+            let sessions = self.connections();
+            if sessions > 0 {
+                info!(
+                    sessions,
+                    "no new connections; running transfers may finish within {} s (shutdown_grace; a second \
+                     signal aborts them)",
+                    grace.as_secs_f64()
+                );
+            }
+            let drained = async { while self.tasks.join_next().await.is_some() {} };
+            tokio::select! {
+                _ = drained => return,
+                _ = tokio::time::sleep(grace) => {
+                    info!("shutdown_grace is over: aborting the transfers still running")
+                }
+                _ = now => info!("second signal: aborting the transfers still running"),
+            }
+        }
+        self.stop.send_replace(StopPhase::Abort);
         while self.tasks.join_next().await.is_some() {}
     }
 }
@@ -182,15 +284,15 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 async fn accept_loop(
     listener: TcpListener,
     implicit_tls: bool,
-    context: Arc<ServerContext>,
-    mut stop: watch::Receiver<bool>,
+    contexts: LiveContext,
+    mut stop: watch::Receiver<StopPhase>,
 ) {
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => admit(stream, peer, implicit_tls, &context, &stop, &mut sessions).await,
+                Ok((stream, peer)) => admit(stream, peer, implicit_tls, &contexts, &stop, &mut sessions).await,
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly instead of spinning.
                     warn!(error = %e, "accept failed");
@@ -201,18 +303,23 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    // Every session sees the stop itself, says `421 Server shutting down.` and settles its transfer (an upload is
-    // aborted). Aborting them at once instead raced their goodbyes: some clients got a bare close. A session still
-    // busy after the grace (a store request that hangs) is cut.
+    // Draining: every session sees the stop itself and ends after its transfer (or at once, without one).
+    let drained = async { while sessions.join_next().await.is_some() {} };
+    tokio::select! {
+        _ = drained => return,
+        _ = stop.wait_for(|phase| *phase == StopPhase::Abort) => {}
+    }
+    // Aborting: every session says `421 Server shutting down.` and settles its transfer (an upload is aborted).
+    // Aborting the tasks at once instead raced their goodbyes: some clients got a bare close.
     let all_ended = async { while sessions.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, all_ended)
+    if tokio::time::timeout(SHUTDOWN_SETTLE, all_ended)
         .await
         .is_err()
     {
         warn!(
             sessions = sessions.len(),
             "sessions still busy {} s after the shutdown: closing them",
-            SHUTDOWN_GRACE.as_secs()
+            SHUTDOWN_SETTLE.as_secs()
         );
     }
     sessions.shutdown().await;
@@ -222,13 +329,15 @@ async fn admit(
     mut stream: TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
-    context: &Arc<ServerContext>,
-    stop: &watch::Receiver<bool>,
+    contexts: &LiveContext,
+    stop: &watch::Receiver<StopPhase>,
     sessions: &mut JoinSet<()>,
 ) {
     let ip = canonical(peer.ip());
+    let context = Arc::clone(&contexts.borrow());
     if context.logins.is_banned(ip) {
         info!(%peer, "connection refused: address locked out after failed logins");
+        metrics::connection_refused("locked_out");
         let reply = Reply::new(
             ReplyCode::ServiceNotAvailable,
             "Too many failed logins from your address; try again later.",
@@ -240,6 +349,10 @@ async fn admit(
         Ok(permit) => permit,
         Err(e) => {
             info!(%peer, reason = %e, "connection refused");
+            metrics::connection_refused(match e {
+                LimitError::Total => "max_connection_num",
+                LimitError::PerIp => "max_connection_per_ip",
+            });
             let reply = Reply::new(
                 ReplyCode::ServiceNotAvailable,
                 format!("{e}; try again later."),
@@ -248,10 +361,10 @@ async fn admit(
             return;
         }
     };
-    let context = Arc::clone(context);
+    let contexts = contexts.clone();
     let stop = stop.clone();
     sessions.spawn(async move {
-        session::run(stream, peer, implicit_tls, context, stop).await;
+        session::run(stream, peer, implicit_tls, contexts, stop).await;
         drop(permit);
     });
 }

@@ -79,6 +79,32 @@ fn errno_for_refusal(refusal: Refusal) -> Errno {
     }
 }
 
+/// The symbolic name of an errno this mount answers with (the label of `cosftpd_fuse_errors_total`).
+pub(crate) fn errno_name(errno: Errno) -> &'static str {
+    match errno.code() {
+        libc::ENOENT => "ENOENT",
+        libc::EEXIST => "EEXIST",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EACCES => "EACCES",
+        libc::EROFS => "EROFS",
+        libc::EPERM => "EPERM",
+        libc::EFBIG => "EFBIG",
+        libc::EINVAL => "EINVAL",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::EBUSY => "EBUSY",
+        libc::E2BIG => "E2BIG",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOTSUP => "ENOTSUP",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOTTY => "ENOTTY",
+        _ => "other",
+    }
+}
+
 /// A failed FUSE request: the core's error, or the adapter's own refusal.
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum FuseError {
@@ -107,17 +133,17 @@ impl FuseError {
 
     /// Failures a user causes every day (a missing name, a denied operation) are logged quietly, and what
     /// programs probe routinely (ioctls, SEEK_DATA, special files) only at debug; store failures and lost
-    /// uploads loudly.
-    pub(crate) fn log(&self, op: &'static str) {
+    /// uploads loudly. Logged inside the request's span, which names the operation.
+    pub(crate) fn log(&self) {
         let errno = self.errno().code();
         match self {
             FuseError::Fs(e) if matches!(e.kind(), FsErrorKind::NotFound) => {
-                tracing::debug!(op, errno, "{self}")
+                tracing::debug!(errno, "{self}")
             }
             FuseError::Refused {
                 refusal: Refusal::NotImplemented | Refusal::UnknownIoctl | Refusal::NodeType,
                 ..
-            } => tracing::debug!(op, errno, "{self}"),
+            } => tracing::debug!(errno, "{self}"),
             FuseError::Fs(e)
                 if matches!(
                     e.kind(),
@@ -127,13 +153,13 @@ impl FuseError {
                         | FsErrorKind::RateLimited
                 ) =>
             {
-                tracing::warn!(op, errno, "{self}")
+                tracing::warn!(errno, "{self}")
             }
             FuseError::Refused {
                 refusal: Refusal::BadHandle,
                 ..
-            } => tracing::warn!(op, errno, "{self}"),
-            _ => tracing::info!(op, errno, "{self}"),
+            } => tracing::warn!(errno, "{self}"),
+            _ => tracing::info!(errno, "{self}"),
         }
     }
 }
@@ -170,6 +196,50 @@ mod tests {
         for (kind, errno) in table {
             let err = FuseError::from(FsError::new(kind, "x"));
             assert_eq!(err.errno().code(), errno, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn every_errno_of_the_tables_has_its_name() {
+        use FsErrorKind::*;
+        let kinds = [
+            NotFound,
+            AlreadyExists,
+            NotEmpty,
+            NotADirectory,
+            IsADirectory,
+            PermissionDenied,
+            ReadOnly,
+            DeleteDenied,
+            TooLarge,
+            InvalidOffset,
+            InvalidName,
+            NameTooLong,
+            RootDirectory,
+            TooManyObjects,
+            Busy,
+            StoreDenied,
+            RateLimited,
+            Conflict,
+            Unsupported,
+            Store,
+        ];
+        let refusals = [
+            Refusal::StaleInode,
+            Refusal::BadHandle,
+            Refusal::NotUtf8,
+            Refusal::RenameFlags,
+            Refusal::NotWritable,
+            Refusal::NotImplemented,
+            Refusal::UnknownIoctl,
+            Refusal::NodeType,
+        ];
+        let errnos = kinds
+            .into_iter()
+            .map(errno_for)
+            .chain(refusals.into_iter().map(errno_for_refusal));
+        for errno in errnos {
+            assert_ne!(errno_name(errno), "other", "errno {}", errno.code());
         }
     }
 

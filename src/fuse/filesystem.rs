@@ -21,6 +21,7 @@ use tokio::runtime::Handle as Runtime;
 use tracing::{debug, Instrument, Span};
 
 use super::errno::{FuseError, FuseResult, Refusal};
+use super::metrics;
 use super::ops::{DirSink, Shared};
 
 /// Largest write request the kernel sends (and the unit `st_blksize` advertises).
@@ -66,15 +67,23 @@ error_reply!(
     ReplyLseek,
     ReplyOpen,
     ReplyPoll,
-    ReplyWrite
+    ReplyWrite,
+    ReplyXattr
 );
 
 /// Answers at once with the adapter's own refusal. fuser's defaults would answer the same errno but log a
 /// "[Not Implemented]" warning for each call, and programs make some of these calls all the time.
 fn refuse(op: &'static str, reply: impl ErrorReply, refusal: Refusal, message: &str) {
     let error = FuseError::refused(refusal, format!("{op}: {message}"));
-    error.log(op);
+    tracing::warn_span!("fuse", op).in_scope(|| error.log());
+    metrics::answered(op, Some(error.errno()));
     reply.error(error.errno());
+}
+
+/// The answer to a request the mount has no use for (extended attributes): ENOSYS, so that the kernel stops asking.
+fn not_supported(op: &'static str, reply: impl ErrorReply) {
+    metrics::answered(op, Some(Errno::ENOSYS));
+    reply.error(Errno::ENOSYS);
 }
 
 const NOT_IMPLEMENTED: &str = "not implemented by this mount";
@@ -113,9 +122,13 @@ impl FuseFs {
         self.runtime.spawn(
             async move {
                 match work.await {
-                    Ok(value) => ok(reply, value),
+                    Ok(value) => {
+                        metrics::answered(op, None);
+                        ok(reply, value)
+                    }
                     Err(e) => {
-                        e.log(op);
+                        e.log();
+                        metrics::answered(op, Some(e.errno()));
                         reply.error(e.errno());
                     }
                 }
@@ -148,9 +161,13 @@ impl FuseFs {
                     ttl,
                 };
                 match shared.readdir(fh, offset, &mut sink).await {
-                    Ok(()) => reply.finish(),
+                    Ok(()) => {
+                        metrics::answered(op, None);
+                        reply.finish()
+                    }
                     Err(e) => {
-                        e.log(op);
+                        e.log();
+                        metrics::answered(op, Some(e.errno()));
                         reply.error(e.errno());
                     }
                 }
@@ -568,11 +585,11 @@ impl Filesystem for FuseFs {
         _size: u32,
         reply: ReplyXattr,
     ) {
-        reply.error(Errno::ENOSYS);
+        not_supported("getxattr", reply);
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::ENOSYS);
+        not_supported("listxattr", reply);
     }
 
     fn setxattr(
@@ -585,11 +602,11 @@ impl Filesystem for FuseFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::ENOSYS);
+        not_supported("setxattr", reply);
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::ENOSYS);
+        not_supported("removexattr", reply);
     }
 
     // No `access`: with `default_permissions` the kernel answers access(2) itself, from the owner and mode in

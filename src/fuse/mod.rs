@@ -22,6 +22,7 @@ mod errno;
 mod filesystem;
 mod handles;
 mod inodes;
+pub mod metrics;
 mod mount;
 mod mountinfo;
 mod ops;

@@ -5,13 +5,15 @@
 
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod health;
+pub mod metrics;
 pub mod objects;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use opendal::layers::{RetryLayer, TimeoutLayer, TracingLayer};
+use opendal::layers::{MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
 use opendal::{ErrorKind, HttpTransporter, Operator};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
@@ -19,6 +21,7 @@ use crate::config::{Account, StorageConfig};
 
 #[cfg(feature = "fault-injection")]
 pub use fault::{FaultInjector, FaultRule};
+pub use health::{StoreHealth, StoreStatus};
 pub use objects::{build_object_store, ObjectStore};
 
 /// Why a store could not be built or reached.
@@ -68,6 +71,15 @@ const LOCAL_IO_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn build_operator(
     config: &StorageConfig,
     options: &StorageOptions,
+) -> Result<Operator, StorageError> {
+    build_watched_operator(config, options, &StoreHealth::detached())
+}
+
+/// The operator, its retries reported to `health` (see `storage::health`).
+fn build_watched_operator(
+    config: &StorageConfig,
+    options: &StorageOptions,
+    health: &StoreHealth,
 ) -> Result<Operator, StorageError> {
     let op = match config {
         StorageConfig::Cos {
@@ -145,7 +157,10 @@ pub fn build_operator(
                     .with_jitter()
                     .with_min_delay(RETRY_MIN_DELAY)
                     .with_max_delay(RETRY_MAX_DELAY)
-                    .with_max_times(RETRIES),
+                    .with_max_times(RETRIES)
+                    .with_notify(metrics::RetryObserver {
+                        health: health.clone(),
+                    }),
             ),
         StorageConfig::Fs { .. } | StorageConfig::Memory => op.layer(
             TimeoutLayer::new()
@@ -153,7 +168,8 @@ pub fn build_operator(
                 .with_io_timeout(LOCAL_IO_TIMEOUT),
         ),
     };
-    Ok(op.layer(TracingLayer::new()))
+    // Outermost: OpenDAL's metrics see each operation whole, retries included.
+    Ok(op.layer(TracingLayer::new()).layer(MetricsLayer::new()))
 }
 
 /// `<root>.cosftpd-tmp`: the directory beside an `fs` root for temporary files and staged uploads (on the
@@ -263,9 +279,26 @@ pub fn build_store(
     config: &StorageConfig,
     options: &StorageOptions,
 ) -> Result<AccountStore, StorageError> {
-    let op = build_operator(config, options)?;
-    let objects = build_object_store(config, options, &op)?;
+    build_watched_store(config, options, &StoreHealth::detached())
+}
+
+/// Both clients, their temporary failures reported to `health`.
+fn build_watched_store(
+    config: &StorageConfig,
+    options: &StorageOptions,
+    health: &StoreHealth,
+) -> Result<AccountStore, StorageError> {
+    let op = build_watched_operator(config, options, health)?;
+    let objects = build_object_store(config, options, &op, health)?;
     Ok(AccountStore { op, objects })
+}
+
+/// One account's store and what is known of its health.
+#[derive(Clone, Debug)]
+pub struct WatchedStore {
+    pub store: AccountStore,
+    /// Starts `Up` when the start-up check ran, `Unknown` with `skip_check`; `StoreHealth::watch` keeps it current.
+    pub health: StoreHealth,
 }
 
 /// Builds and (unless `skip_check`) checks one account's store; errors name the account and bucket.
@@ -273,18 +306,20 @@ pub async fn open_account(
     account: &Account,
     options: &StorageOptions,
     skip_check: bool,
-) -> Result<AccountStore, AccountStoreError> {
+) -> Result<WatchedStore, AccountStoreError> {
     let fail = |source| AccountStoreError {
         section: account.section.clone(),
         user: account.user.clone(),
         store: account.storage.describe(),
         source,
     };
-    let store = build_store(&account.storage, options).map_err(fail)?;
+    let health = StoreHealth::new(&account.user);
+    let store = build_watched_store(&account.storage, options, &health).map_err(fail)?;
     if !skip_check {
         check(&store.op).await.map_err(fail)?;
+        health.record(Ok(()));
     }
-    Ok(store)
+    Ok(WatchedStore { store, health })
 }
 
 /// A store that failed at start, with the account it belongs to.

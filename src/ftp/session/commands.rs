@@ -7,11 +7,13 @@ use tracing::{info, Span};
 use super::super::addr::canonical_ip as canonical;
 use super::super::auth::{verify_password_off_runtime, FAILED_LOGIN_DELAY};
 use super::super::encoding;
-use super::super::fs_reply::path_reply;
+use super::super::fs_reply::{code_for, path_reply};
 use super::super::listing;
+use super::super::metrics;
 use super::super::reply::{Reply, ReplyCode};
+use super::super::xferlog::{self, Ending, Entry, Op as XferOp};
 use super::{Flow, Login, Op, Session};
-use crate::bucketfs::{DirEntry, Key, Listing, Metadata};
+use crate::bucketfs::{DirEntry, FsResult, Key, Listing, Metadata};
 use crate::config::TlsMode;
 use crate::daemon::AccountFs;
 
@@ -95,6 +97,7 @@ impl Session {
         match (accepted, account) {
             (true, Some(account)) => {
                 attempt.succeeded();
+                metrics::login(true);
                 Span::current().record("user", user.as_str());
                 info!("login");
                 self.login = Login::LoggedIn(account);
@@ -106,6 +109,10 @@ impl Session {
                 self.login = Login::None;
                 // Counted before the delay, so that the guesses waiting for a slot see it.
                 let locked = attempt.failed();
+                metrics::login(false);
+                if locked {
+                    metrics::lockout();
+                }
                 info!(user = %user, locked, "login failed");
                 tokio::time::sleep(FAILED_LOGIN_DELAY.saturating_sub(started.elapsed())).await;
                 // Locked out by this failure or, meanwhile, by another session of the address.
@@ -146,8 +153,18 @@ impl Session {
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(Flow::Continue);
         };
-        match account.fs.mkdir(&target).await {
-            Ok(_) => {
+        let started = Instant::now();
+        let result = account.fs.mkdir(&target).await.map(drop);
+        self.log_operation(
+            XferOp::Mkdir,
+            &target,
+            None,
+            started,
+            &result,
+            ReplyCode::PathCreated,
+        );
+        match result {
+            Ok(()) => {
                 self.send_continue(Reply::directory_created(&target.display()))
                     .await
             }
@@ -155,14 +172,54 @@ impl Session {
         }
     }
 
+    /// The transfer log line of a file operation (delete, rename, mkdir, rmdir) answered with `ok` or the error.
+    fn log_operation(
+        &self,
+        op: XferOp,
+        target: &Key,
+        to: Option<&Key>,
+        started: Instant,
+        result: &FsResult<()>,
+        ok: ReplyCode,
+    ) {
+        let code = match result {
+            Ok(()) => ok,
+            Err(e) => code_for(e),
+        };
+        xferlog::record(&Entry {
+            op,
+            user: self.user_name(),
+            client: self.peer.ip(),
+            path: &target.display(),
+            to: to.map(Key::display).as_deref(),
+            bytes: 0,
+            took: started.elapsed(),
+            ending: Ending::Replied(code),
+            ascii: !self.binary,
+        });
+    }
+
     pub(super) async fn simple(&mut self, account: &AccountFs, arg: &[u8], op: Op) -> Io<Flow> {
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(Flow::Continue);
         };
+        let started = Instant::now();
         let result = match op {
             Op::Rmdir => account.fs.rmdir(&target).await,
             Op::Delete => account.fs.remove_file(&target).await,
         };
+        let logged = match op {
+            Op::Rmdir => XferOp::Rmdir,
+            Op::Delete => XferOp::Delete,
+        };
+        self.log_operation(
+            logged,
+            &target,
+            None,
+            started,
+            &result,
+            ReplyCode::FileActionOkay,
+        );
         match result {
             Ok(()) => {
                 let text = match op {
@@ -198,7 +255,17 @@ impl Session {
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(Flow::Continue);
         };
-        match account.fs.rename(&source, &target).await {
+        let started = Instant::now();
+        let result = account.fs.rename(&source, &target).await;
+        self.log_operation(
+            XferOp::Rename,
+            &source,
+            Some(&target),
+            started,
+            &result,
+            ReplyCode::FileActionOkay,
+        );
+        match result {
             Ok(()) => {
                 self.reply(ReplyCode::FileActionOkay, "Rename successful.")
                     .await

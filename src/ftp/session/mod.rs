@@ -22,10 +22,12 @@ use super::data::DataPlan;
 use super::encoding::NameEncoding;
 use super::fs_reply::reply_for;
 use super::listing;
+use super::metrics::{SessionGauge, SessionState};
 use super::reply::{Reply, ReplyCode};
-use super::server::ServerContext;
+use super::server::{LiveContext, ServerContext, StopPhase};
 use super::stream::MaybeTls;
 use super::transfer::{Outcome, Signal};
+use super::xferlog;
 use crate::bucketfs::{FsError, Key};
 use crate::config::LegacyEncoding;
 use crate::daemon::AccountFs;
@@ -40,11 +42,12 @@ pub async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     implicit_tls: bool,
-    context: Arc<ServerContext>,
-    stop: watch::Receiver<bool>,
+    contexts: LiveContext,
+    stop: watch::Receiver<StopPhase>,
 ) {
     let span = info_span!("ftp", %peer, user = tracing::field::Empty);
     async move {
+        let context = Arc::clone(&contexts.borrow());
         let local = match stream.local_addr() {
             Ok(addr) => addr,
             Err(e) => {
@@ -77,14 +80,10 @@ pub async fn run(
         };
         info!(implicit_tls, "session start");
         let started = Instant::now();
-        let mut session = Session::new(context, control, peer, local, implicit_tls, stop);
+        let mut session = Session::new(context, contexts, control, peer, local, implicit_tls, stop);
         let reason = session.serve().await;
-        info!(
-            user = session.user_name(),
-            reason,
-            seconds = started.elapsed().as_secs(),
-            "session end"
-        );
+        // The span carries the user (once logged in) and the peer.
+        info!(reason, seconds = started.elapsed().as_secs(), "session end");
     }
     .instrument(span)
     .await
@@ -108,16 +107,29 @@ struct Transfer {
 /// What the transfer log says of a transfer.
 struct TransferInfo {
     command: &'static str,
+    /// The transfer log's name for it; `None` for listings, which are not logged there.
+    op: Option<xferlog::Op>,
     key: Key,
     started: Instant,
+    ascii: bool,
 }
 
 struct Session {
+    /// The context this session runs under: the newest until login, then the one it logged in with.
     context: Arc<ServerContext>,
+    /// The context in force, for logins and to see the account removed by a reload.
+    contexts: LiveContext,
+    /// The reload channel is gone (the server is being dropped): nothing more to watch.
+    contexts_closed: bool,
     control: Option<MaybeTls>,
     peer: SocketAddr,
     local: SocketAddr,
-    stop: watch::Receiver<bool>,
+    stop: watch::Receiver<StopPhase>,
+    /// The server is stopping: the session ends once its running transfer has ended and been answered.
+    draining: bool,
+    /// A reload removed this session's account: the session ends once its running transfer has ended.
+    account_removed: bool,
+    gauge: SessionGauge,
     input: BytesMut,
     /// Bytes of an over-long line thrown away so far.
     discarded: usize,
@@ -143,18 +155,24 @@ struct Session {
 impl Session {
     fn new(
         context: Arc<ServerContext>,
+        contexts: LiveContext,
         control: MaybeTls,
         peer: SocketAddr,
         local: SocketAddr,
         implicit_tls: bool,
-        stop: watch::Receiver<bool>,
+        stop: watch::Receiver<StopPhase>,
     ) -> Self {
         Self {
             context,
+            contexts,
+            contexts_closed: false,
             control: Some(control),
             peer,
             local,
             stop,
+            draining: false,
+            account_removed: false,
+            gauge: SessionGauge::new(),
             input: BytesMut::with_capacity(512),
             discarded: 0,
             login: Login::None,
@@ -180,6 +198,34 @@ impl Session {
             Login::User(u) => u,
             Login::None => "-",
         }
+    }
+
+    /// Before login, the session follows the context in force (accounts, TLS, limits of a reload).
+    fn follow_reloads(&mut self) {
+        if !matches!(self.login, Login::LoggedIn(_)) {
+            self.context = Arc::clone(&self.contexts.borrow_and_update());
+        }
+    }
+
+    /// Whether the context in force still has this session's account.
+    fn account_still_served(&mut self) -> bool {
+        match &self.login {
+            Login::LoggedIn(a) => self
+                .contexts
+                .borrow_and_update()
+                .accounts
+                .contains_key(&a.account.user),
+            _ => true,
+        }
+    }
+
+    fn sync_gauge(&mut self) {
+        let state = match (&self.login, &self.transfer) {
+            (Login::LoggedIn(_), Some(_)) => SessionState::Transferring,
+            (Login::LoggedIn(_), None) => SessionState::Idle,
+            _ => SessionState::Unauthenticated,
+        };
+        self.gauge.set(state);
     }
 
     fn encoding(&self) -> NameEncoding {
@@ -238,6 +284,7 @@ impl Session {
     async fn next_line(&mut self) -> Result<Line, End> {
         let mut idle_since = tokio::time::Instant::now();
         loop {
+            self.sync_gauge();
             if let Some(line) = self
                 .take_line()
                 .map_err(|_| End::session("control line flood"))?
@@ -255,6 +302,7 @@ impl Session {
                     self.connected_at + self.context.config.optional.login_timeout,
                 ))
             };
+            let watch_account = logged_in && !self.contexts_closed;
             let Some(control) = self.control.as_mut() else {
                 return Err(End::session("no control connection"));
             };
@@ -263,6 +311,7 @@ impl Session {
                 outcome = wait_transfer(&mut self.transfer) => Event::TransferDone(outcome),
                 _ = idle(deadline) => Event::Timeout,
                 _ = self.stop.changed() => Event::Stop,
+                changed = self.contexts.changed(), if watch_account => Event::Reloaded(changed.is_ok()),
             };
             match read {
                 Event::Read(Ok(0)) if self.quit_pending && self.transfer.is_some() => {
@@ -279,6 +328,14 @@ impl Session {
                         return Err(End::session("quit"));
                     }
                     answered.map_err(|_| End::client_gone("control connection lost"))?;
+                    if self.draining {
+                        self.say_shutting_down().await;
+                        return Err(End::session("server shutdown"));
+                    }
+                    if self.account_removed {
+                        self.say_account_removed().await;
+                        return Err(End::session("account removed"));
+                    }
                     idle_since = tokio::time::Instant::now();
                 }
                 Event::Timeout => {
@@ -293,11 +350,40 @@ impl Session {
                     return Err(End::session("timeout"));
                 }
                 Event::Stop => {
+                    // Draining lets a running transfer finish (the session ends after it); an abort, or a stop
+                    // with nothing running, ends the session now.
+                    let phase = *self.stop.borrow_and_update();
+                    if phase == StopPhase::Draining && self.transfer.is_some() {
+                        self.draining = true;
+                        continue;
+                    }
                     self.say_shutting_down().await;
                     return Err(End::session("server shutdown"));
                 }
+                Event::Reloaded(false) => self.contexts_closed = true,
+                Event::Reloaded(true) => {
+                    if !self.account_still_served() {
+                        if self.transfer.is_some() {
+                            self.account_removed = true;
+                        } else {
+                            self.say_account_removed().await;
+                            return Err(End::session("account removed"));
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// What a session hears when a reload has removed its account.
+    async fn say_account_removed(&mut self) {
+        info!("account removed from the configuration: closing the session");
+        let _ = self
+            .send(Reply::new(
+                ReplyCode::ServiceNotAvailable,
+                "Your account was removed from this server.",
+            ))
+            .await;
     }
 
     /// What every session hears when the server stops (SIGTERM).
@@ -427,6 +513,7 @@ impl Session {
     }
 
     async fn dispatch(&mut self, command: Command) -> std::io::Result<Flow> {
+        self.follow_reloads();
         // Commands allowed before login.
         match command {
             Command::User(name) => return self.user(name).await,
@@ -609,6 +696,8 @@ enum Event {
     TransferDone(Outcome),
     Timeout,
     Stop,
+    /// A reload (or, with `false`, the end of the reload channel).
+    Reloaded(bool),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::super::encoding;
 use super::super::listing::{self, LineFormat};
 use super::super::reply::{Reply, ReplyCode};
+use super::super::server::StopPhase;
 use super::super::stream::DataStream;
 use super::super::transfer::{self, Control, Outcome, Signal};
+use super::super::xferlog::{self, Ending, Entry, Op};
 use super::{Flow, ListKind, Session, StoreKind, Transfer, TransferInfo};
 use crate::bucketfs::{DirEntry, FsErrorKind, Key, Listing, WriteIntent};
 use crate::config::TlsMode;
@@ -246,12 +248,13 @@ impl Session {
         };
         // A transfer that moves nothing for idle_timeout ends, like an idle session.
         let stall = self.context.config.optional.idle_timeout;
-        // The client may take its time to connect: a shutdown meanwhile is answered by the command loop (a clone
-        // of the receiver, so the loop still sees the stop).
+        // The client may take its time to connect. A shutdown that aborts transfers ends the wait, and the command
+        // loop answers it (a clone of the receiver, so the loop still sees the stop); one that lets transfers
+        // finish lets this one start, since 150 has been sent.
         let mut stop = self.stop.clone();
         let connected = tokio::select! {
             connected = plan.connect(tls.as_ref(), stall) => connected,
-            _ = stop.changed() => return Ok(None),
+            _ = stop.wait_for(|phase| *phase == StopPhase::Abort) => return Ok(None),
         };
         match connected {
             Ok(data) => Ok(Some(data)),
@@ -275,10 +278,17 @@ impl Session {
         command: &'static str,
         key: Key,
     ) {
+        let op = match command {
+            "RETR" => Some(Op::Download),
+            "STOR" | "APPE" | "STOU" => Some(Op::Upload),
+            _ => None,
+        };
         let info = TransferInfo {
             command,
+            op,
             key,
             started: Instant::now(),
+            ascii: !self.binary,
         };
         self.transfer = Some(Transfer {
             task,
@@ -295,20 +305,28 @@ impl Session {
         outcome: Outcome,
     ) -> Io<()> {
         if let Some(t) = done {
-            let seconds = t.started.elapsed().as_secs_f64();
-            info!(
-                target: "xferlog",
-                user = self.user_name(),
-                client = %self.peer.ip(),
-                command = t.command,
-                path = %t.key.display(),
-                bytes = outcome.bytes,
-                seconds = format!("{seconds:.3}"),
-                result = outcome.code.number(),
-                "transfer"
-            );
+            self.log_transfer(&t, outcome.bytes, Ending::Replied(outcome.code));
         }
         self.reply(outcome.code, outcome.text).await.map(|_| ())
+    }
+
+    /// The transfer log line of a file transfer; a listing only at debug.
+    fn log_transfer(&self, t: &TransferInfo, bytes: u64, ending: Ending) {
+        let Some(op) = t.op else {
+            debug!(command = t.command, path = %t.key.display(), bytes, ?ending, "listing sent");
+            return;
+        };
+        xferlog::record(&Entry {
+            op,
+            user: self.user_name(),
+            client: self.peer.ip(),
+            path: &t.key.display(),
+            to: None,
+            bytes,
+            took: t.started.elapsed(),
+            ending,
+            ascii: t.ascii,
+        });
     }
 
     /// ABOR: cancels the running transfer and waits for it to clean up (an upload is aborted in the store).
@@ -333,7 +351,11 @@ impl Session {
     pub(super) async fn cancel_transfer(&mut self, signal: Signal) {
         if let Some(t) = self.transfer.take() {
             t.signal.send_replace(signal);
-            let _ = t.task.await;
+            let bytes = match t.task.await {
+                Ok(outcome) => outcome.bytes,
+                Err(_) => t.progress.load(Ordering::Relaxed),
+            };
+            self.log_transfer(&t.info, bytes, Ending::Cut);
         }
     }
 }

@@ -34,7 +34,7 @@ use opendal::Operator;
 
 use crate::config::StorageConfig;
 
-use super::{StorageError, StorageOptions};
+use super::{StorageError, StorageOptions, StoreHealth};
 
 mod faults;
 mod fs;
@@ -64,11 +64,12 @@ pub fn build_object_store(
     config: &StorageConfig,
     options: &StorageOptions,
     op: &Operator,
+    health: &StoreHealth,
 ) -> Result<ObjectStore, StorageError> {
     let faults = FaultHook::new(options);
     let backend = match config {
         StorageConfig::Cos { .. } | StorageConfig::S3 { .. } => {
-            Backend::S3(s3::S3Objects::new(config, options, faults)?)
+            Backend::S3(s3::S3Objects::new(config, options, faults, health.clone())?)
         }
         StorageConfig::Fs { root } => Backend::Fs(fs::FsObjects::new(root, faults)?),
         StorageConfig::Memory => Backend::Memory(memory::MemoryObjects::new(op.clone(), faults)),

@@ -31,7 +31,7 @@ use super::{
     UploadLimits, UploadedPart, GIB,
 };
 use crate::config::StorageConfig;
-use crate::storage::{StorageError, StorageOptions};
+use crate::storage::{StorageError, StorageOptions, StoreHealth};
 
 const MIB: u64 = 1024 * 1024;
 /// The largest object one CopyObject can copy, on S3 and on COS.
@@ -58,6 +58,7 @@ impl S3Objects {
         config: &StorageConfig,
         options: &StorageOptions,
         faults: FaultHook,
+        health: StoreHealth,
     ) -> Result<Self, StorageError> {
         let (dialect, endpoint, signer) = match config {
             StorageConfig::Cos {
@@ -99,7 +100,7 @@ impl S3Objects {
             shared: Arc::new(Shared {
                 dialect,
                 endpoint,
-                transport: Transport::new(client, signer, faults, policy),
+                transport: Transport::new(client, signer, faults, policy, health),
                 limits: UploadLimits {
                     min_part,
                     max_part: 5 * GIB,

@@ -13,7 +13,9 @@ use tracing::{debug, warn};
 use super::error::{self, Retry};
 use super::retry::{Liveness, RetryPolicy, Stalled};
 use super::sign::StoreSigner;
+use crate::storage::metrics;
 use crate::storage::objects::faults::FaultHook;
+use crate::storage::StoreHealth;
 
 /// Bodies are handed to the connection in slices of this size, each a sign of progress.
 const UPLOAD_SLICE: usize = 64 * 1024;
@@ -76,6 +78,8 @@ pub(super) struct Transport {
     signer: StoreSigner,
     faults: FaultHook,
     policy: RetryPolicy,
+    /// Told of temporary failures, so that the store's health is probed at once.
+    health: StoreHealth,
 }
 
 impl Transport {
@@ -84,12 +88,14 @@ impl Transport {
         signer: StoreSigner,
         faults: FaultHook,
         policy: RetryPolicy,
+        health: StoreHealth,
     ) -> Self {
         Transport {
             client,
             signer,
             faults,
             policy,
+            health,
         }
     }
 
@@ -102,6 +108,7 @@ impl Transport {
     pub(super) async fn send_counted(&self, req: &Request) -> (opendal::Result<Response>, u32) {
         let live = Arc::new(Liveness::new());
         let attempts = AtomicU32::new(0);
+        let started = std::time::Instant::now();
         let result = (|| {
             attempts.fetch_add(1, Ordering::Relaxed);
             self.attempt(req, &live)
@@ -109,8 +116,20 @@ impl Transport {
         .retry(self.policy.backoff())
         .when(|e: &Error| e.is_temporary())
         .adjust(|_, delay| delay.filter(|d| self.policy.may_retry(live.idle(), *d)))
-        .notify(|e, delay| warn!(op = req.op, error = %e, ?delay, "store request failed; retrying"))
+        .notify(|e, delay| {
+            warn!(op = req.op, error = %e, ?delay, "store request failed; retrying");
+            metrics::retry("objects", req.op);
+            self.health.probe_soon();
+        })
         .await;
+        metrics::objects_request(
+            req.op,
+            result.as_ref().map(|_| ()).map_err(Error::kind),
+            started.elapsed(),
+        );
+        if result.as_ref().is_err_and(Error::is_temporary) {
+            self.health.probe_soon();
+        }
         let attempts = attempts.into_inner();
         let result = result.map_err(|e| {
             if attempts > 1 {
