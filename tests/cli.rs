@@ -5,17 +5,16 @@
 mod common;
 mod ftpd;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cosftpd::config::Secret;
 use cosftpd::ftp::auth::verify_password;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cosftpd");
+use common::daemon::{Daemon, BIN};
 
 fn fuse_available() -> bool {
     // SAFETY: geteuid cannot fail and touches no memory of ours.
@@ -66,79 +65,6 @@ log_dir = {dir}/logs
         dir = dir.display(),
     );
     common::write_config(dir, &text)
-}
-
-/// Stops the daemon with SIGTERM on drop (and waits), so no test leaves a process or a mount behind.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(args: &[&str]) -> Daemon {
-        Self::spawn(Command::new(BIN).args(args))
-    }
-
-    fn spawn(command: &mut Command) -> Daemon {
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cosftpd");
-        Daemon(child)
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        // SAFETY: kill takes plain integers; the pid is our own child, not yet reaped.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.0.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cosftpd did not stop within 20 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stderr(&mut self) -> String {
-        let mut text = String::new();
-        if let Some(mut err) = self.0.stderr.take() {
-            let _ = err.read_to_string(&mut text);
-        }
-        text
-    }
-
-    /// Waits until the daemon logs `needle` (its readiness line) or dies.
-    fn wait_for_log(&mut self, needle: &str) {
-        let err = self.0.stderr.take().expect("stderr");
-        let mut reader = BufReader::new(err);
-        let mut line = String::new();
-        let mut seen = String::new();
-        loop {
-            line.clear();
-            let n = reader.read_line(&mut line).expect("read stderr");
-            assert!(n > 0, "cosftpd exited before logging {needle:?}:\n{seen}");
-            seen.push_str(&line);
-            if line.contains(needle) {
-                break;
-            }
-        }
-        // Keep draining so the daemon never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            let _ = reader.read_to_string(&mut sink);
-        });
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            self.terminate();
-        }
-    }
 }
 
 fn is_mounted(path: &Path) -> bool {

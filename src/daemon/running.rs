@@ -142,7 +142,7 @@ impl Running {
             if a.health.status().0 == StoreStatus::Unknown {
                 a.health.probe_soon();
             }
-            let probe = tokio::spawn(a.health.clone().watch(a.fs.op().clone()));
+            let probe = tokio::spawn(a.health.clone().watch());
             self.probes.insert(a.account.user.clone(), Task(probe));
         }
         *self

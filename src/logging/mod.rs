@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_appender::rolling::RollingFileAppender;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{filter, fmt, reload, EnvFilter, Layer, Registry};
@@ -103,8 +104,10 @@ fn filter(level: tracing::Level) -> EnvFilter {
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// One output (stderr or the log file) in the configured format.
-fn output<W>(format: LogFormat, writer: W, ansi: bool, target: bool) -> BoxedLayer
+/// The log output in the configured format. One layer writes each event to stderr and to the log file: two fmt
+/// layers would each add a span's recorded fields (the session's `user`) to the one copy the span keeps, and both
+/// outputs would show them twice (`user="u" user="u"`).
+fn output<W>(format: LogFormat, writer: W, ansi: bool) -> BoxedLayer
 where
     W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -112,7 +115,7 @@ where
         LogFormat::Text => fmt::layer()
             .with_writer(OneLine(writer))
             .with_ansi(ansi)
-            .with_target(target)
+            .with_target(false)
             .boxed(),
         // JSON escapes line breaks itself: one object per line. The event's fields at the top level, the span's
         // (peer, user, op) under "span".
@@ -151,14 +154,10 @@ pub fn init(settings: &LogSettings) -> Result<Logging, LogError> {
     guards.push(guard);
     let xferlog_format = Arc::new(Mutex::new(settings.xferlog_format));
 
-    let stderr = output(
-        settings.format,
-        std::io::stderr,
-        std::io::stderr().is_terminal(),
-        false,
-    );
-    let file = output(settings.format, log_writer, false, true);
-    let outputs = vec![stderr, file].with_filter(filter);
+    // Colours only for a terminal, and not when the same bytes go to a file as well.
+    let ansi = std::io::stderr().is_terminal() && settings.dir.is_none();
+    let outputs =
+        output(settings.format, std::io::stderr.and(log_writer), ansi).with_filter(filter);
     let transfers = xferlog::XferlogLayer::new(xferlog_writer, Arc::clone(&xferlog_format))
         .with_filter(filter::Targets::new().with_target(xferlog::TARGET, tracing::Level::INFO));
     // A second init (tests) keeps the first subscriber.

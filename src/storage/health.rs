@@ -7,7 +7,7 @@
 //! client is not the store's fault — it only makes the next probe come sooner, so a dead store is reported within
 //! its time to error (15 s at most, see `objects::s3::retry`) rather than at the next period.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use opendal::Operator;
@@ -44,6 +44,9 @@ struct Inner {
     user: String,
     status: Mutex<(StoreStatus, Option<SystemTime>)>,
     probe_now: Notify,
+    /// The operator probes go through (the account's, without OpenDAL's metrics); set once the store is built,
+    /// which needs this value first (its retries report here).
+    probe: OnceLock<Operator>,
 }
 
 impl StoreHealth {
@@ -53,6 +56,7 @@ impl StoreHealth {
                 user: user.to_string(),
                 status: Mutex::new((StoreStatus::Unknown, None)),
                 probe_now: Notify::new(),
+                probe: OnceLock::new(),
             }),
         }
     }
@@ -73,6 +77,25 @@ impl StoreHealth {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    pub(super) fn set_probe(&self, op: Operator) {
+        let _ = self.inner.probe.set(op);
+    }
+
+    /// One probe now: the start-up check, and each period's. Its result is recorded; an error is returned too.
+    pub async fn probe(&self) -> Result<(), super::StorageError> {
+        let result = match self.inner.probe.get() {
+            Some(op) => super::check(op).await,
+            None => Ok(()),
+        };
+        self.record(
+            result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| ErrorChain(e).to_string()),
+        );
+        result
     }
 
     /// A request just failed as a dead store's would: probe now rather than at the next period.
@@ -103,8 +126,8 @@ impl StoreHealth {
         *current = (status, Some(SystemTime::now()));
     }
 
-    /// Probes `op` every `PROBE_INTERVAL`, and soon after `probe_soon`, until the task is aborted.
-    pub async fn watch(self, op: Operator) {
+    /// Probes every `PROBE_INTERVAL`, and soon after `probe_soon`, until the task is aborted.
+    pub async fn watch(self) {
         let mut last = tokio::time::Instant::now() - MIN_PROBE_GAP;
         loop {
             tokio::select! {
@@ -114,10 +137,7 @@ impl StoreHealth {
                 }
             }
             last = tokio::time::Instant::now();
-            let result = super::check(&op)
-                .await
-                .map_err(|e| ErrorChain(&e).to_string());
-            self.record(result);
+            let _ = self.probe().await;
         }
     }
 }
@@ -130,8 +150,9 @@ mod tests {
     async fn a_failure_brings_the_next_probe_forward() {
         let op = Operator::new(opendal::services::Memory::default()).unwrap();
         let health = StoreHealth::new("alice");
+        health.set_probe(op);
         assert_eq!(health.status().0, StoreStatus::Unknown);
-        let task = tokio::spawn(health.clone().watch(op));
+        let task = tokio::spawn(health.clone().watch());
         health.probe_soon();
         // Paused time: the probe runs as soon as the task gets to it, long before the period.
         while health.status().0 == StoreStatus::Unknown {

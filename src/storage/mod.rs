@@ -72,15 +72,17 @@ pub fn build_operator(
     config: &StorageConfig,
     options: &StorageOptions,
 ) -> Result<Operator, StorageError> {
-    build_watched_operator(config, options, &StoreHealth::detached())
+    build_watched_operator(config, options, &StoreHealth::detached()).map(|(op, _)| op)
 }
 
-/// The operator, its retries reported to `health` (see `storage::health`).
+/// The operator, its retries reported to `health` (see `storage::health`); and the same operator without OpenDAL's
+/// metrics, for the health probes (a probe is not a user's request, and it stops a listing after one entry, which
+/// the metrics layer would count as a failed `list`).
 fn build_watched_operator(
     config: &StorageConfig,
     options: &StorageOptions,
     health: &StoreHealth,
-) -> Result<Operator, StorageError> {
+) -> Result<(Operator, Operator), StorageError> {
     let op = match config {
         StorageConfig::Cos {
             bucket,
@@ -168,8 +170,9 @@ fn build_watched_operator(
                 .with_io_timeout(LOCAL_IO_TIMEOUT),
         ),
     };
+    let probe = op.layer(TracingLayer::new());
     // Outermost: OpenDAL's metrics see each operation whole, retries included.
-    Ok(op.layer(TracingLayer::new()).layer(MetricsLayer::new()))
+    Ok((probe.clone().layer(MetricsLayer::new()), probe))
 }
 
 /// `<root>.cosftpd-tmp`: the directory beside an `fs` root for temporary files and staged uploads (on the
@@ -282,13 +285,14 @@ pub fn build_store(
     build_watched_store(config, options, &StoreHealth::detached())
 }
 
-/// Both clients, their temporary failures reported to `health`.
+/// Both clients, their temporary failures reported to `health`, which is given the probe operator.
 fn build_watched_store(
     config: &StorageConfig,
     options: &StorageOptions,
     health: &StoreHealth,
 ) -> Result<AccountStore, StorageError> {
-    let op = build_watched_operator(config, options, health)?;
+    let (op, probe) = build_watched_operator(config, options, health)?;
+    health.set_probe(probe);
     let objects = build_object_store(config, options, &op, health)?;
     Ok(AccountStore { op, objects })
 }
@@ -316,8 +320,7 @@ pub async fn open_account(
     let health = StoreHealth::new(&account.user);
     let store = build_watched_store(&account.storage, options, &health).map_err(fail)?;
     if !skip_check {
-        check(&store.op).await.map_err(fail)?;
-        health.record(Ok(()));
+        health.probe().await.map_err(fail)?;
     }
     Ok(WatchedStore { store, health })
 }

@@ -10,6 +10,8 @@
 //! async code, call the HTTP helpers through `tokio::task::spawn_blocking` if the runtime has one thread.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
