@@ -682,8 +682,8 @@ fn the_config_is_dash_c_else_cosftpd_config_else_etc_else_conf() {
     }
 }
 
-/// Under systemd (`Type=notify`), READY=1 comes once the FTP listener accepts connections, STOPPING=1 when a
-/// SIGTERM starts the shutdown.
+/// Under systemd (`Type=notify`), READY=1 comes once the FTP listener accepts connections, RELOADING=1 and READY=1
+/// around a SIGHUP, STOPPING=1 when a SIGTERM starts the shutdown.
 #[test]
 fn serve_notifies_systemd_when_ready_and_when_stopping() {
     let dir = tempfile::tempdir().unwrap();
@@ -713,6 +713,20 @@ fn serve_notifies_systemd_when_ready_and_when_stopping() {
     let mut ctl = ftpd::Ctl::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     ctl.login("alice", "secret-password-1");
     drop(ctl);
+
+    // SIGHUP: RELOADING=1 with the time (systemd's Type=notify-reload wants it), then READY=1 again.
+    daemon.signal(libc::SIGHUP);
+    let reloading = receive();
+    assert!(
+        reloading.lines().any(|l| l == "RELOADING=1"),
+        "{reloading:?}"
+    );
+    assert!(
+        reloading.lines().any(|l| l.starts_with("MONOTONIC_USEC=")),
+        "{reloading:?}"
+    );
+    let ready = receive();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
 
     let status = daemon.terminate();
     let stopping = receive();

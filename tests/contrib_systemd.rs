@@ -71,6 +71,10 @@ fn unit_root() -> Option<(PathBuf, tempfile::TempDir)> {
     if std::fs::hard_link(BIN, bin.join("cosftpd")).is_err() {
         std::fs::copy(BIN, bin.join("cosftpd")).unwrap();
     }
+    // And the one ExecReload names.
+    let kill = root.path().join("bin");
+    std::fs::create_dir_all(&kill).unwrap();
+    std::fs::copy(ftpd::tool("kill")?, kill.join("kill")).unwrap();
     Some((analyze, root))
 }
 
@@ -138,6 +142,10 @@ fn the_units_command_line_is_one_cosftpd_accepts() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(setting(&text, "Type").as_deref(), Some("notify"));
+    assert_eq!(
+        setting(&text, "ExecReload").as_deref(),
+        Some("/bin/kill -HUP $MAINPID")
+    );
     assert_eq!(setting(&text, "Restart").as_deref(), Some("on-failure"));
     assert!(setting(&text, "LimitNOFILE").is_some());
 }

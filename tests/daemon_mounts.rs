@@ -73,7 +73,19 @@ impl Site {
 
     /// Three accounts on one store (RW, R, W), homes `rw`, `r`, `w`; `optional` goes into [OPTIONAL].
     fn config(&self, optional: &str) -> PathBuf {
-        let account = |n: usize, user: &str, authority: &str| {
+        self.config_of(&[("rw", "RW"), ("r", "R"), ("w", "W")], optional)
+    }
+
+    /// Accounts `(user, authority)` on one store, each with home `<user>` and password `secret-password-<user>`
+    /// where the user is not one of the three of `config` (theirs is `secret-password-<n>`).
+    fn config_of(&self, accounts: &[(&str, &str)], optional: &str) -> PathBuf {
+        let account = |user: &str, authority: &str| {
+            let n = match user {
+                "rw" => "0".to_string(),
+                "r" => "1".to_string(),
+                "w" => "2".to_string(),
+                other => other.to_string(),
+            };
             format!(
                 "[COS_ACCOUNT_{n}]\n\
                  storage_type = fs\n\
@@ -87,8 +99,9 @@ impl Site {
                 home = self.path(user).display(),
             )
         };
+        let accounts: String = accounts.iter().map(|(u, a)| account(u, a)).collect();
         let text = format!(
-            "{}{}{}\
+            "{accounts}\
              [NETWORK]\n\
              listen_address = 127.0.0.1\n\
              listen_port = {port}\n\
@@ -96,9 +109,6 @@ impl Site {
              [OPTIONAL]\n\
              create_home_dir = true\n\
              {optional}\n",
-            account(0, "rw", "RW"),
-            account(1, "r", "R"),
-            account(2, "w", "W"),
             port = self.port,
         );
         common::write_config(self.dir.path(), &text)
@@ -113,7 +123,7 @@ impl Drop for Site {
     /// A test that failed half-way may leave a mount (or a stale one) behind: detach it, so the next run and
     /// the removal of the directory are not blocked by it.
     fn drop(&mut self) {
-        for home in self.homes() {
+        for home in self.homes().into_iter().chain([self.path("new")]) {
             if mount_type(&home).is_some() {
                 let _ = Command::new("umount").arg("-l").arg(&home).status();
             }
@@ -456,9 +466,10 @@ fn local_users_get_the_owner_and_mode_the_mount_shows() {
     assert_eq!(site.object("from-w.txt").as_deref(), Some(&b"w\n"[..]));
 }
 
-/// SIGHUP is logged and ignored: FTP logins and the mounts keep working, and SIGTERM still stops cleanly.
+/// SIGHUP reloads the config: the mounts keep working through it; an account the reload adds is mounted at once
+/// (and logs in); one it removes cannot log in, and stays mounted until the daemon stops, which unmounts every one.
 #[test]
-fn sighup_leaves_the_daemon_serving() {
+fn sighup_mounts_added_accounts_and_keeps_the_others() {
     if !fuse_available() {
         return;
     }
@@ -468,24 +479,32 @@ fn sighup_leaves_the_daemon_serving() {
     let rw = site.path("rw");
     std::fs::write(rw.join("before.txt"), b"before\n").expect("write through the mount");
 
+    site.config_of(&[("rw", "RW"), ("r", "R"), ("new", "RW")], "");
     daemon.signal(libc::SIGHUP);
-    daemon.wait_for_log("SIGHUP received; reloading is not supported yet");
+    daemon.wait_for_log("config reloaded: 3 account(s); added: new; removed: w");
+    daemon.wait_for_log("the mounts of removed users (w)");
     assert!(daemon.is_running(), "SIGHUP stopped the daemon");
 
-    let mut ctl = ftpd::Ctl::connect(SocketAddr::from(([127, 0, 0, 1], site.port)));
-    ctl.login("rw", "secret-password-0");
+    let new = site.path("new");
+    assert_eq!(mount_type(&new).as_deref(), Some("fuse.cosftpd"));
+    std::fs::write(new.join("via-new.txt"), b"new\n").expect("write through the new mount");
+    assert_eq!(site.object("via-new.txt").as_deref(), Some(&b"new\n"[..]));
+    assert_eq!(mount_type(&site.path("w")).as_deref(), Some("fuse.cosftpd"));
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], site.port));
+    let mut ctl = ftpd::Ctl::connect(addr);
+    ctl.login("new", "secret-password-new");
     ctl.expect("SIZE before.txt", 213);
-    drop(ctl);
+    let mut gone = ftpd::Ctl::connect(addr);
+    gone.expect("USER w", 331);
+    gone.expect("PASS secret-password-2", 530);
+    drop((ctl, gone));
     std::fs::write(rw.join("after.txt"), b"after\n").expect("the mount still works");
-    assert_eq!(
-        std::fs::read(rw.join("before.txt")).expect("read"),
-        b"before\n"
-    );
     assert_eq!(site.object("after.txt").as_deref(), Some(&b"after\n"[..]));
 
     let status = daemon.terminate();
     assert!(status.success(), "{status}\n{}", daemon.log());
-    for home in site.homes() {
+    for home in site.homes().into_iter().chain([new]) {
         assert_eq!(mount_type(&home), None, "{} left mounted", home.display());
     }
 }
