@@ -588,3 +588,74 @@ fn sigterm_lets_a_running_upload_finish_and_a_second_one_aborts_it() {
     assert!(daemon.wait_exit().success());
     assert!(!dir.path().join("bucket/cut.bin").exists());
 }
+
+/// A fresh self-signed certificate and key for `name`, written at `cert` and `key`; returns the certificate's PEM.
+fn write_certificate(cert: &Path, key: &Path, name: &str) -> String {
+    let rcgen::CertifiedKey {
+        cert: c,
+        signing_key,
+    } = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+    std::fs::write(cert, c.pem()).unwrap();
+    std::fs::write(key, signing_key.serialize_pem()).unwrap();
+    c.pem()
+}
+
+/// The base64 body of the first PEM certificate in `text`.
+fn pem_body(text: &str) -> String {
+    text.split("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .and_then(|rest| rest.split("-----END CERTIFICATE-----").next())
+        .unwrap_or_else(|| panic!("no certificate in:\n{text}"))
+        .split_whitespace()
+        .collect()
+}
+
+/// The certificate the server presents after AUTH TLS, as openssl sees it.
+fn served_certificate(openssl: &Path, port: u16) -> String {
+    let out = ftpd::run(
+        Command::new(openssl)
+            .args(["s_client", "-starttls", "ftp", "-connect"])
+            .arg(format!("127.0.0.1:{port}")),
+    );
+    pem_body(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// SIGHUP reads the TLS certificate and key again from the same paths (a renewal); files that do not load are
+/// refused and the certificate in use stays.
+#[test]
+fn sighup_rereads_the_tls_certificate() {
+    let Some(openssl) = ftpd::tool("openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let first = write_certificate(&cert, &key, "first.test");
+    let text = account(0, dir.path(), "alice", "pw-alice", "RW")
+        + &settings(
+            port,
+            &format!(
+                "tls_mode = optional\ntls_cert_file = {}\ntls_key_file = {}",
+                cert.display(),
+                key.display()
+            ),
+            "mount_enable = false",
+        );
+    let config = common::write_config(dir.path(), &text);
+    let mut daemon = Daemon::start(&["serve", "-c", config.to_str().unwrap()]);
+    let mut log = daemon.log_lines();
+    log.wait_for("ready: serving 1 account(s)");
+    assert_eq!(served_certificate(&openssl, port), pem_body(&first));
+
+    let renewed = write_certificate(&cert, &key, "renewed.test");
+    daemon.signal(libc::SIGHUP);
+    log.wait_for("config reloaded");
+    assert_eq!(served_certificate(&openssl, port), pem_body(&renewed));
+
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    daemon.signal(libc::SIGHUP);
+    let refused = log.wait_for("reload refused");
+    assert!(refused.contains("tls_cert_file"), "{refused}");
+    assert_eq!(served_certificate(&openssl, port), pem_body(&renewed));
+    assert!(daemon.terminate().success());
+}

@@ -483,6 +483,18 @@ mod tests {
         assert_eq!(waiting.await.unwrap_err(), Banned);
     }
 
+    #[test]
+    fn new_rules_apply_to_the_next_checks_and_keep_the_failures() {
+        let guard = LoginGuard::new(5, Duration::from_secs(60), Duration::from_secs(60));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(!fail(&guard, a));
+        assert!(!fail(&guard, a));
+        // A reload lowers the limit: the two failures count, the third locks the address out.
+        guard.set_rules(3, Duration::from_secs(60), Duration::from_secs(60));
+        assert!(fail(&guard, a));
+        assert!(guard.is_banned(a));
+    }
+
     #[tokio::test]
     async fn success_resets_and_zero_disables() {
         let guard = LoginGuard::new(2, Duration::from_secs(60), Duration::from_secs(60));

@@ -90,8 +90,6 @@ struct HandleInner {
     log_file: Swappable<RollingFileAppender>,
     xferlog_file: Swappable<std::fs::File>,
     xferlog_format: Arc<Mutex<XferlogFormat>>,
-    /// The settings in force, to say what a reload could not change.
-    settings: Mutex<LogSettings>,
 }
 
 /// The filter of the log outputs: `log_level` for cosftpd, warnings of dependencies, and the transfer log at INFO
@@ -173,7 +171,6 @@ pub fn init(settings: &LogSettings) -> Result<Logging, LogError> {
                 log_file,
                 xferlog_file,
                 xferlog_format,
-                settings: Mutex::new(settings.clone()),
             }),
         },
     })
@@ -181,9 +178,9 @@ pub fn init(settings: &LogSettings) -> Result<Logging, LogError> {
 
 impl LogHandle {
     /// Applies `new`: the level, the log file (reopened, also where it is the same: logrotate may have moved it),
-    /// the transfer log file and format. Nothing changes when a file cannot be opened. Returns the settings that
-    /// need a restart (`log_format`).
-    pub fn reload(&self, new: &LogSettings) -> Result<Vec<&'static str>, LogError> {
+    /// the transfer log file and format. Nothing changes when a file cannot be opened. `format` is not changed
+    /// (a restart: the daemon's reload plan keeps it).
+    pub fn reload(&self, new: &LogSettings) -> Result<(), LogError> {
         let log_file = match &new.dir {
             Some(dir) => Some(files::open_daily(dir, new.keep_days)?),
             None => None,
@@ -202,18 +199,6 @@ impl LogHandle {
         if let Err(e) = inner.filter.reload(filter(new.level)) {
             tracing::warn!(error = %e, "log_level not changed");
         }
-        let mut current = inner
-            .settings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut restart = Vec::new();
-        if current.format != new.format {
-            restart.push("log_format");
-        }
-        *current = LogSettings {
-            format: current.format,
-            ..new.clone()
-        };
-        Ok(restart)
+        Ok(())
     }
 }

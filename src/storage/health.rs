@@ -83,19 +83,26 @@ impl StoreHealth {
         let _ = self.inner.probe.set(op);
     }
 
-    /// One probe now: the start-up check, and each period's. Its result is recorded; an error is returned too.
-    pub async fn probe(&self) -> Result<(), super::StorageError> {
-        let result = match self.inner.probe.get() {
+    /// The probe's request (no record).
+    async fn check(&self) -> Result<(), super::StorageError> {
+        match self.inner.probe.get() {
             Some(op) => super::check(op).await,
             None => Ok(()),
-        };
-        self.record(
-            result
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| ErrorChain(e).to_string()),
-        );
-        result
+        }
+    }
+
+    /// One probe now; its result is recorded.
+    pub async fn probe(&self) {
+        let result = self.check().await;
+        self.record(result.map_err(|e| ErrorChain(&e).to_string()));
+    }
+
+    /// The start-up check: the first probe. A failure is the caller's to report (the start stops), so only success
+    /// is recorded.
+    pub async fn first_check(&self) -> Result<(), super::StorageError> {
+        self.check().await?;
+        self.record(Ok(()));
+        Ok(())
     }
 
     /// A request just failed as a dead store's would: probe now rather than at the next period.
@@ -137,7 +144,7 @@ impl StoreHealth {
                 }
             }
             last = tokio::time::Instant::now();
-            let _ = self.probe().await;
+            self.probe().await;
         }
     }
 }

@@ -320,7 +320,7 @@ pub async fn open_account(
     let health = StoreHealth::new(&account.user);
     let store = build_watched_store(&account.storage, options, &health).map_err(fail)?;
     if !skip_check {
-        health.probe().await.map_err(fail)?;
+        health.first_check().await.map_err(fail)?;
     }
     Ok(WatchedStore { store, health })
 }
