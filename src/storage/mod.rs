@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use opendal::layers::{MetricsLayer, RetryLayer, TimeoutLayer, TracingLayer};
+use opendal::layers::{
+    MetricsLayer, RetryEvent, RetryInterceptor, RetryLayer, TimeoutLayer, TracingLayer,
+};
 use opendal::{ErrorKind, HttpTransporter, Operator};
 use opendal_http_transport_reqwest::ReqwestTransport;
 
@@ -75,9 +77,9 @@ pub fn build_operator(
     build_watched_operator(config, options, &StoreHealth::detached()).map(|(op, _)| op)
 }
 
-/// The operator, its retries reported to `health` (see `storage::health`); and the same operator without OpenDAL's
-/// metrics, for the health probes (a probe is not a user's request, and it stops a listing after one entry, which
-/// the metrics layer would count as a failed `list`).
+/// The operator, its retries reported to `health` (see `storage::health`); and the same operator for the health
+/// probes, without OpenDAL's metrics or retry notices (a probe is not a user's request, and it stops a listing after
+/// one entry, which the metrics layer would count as a failed `list`).
 fn build_watched_operator(
     config: &StorageConfig,
     options: &StorageOptions,
@@ -147,6 +149,18 @@ fn build_watched_operator(
     .map_err(|e| StorageError::Invalid(e.to_string()))?;
 
     let op = with_http_transport(op, options)?;
+    // The probe's retries are its own business: not counted, not logged, and they do not call for another probe.
+    let probe = with_layers(op.clone(), config, |_: RetryEvent<'_>| {});
+    let observer = metrics::RetryObserver {
+        health: health.clone(),
+    };
+    // Outermost: OpenDAL's metrics see each operation whole, retries included.
+    let op = with_layers(op, config, observer).layer(MetricsLayer::new());
+    Ok((op, probe))
+}
+
+/// Timeouts, retries (remote stores; each retry told to `notify`) and tracing.
+fn with_layers<I: RetryInterceptor>(op: Operator, config: &StorageConfig, notify: I) -> Operator {
     let op = match config {
         StorageConfig::Cos { .. } | StorageConfig::S3 { .. } => op
             .layer(
@@ -160,9 +174,7 @@ fn build_watched_operator(
                     .with_min_delay(RETRY_MIN_DELAY)
                     .with_max_delay(RETRY_MAX_DELAY)
                     .with_max_times(RETRIES)
-                    .with_notify(metrics::RetryObserver {
-                        health: health.clone(),
-                    }),
+                    .with_notify(notify),
             ),
         StorageConfig::Fs { .. } | StorageConfig::Memory => op.layer(
             TimeoutLayer::new()
@@ -170,9 +182,7 @@ fn build_watched_operator(
                 .with_io_timeout(LOCAL_IO_TIMEOUT),
         ),
     };
-    let probe = op.layer(TracingLayer::new());
-    // Outermost: OpenDAL's metrics see each operation whole, retries included.
-    Ok((probe.clone().layer(MetricsLayer::new()), probe))
+    op.layer(TracingLayer::new())
 }
 
 /// `<root>.cosftpd-tmp`: the directory beside an `fs` root for temporary files and staged uploads (on the
