@@ -70,7 +70,7 @@ pub async fn open_accounts(
         match store {
             Ok(store) => accounts.push(AccountFs {
                 account: Arc::new(account.clone()),
-                fs: BucketFs::for_account(store, account, config, budget.clone()),
+                fs: BucketFs::for_account(store, account, config, budget.clone(), None),
             }),
             Err(e) => failures.push(e.to_string()),
         }

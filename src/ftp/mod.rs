@@ -14,6 +14,7 @@ pub mod encoding;
 pub mod fs_reply;
 pub mod limits;
 pub mod listing;
+pub mod proxy;
 pub mod reply;
 pub mod server;
 mod session;
