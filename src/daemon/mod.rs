@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use crate::bucketfs::{BucketFs, MemoryBudget};
+use crate::bucketfs::{BucketFs, MemoryBudget, WriterLeases};
+use crate::cluster::Cluster;
 use crate::config::{Account, Config};
 use crate::storage::{self, StorageOptions};
 
@@ -40,6 +41,8 @@ pub enum DaemonError {
     Mount(String),
     #[error("FTP listener: {0}")]
     Ftp(String),
+    #[error("{0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("signal handling: {0}")]
     Signal(std::io::Error),
 }
@@ -51,10 +54,12 @@ pub struct AccountFs {
     pub fs: BucketFs,
 }
 
-/// Builds every account's filesystem; all stores are checked concurrently and every failure is reported.
+/// Builds every account's filesystem; all stores are checked concurrently and every failure is reported. In a
+/// cluster, each account's writers take the cluster's leases.
 pub async fn open_accounts(
     config: &Config,
     options: &RunOptions,
+    cluster: Option<&Arc<Cluster>>,
 ) -> Result<Vec<AccountFs>, DaemonError> {
     let budget = MemoryBudget::new(config.optional.memory_budget);
     let opened = futures::future::join_all(
@@ -68,10 +73,14 @@ pub async fn open_accounts(
     let mut failures = Vec::new();
     for (account, store) in config.accounts.iter().zip(opened) {
         match store {
-            Ok(store) => accounts.push(AccountFs {
-                account: Arc::new(account.clone()),
-                fs: BucketFs::for_account(store, account, config, budget.clone(), None),
-            }),
+            Ok(store) => {
+                let leases = cluster
+                    .map(|c| Arc::new(c.writer_leases(&account.user)) as Arc<dyn WriterLeases>);
+                accounts.push(AccountFs {
+                    account: Arc::new(account.clone()),
+                    fs: BucketFs::for_account(store, account, config, budget.clone(), leases),
+                })
+            }
             Err(e) => failures.push(e.to_string()),
         }
     }
@@ -107,7 +116,11 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     let mut signals = Signals::install()?;
     let config = Arc::new(config);
     prepare_home_dirs(&config)?;
-    let accounts = open_accounts(&config, &options).await?;
+    let cluster = match &config.cluster {
+        Some(settings) => Some(Cluster::start(settings).await?),
+        None => None,
+    };
+    let accounts = open_accounts(&config, &options, cluster.as_ref()).await?;
     for a in &accounts {
         info!(
             user = %a.account.user,
@@ -121,7 +134,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
 
     let mounts = mounts::mount_all(&config, &accounts, options.mode)?;
     let ftp = match options.mode {
-        Mode::Serve => Some(ftp_listener::start(Arc::clone(&config), &accounts).await?),
+        Mode::Serve => {
+            Some(ftp_listener::start(Arc::clone(&config), &accounts, cluster.as_ref()).await?)
+        }
         Mode::MountOnly => None,
     };
 
@@ -142,6 +157,9 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     service_manager::stopping();
     if let Some(ftp) = ftp {
         ftp.shutdown().await;
+    }
+    if let Some(cluster) = &cluster {
+        cluster.leave().await;
     }
     // Unmounting waits for the kernel to finish with each mount, and in-flight requests need the runtime: block
     // a dedicated thread, not a runtime worker.
@@ -258,8 +276,9 @@ mod ftp_listener {
     pub async fn start(
         config: Arc<Config>,
         accounts: &[AccountFs],
+        cluster: Option<&Arc<Cluster>>,
     ) -> Result<FtpServer, DaemonError> {
-        let context = ServerContext::new(config, accounts)
+        let context = ServerContext::new(config, accounts, cluster)
             .await
             .map_err(|e| DaemonError::Ftp(e.to_string()))?;
         FtpServer::start(Arc::new(context))

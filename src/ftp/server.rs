@@ -1,4 +1,5 @@
-//! The listeners: admit or refuse each connection (limits, lockout), hand it to a session task, stop on request.
+//! The listeners: admit or refuse each connection (PROXY header, lockout, limits), hand it to a session task, stop
+//! on request.
 
 use std::collections::HashMap;
 use std::io;
@@ -9,15 +10,17 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::addr::canonical_ip as canonical;
 use super::auth::LoginGuard;
 use super::data::PassivePorts;
 use super::limits::ConnectionLimits;
+use super::proxy::{self, Peer, ProxyPolicy};
 use super::reply::{Reply, ReplyCode};
 use super::session;
 use super::tls::Acceptors;
+use crate::cluster::Cluster;
 use crate::config::{Config, LegacyEncoding, TlsMode};
 use crate::daemon::AccountFs;
 
@@ -30,6 +33,8 @@ pub struct ServerContext {
     pub config: Arc<Config>,
     pub limits: ConnectionLimits,
     pub logins: LoginGuard,
+    /// Which connections come through a load balancer and begin with a PROXY header.
+    pub proxy: ProxyPolicy,
     pub passive: PassivePorts,
     /// The address announced in PASV replies, when `masquerade_address` is set (resolved at start).
     pub masquerade: Option<IpAddr>,
@@ -49,7 +54,12 @@ pub enum ServerError {
 }
 
 impl ServerContext {
-    pub async fn new(config: Arc<Config>, accounts: &[AccountFs]) -> Result<Self, ServerError> {
+    /// `cluster`: the shared state of a cluster (`[CLUSTER]`), for the lockout and the connection limits.
+    pub async fn new(
+        config: Arc<Config>,
+        accounts: &[AccountFs],
+        cluster: Option<&Arc<Cluster>>,
+    ) -> Result<Self, ServerError> {
         let net = &config.network;
         let opt = &config.optional;
         let masquerade = match &net.masquerade_address {
@@ -60,17 +70,31 @@ impl ServerContext {
             (Some(cert), Some(key)) => Some(super::tls::acceptor(cert, key)?),
             _ => None,
         };
+        let limits = match cluster {
+            Some(cluster) => ConnectionLimits::cluster_wide(
+                opt.max_connection_num,
+                opt.max_connection_per_ip,
+                cluster.connections(),
+            ),
+            None => ConnectionLimits::new(opt.max_connection_num, opt.max_connection_per_ip),
+        };
+        let logins = LoginGuard::new(
+            opt.login_fail_limit,
+            opt.login_fail_window,
+            opt.login_ban_time,
+        );
+        let logins = match cluster {
+            Some(cluster) => logins.cluster_wide(cluster.lockout()),
+            None => logins,
+        };
         Ok(Self {
             accounts: accounts
                 .iter()
                 .map(|a| (a.account.user.clone(), a.clone()))
                 .collect(),
-            limits: ConnectionLimits::new(opt.max_connection_num, opt.max_connection_per_ip),
-            logins: LoginGuard::new(
-                opt.login_fail_limit,
-                opt.login_fail_window,
-                opt.login_ban_time,
-            ),
+            limits,
+            logins,
+            proxy: ProxyPolicy::new(net.proxy_protocol_from.clone()),
             passive: PassivePorts::new(net.passive_ports.clone()),
             masquerade,
             tls_mode: if tls.is_some() {
@@ -190,7 +214,11 @@ async fn accept_loop(
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => admit(stream, peer, implicit_tls, &context, &stop, &mut sessions).await,
+                Ok((stream, tcp_peer)) => {
+                    // Everything that may wait (a PROXY header, Redis) runs in the connection's own task, never
+                    // in this loop.
+                    sessions.spawn(admit(stream, tcp_peer, implicit_tls, Arc::clone(&context), stop.clone()));
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly instead of spinning.
                     warn!(error = %e, "accept failed");
@@ -220,15 +248,27 @@ async fn accept_loop(
 
 async fn admit(
     mut stream: TcpStream,
-    peer: SocketAddr,
+    tcp_peer: SocketAddr,
     implicit_tls: bool,
-    context: &Arc<ServerContext>,
-    stop: &watch::Receiver<bool>,
-    sessions: &mut JoinSet<()>,
+    context: Arc<ServerContext>,
+    stop: watch::Receiver<bool>,
 ) {
-    let ip = canonical(peer.ip());
-    if context.logins.is_banned(ip) {
-        info!(%peer, "connection refused: address locked out after failed logins");
+    let peer = if context.proxy.expects_header(tcp_peer.ip()) {
+        match proxy::accept_header(&mut stream, tcp_peer).await {
+            Ok(peer) => peer,
+            // A balancer's health check connects and closes; anything else is worth a line.
+            Err(proxy::ProxyError::Closed) => {
+                return debug!(%tcp_peer, "closed before a PROXY header (a health check?)")
+            }
+            Err(e) => return info!(%tcp_peer, error = %e, "connection refused"),
+        }
+    } else {
+        Peer::direct(tcp_peer)
+    };
+    let client = peer.client;
+    let ip = canonical(client.ip());
+    if context.logins.is_banned(ip).await {
+        info!(peer = %client, "connection refused: address locked out after failed logins");
         let reply = Reply::new(
             ReplyCode::ServiceNotAvailable,
             "Too many failed logins from your address; try again later.",
@@ -236,10 +276,10 @@ async fn admit(
         let _ = stream.write_all(&reply.encode()).await;
         return;
     }
-    let permit = match context.limits.try_admit(ip) {
+    let permit = match context.limits.try_admit(ip).await {
         Ok(permit) => permit,
         Err(e) => {
-            info!(%peer, reason = %e, "connection refused");
+            info!(peer = %client, reason = %e, "connection refused");
             let reply = Reply::new(
                 ReplyCode::ServiceNotAvailable,
                 format!("{e}; try again later."),
@@ -248,10 +288,6 @@ async fn admit(
             return;
         }
     };
-    let context = Arc::clone(context);
-    let stop = stop.clone();
-    sessions.spawn(async move {
-        session::run(stream, peer, implicit_tls, context, stop).await;
-        drop(permit);
-    });
+    session::run(stream, peer, implicit_tls, context, stop).await;
+    drop(permit);
 }

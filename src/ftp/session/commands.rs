@@ -54,7 +54,12 @@ impl Session {
                 .await;
         }
         // The lockout covers the sessions its address opened before the ban too.
-        if self.context.logins.is_banned(canonical(self.peer.ip())) {
+        if self
+            .context
+            .logins
+            .is_banned(canonical(self.peer.ip()))
+            .await
+        {
             return self.locked_out().await;
         }
         self.login = Login::User(name);
@@ -94,7 +99,7 @@ impl Session {
         };
         match (accepted, account) {
             (true, Some(account)) => {
-                attempt.succeeded();
+                attempt.succeeded().await;
                 Span::current().record("user", user.as_str());
                 info!("login");
                 self.login = Login::LoggedIn(account);
@@ -105,11 +110,11 @@ impl Session {
             _ => {
                 self.login = Login::None;
                 // Counted before the delay, so that the guesses waiting for a slot see it.
-                let locked = attempt.failed();
+                let locked = attempt.failed().await;
                 info!(user = %user, locked, "login failed");
                 tokio::time::sleep(FAILED_LOGIN_DELAY.saturating_sub(started.elapsed())).await;
                 // Locked out by this failure or, meanwhile, by another session of the address.
-                if locked || self.context.logins.is_banned(ip) {
+                if locked || self.context.logins.is_banned(ip).await {
                     return self.locked_out().await;
                 }
                 self.send(Reply::login_incorrect()).await?;

@@ -235,7 +235,28 @@ impl Session {
         }
     }
 
+    /// EPSV sends the client to the address of the control connection (RFC 2428), which through a balancer is the
+    /// balancer's: wrong, unless the balancer's front end is this node's announced address. Refused then, and
+    /// left out of FEAT, so clients use PASV (curl and lftp fall back by themselves); see docs/CLUSTER.md.
+    pub(super) fn epsv_reaches_us(&self) -> bool {
+        match self.front {
+            None => true,
+            Some(front) => {
+                let announced = self.context.masquerade.unwrap_or(self.local.ip());
+                canonical(front.ip()) == canonical(announced)
+            }
+        }
+    }
+
     pub(super) async fn epsv(&mut self, arg: EpsvArg) -> Io<Flow> {
+        if !self.epsv_reaches_us() {
+            return self
+                .reply(
+                    ReplyCode::CommandNotImplemented,
+                    "EPSV is not available through the load balancer; use PASV.",
+                )
+                .await;
+        }
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;

@@ -22,6 +22,7 @@ use super::data::DataPlan;
 use super::encoding::NameEncoding;
 use super::fs_reply::reply_for;
 use super::listing;
+use super::proxy::Peer;
 use super::reply::{Reply, ReplyCode};
 use super::server::ServerContext;
 use super::stream::MaybeTls;
@@ -35,15 +36,19 @@ const MAX_LINE: usize = 4096;
 /// A "line" this long without an end is a flood: the session is closed.
 const MAX_FLOOD: usize = 1024 * 1024;
 
-/// Runs a session to its end. Never panics on input; every failure ends this connection only.
+/// Runs a session to its end. Never panics on input; every failure ends this connection only. `peer.client` is
+/// the client everywhere (a PROXY header's source when the connection came through a balancer).
 pub async fn run(
     stream: TcpStream,
-    peer: SocketAddr,
+    peer: Peer,
     implicit_tls: bool,
     context: Arc<ServerContext>,
     stop: watch::Receiver<bool>,
 ) {
-    let span = info_span!("ftp", %peer, user = tracing::field::Empty);
+    let span = info_span!("ftp", peer = %peer.client, via = tracing::field::Empty, user = tracing::field::Empty);
+    if let Some(via) = peer.via {
+        span.record("via", tracing::field::display(via));
+    }
     async move {
         let local = match stream.local_addr() {
             Ok(addr) => addr,
@@ -115,7 +120,10 @@ struct TransferInfo {
 struct Session {
     context: Arc<ServerContext>,
     control: Option<MaybeTls>,
+    /// The client (see `run`).
     peer: SocketAddr,
+    /// The balancer's front end the client connected to, when the connection came through one.
+    front: Option<SocketAddr>,
     local: SocketAddr,
     stop: watch::Receiver<bool>,
     input: BytesMut,
@@ -144,7 +152,7 @@ impl Session {
     fn new(
         context: Arc<ServerContext>,
         control: MaybeTls,
-        peer: SocketAddr,
+        peer: Peer,
         local: SocketAddr,
         implicit_tls: bool,
         stop: watch::Receiver<bool>,
@@ -152,7 +160,8 @@ impl Session {
         Self {
             context,
             control: Some(control),
-            peer,
+            peer: peer.client,
+            front: peer.via.map(|via| peer.target.unwrap_or(via)),
             local,
             stop,
             input: BytesMut::with_capacity(512),
@@ -568,7 +577,11 @@ impl Session {
                 "PROT".to_string(),
             ]);
         }
-        features.extend(["EPRT", "EPSV", "MDTM"].map(String::from));
+        features.push("EPRT".to_string());
+        if self.epsv_reaches_us() {
+            features.push("EPSV".to_string());
+        }
+        features.push("MDTM".to_string());
         features.push(listing::Facts::ALL.feat_line());
         features.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
         Reply::feat(features)
