@@ -88,28 +88,44 @@ impl From<io::Error> for ProxyError {
     }
 }
 
-/// Reads the header a balancer at `tcp_peer` put in front of the connection and says who the client is. A header
-/// for the balancer's own connection (v2 `LOCAL`, v1 `UNKNOWN`: a health check) leaves the TCP addresses.
+/// What a PROXY header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// A client's connection, relayed. Without addresses in the header (v1 `UNKNOWN`, v2 over a UNIX socket or
+    /// of an unspecified family), the balancer's own address stands for the client, as the spec says.
+    Relayed(Peer),
+    /// v2 `LOCAL`: the balancer's own connection, a health check.
+    Local,
+}
+
+/// Reads the header a balancer at `tcp_peer` put in front of the connection and says who the client is.
 pub async fn accept_header(
     stream: &mut TcpStream,
     tcp_peer: SocketAddr,
-) -> Result<Peer, ProxyError> {
+) -> Result<Header, ProxyError> {
     let raw = tokio::time::timeout(HEADER_TIMEOUT, read_raw(stream))
         .await
         .map_err(|_| ProxyError::Timeout)??;
-    let addresses = parse(&raw)?;
-    Ok(match addresses {
-        Some((client, target)) => Peer {
+    Ok(match parse(&raw)? {
+        Parsed::Local => Header::Local,
+        Parsed::Addresses(client, target) => Header::Relayed(Peer {
             client,
             via: Some(tcp_peer),
             target: Some(target),
-        },
-        None => Peer {
+        }),
+        Parsed::NoAddresses => Header::Relayed(Peer {
             client: tcp_peer,
             via: Some(tcp_peer),
             target: None,
-        },
+        }),
     })
+}
+
+enum Parsed {
+    Local,
+    /// The client's and the front end's addresses.
+    Addresses(SocketAddr, SocketAddr),
+    NoAddresses,
 }
 
 /// The header's bytes, and not one byte more.
@@ -155,39 +171,37 @@ async fn read_raw(stream: &mut TcpStream) -> Result<Vec<u8>, ProxyError> {
     Ok(bytes)
 }
 
-/// The client's and the front end's addresses, or `None` for the balancer's own connection.
-fn parse(raw: &[u8]) -> Result<Option<(SocketAddr, SocketAddr)>, ProxyError> {
+fn parse(raw: &[u8]) -> Result<Parsed, ProxyError> {
     use ppp::{v1, v2, HeaderResult};
     let malformed = |e: &dyn std::fmt::Display| ProxyError::Malformed(e.to_string());
     match HeaderResult::parse(raw) {
         HeaderResult::V1(Ok(header)) => Ok(match header.addresses {
-            v1::Addresses::Tcp4(a) => Some((
+            v1::Addresses::Tcp4(a) => Parsed::Addresses(
                 SocketAddr::from((a.source_address, a.source_port)),
                 SocketAddr::from((a.destination_address, a.destination_port)),
-            )),
-            v1::Addresses::Tcp6(a) => Some((
+            ),
+            v1::Addresses::Tcp6(a) => Parsed::Addresses(
                 SocketAddr::from((a.source_address, a.source_port)),
                 SocketAddr::from((a.destination_address, a.destination_port)),
-            )),
-            v1::Addresses::Unknown => None,
+            ),
+            v1::Addresses::Unknown => Parsed::NoAddresses,
         }),
         HeaderResult::V1(Err(e)) => Err(malformed(&e)),
         HeaderResult::V2(Ok(header)) => {
             if header.command == v2::Command::Local {
-                return Ok(None);
+                return Ok(Parsed::Local);
             }
-            match header.addresses {
-                v2::Addresses::IPv4(a) => Ok(Some((
+            Ok(match header.addresses {
+                v2::Addresses::IPv4(a) => Parsed::Addresses(
                     SocketAddr::from((a.source_address, a.source_port)),
                     SocketAddr::from((a.destination_address, a.destination_port)),
-                ))),
-                v2::Addresses::IPv6(a) => Ok(Some((
+                ),
+                v2::Addresses::IPv6(a) => Parsed::Addresses(
                     SocketAddr::from((a.source_address, a.source_port)),
                     SocketAddr::from((a.destination_address, a.destination_port)),
-                ))),
-                // The spec says to accept these and use the connection's own addresses.
-                v2::Addresses::Unspecified | v2::Addresses::Unix(_) => Ok(None),
-            }
+                ),
+                v2::Addresses::Unspecified | v2::Addresses::Unix(_) => Parsed::NoAddresses,
+            })
         }
         HeaderResult::V2(Err(e)) => Err(malformed(&e)),
     }
@@ -215,7 +229,7 @@ mod tests {
 
     /// Sends `chunks` (with a pause between them, as separate segments) over loopback and reads the header;
     /// returns what it said and the bytes left in the stream for the session.
-    async fn through_socket(chunks: Vec<Vec<u8>>) -> (Result<Peer, ProxyError>, Vec<u8>) {
+    async fn through_socket(chunks: Vec<Vec<u8>>) -> (Result<Header, ProxyError>, Vec<u8>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let sender = tokio::spawn(async move {
@@ -236,13 +250,20 @@ mod tests {
         (result, rest)
     }
 
+    fn relayed(header: Result<Header, ProxyError>) -> Peer {
+        match header {
+            Ok(Header::Relayed(peer)) => peer,
+            other => panic!("not a relayed connection: {other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn v1_names_the_client_and_leaves_the_rest() {
         let (peer, rest) = through_socket(vec![
             b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 21\r\nUSER x\r\n".to_vec(),
         ])
         .await;
-        let peer = peer.unwrap();
+        let peer = relayed(peer);
         assert_eq!(peer.client, sock("192.0.2.7:40000"));
         assert_eq!(peer.target, Some(sock("198.51.100.1:21")));
         assert_eq!(
@@ -260,7 +281,7 @@ mod tests {
             b" 21\r\n\x16\x03\x01".to_vec(),
         ])
         .await;
-        assert_eq!(peer.unwrap().client, sock("[2001:db8::7]:40000"));
+        assert_eq!(relayed(peer).client, sock("[2001:db8::7]:40000"));
         assert_eq!(
             rest, b"\x16\x03\x01",
             "a TLS ClientHello after the header is the session's"
@@ -272,18 +293,17 @@ mod tests {
         let mut bytes = v2(1, "192.0.2.9:5555", "198.51.100.1:2121");
         bytes.extend_from_slice(b"\x16\x03\x01");
         let (peer, rest) = through_socket(vec![bytes]).await;
-        let peer = peer.unwrap();
+        let peer = relayed(peer);
         assert_eq!(peer.client, sock("192.0.2.9:5555"));
         assert_eq!(peer.target, Some(sock("198.51.100.1:2121")));
         assert_eq!(rest, b"\x16\x03\x01");
 
-        // A health check of the balancer: its own address stays the peer.
-        let (peer, _) = through_socket(vec![v2(0, "192.0.2.9:5555", "198.51.100.1:2121")]).await;
-        let peer = peer.unwrap();
-        assert_eq!(Some(peer.client), peer.via);
-        assert_eq!(peer.target, None);
+        // A health check of the balancer.
+        let (header, _) = through_socket(vec![v2(0, "192.0.2.9:5555", "198.51.100.1:2121")]).await;
+        assert_eq!(header.unwrap(), Header::Local);
+        // A relayed connection without addresses: the balancer stands for the client.
         let (peer, _) = through_socket(vec![b"PROXY UNKNOWN\r\n".to_vec()]).await;
-        let peer = peer.unwrap();
+        let peer = relayed(peer);
         assert_eq!(Some(peer.client), peer.via);
         assert_eq!(peer.target, None);
     }

@@ -255,7 +255,15 @@ async fn admit(
 ) {
     let peer = if context.proxy.expects_header(tcp_peer.ip()) {
         match proxy::accept_header(&mut stream, tcp_peer).await {
-            Ok(peer) => peer,
+            Ok(proxy::Header::Relayed(peer)) => peer,
+            // The balancer's health check: the greeting (for checks that expect it), no session.
+            Ok(proxy::Header::Local) => {
+                debug!(%tcp_peer, "health check of the load balancer");
+                let _ = stream
+                    .write_all(&Reply::service_ready("cosftpd ready.").encode())
+                    .await;
+                return;
+            }
             // A balancer's health check connects and closes; anything else is worth a line.
             Err(proxy::ProxyError::Closed) => {
                 return debug!(%tcp_peer, "closed before a PROXY header (a health check?)")

@@ -10,6 +10,8 @@
 //! async code, call the HTTP helpers through `tokio::task::spawn_blocking` if the runtime has one thread.
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -29,7 +31,7 @@ pub fn require_fuse() -> bool {
     env_flag("COSFTPD_REQUIRE_FUSE")
 }
 
-fn env_flag(name: &str) -> bool {
+pub(crate) fn env_flag(name: &str) -> bool {
     matches!(
         std::env::var(name).as_deref(),
         Ok("1") | Ok("true") | Ok("yes")

@@ -177,7 +177,7 @@ impl Session {
     }
 
     pub(super) async fn stat_session(&mut self) -> Io<Flow> {
-        let lines = vec![
+        let mut lines = vec![
             "FTP server status:".to_string(),
             format!("     Connected to {}", canonical(self.peer.ip())),
             format!("     Logged in as {}", self.user_name()),
@@ -201,8 +201,14 @@ impl Session {
                     "plain text"
                 }
             ),
-            "End of status".to_string(),
         ];
+        if let Some(via) = self.front {
+            lines.push(format!("     Through a load balancer ({})", via.ip()));
+        }
+        if let Some(cluster) = &self.context.config.cluster {
+            lines.push(format!("     Served by cluster node {}", cluster.node_name));
+        }
+        lines.push("End of status".to_string());
         self.send(Reply::multiline(ReplyCode::SystemStatus, lines))
             .await?;
         Ok(Flow::Continue)
