@@ -1337,6 +1337,33 @@ fn the_shipped_example_only_lacks_its_home_dirs() {
     assert_eq!(config.optional.log_dir, Some(PathBuf::from("log")));
     assert_eq!(config.optional.log_level, tracing::Level::INFO);
     assert_eq!(config.file.single_file_max_size, 200 * GIB);
+    assert!(config.cluster.is_none());
+    assert!(config.network.proxy_protocol_from.is_empty());
+
+    // Its commented-out cluster settings, turned on as a user would, are valid as written.
+    let cluster_keys = [
+        "#proxy_protocol_from",
+        "#[CLUSTER]",
+        "#redis_url",
+        "#node_name",
+        "#lease_time",
+    ];
+    let enabled: String = example
+        .replace("/home/", &format!("{}/", dir.path().display()))
+        .lines()
+        .map(
+            |line| match cluster_keys.iter().find(|k| line.starts_with(*k)) {
+                Some(_) => &line[1..],
+                None => line,
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = parse_ok(&enabled);
+    let cluster = config.cluster.expect("[CLUSTER] enabled");
+    assert_eq!(cluster.node_name, "ftp-1");
+    assert_eq!(cluster.lease_time, Duration::from_secs(15));
+    assert_eq!(config.network.proxy_protocol_from.len(), 2);
 }
 
 #[test]
