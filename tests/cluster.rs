@@ -577,11 +577,11 @@ fn one_writer_per_name_and_changes_seen_across_nodes() {
     // B looks before the file exists (and may remember that for metadata_ttl)…
     assert_eq!(b.cmd("SIZE new.txt").0, 550);
     assert!(!b.nlst().contains(&"new.txt".to_string()));
-    // …A creates it…
+    // …A creates it: B's listings ask the store, so they show it at once…
     assert_eq!(a.stor("new.txt", b"hello"), (150, 226));
-    // …and once metadata_ttl has passed, B lists it, sizes it and reads it.
-    std::thread::sleep(ttl);
     assert!(b.nlst().contains(&"new.txt".to_string()));
+    // …and once metadata_ttl has passed since B's lookup, B sizes it and reads it.
+    std::thread::sleep(ttl);
     assert_eq!(b.expect("SIZE new.txt", 213).trim(), "213 5");
     assert_eq!(b.retr("new.txt").as_deref(), Some(b"hello".as_slice()));
 
@@ -594,8 +594,9 @@ fn one_writer_per_name_and_changes_seen_across_nodes() {
         Some(b"hello, again".as_slice())
     );
 
-    // A deletes it: gone for B after metadata_ttl.
+    // A deletes it: gone from B's listings at once, and for every lookup after metadata_ttl.
     a.expect("DELE new.txt", 250);
+    assert!(!b.nlst().contains(&"new.txt".to_string()));
     std::thread::sleep(ttl);
     assert_eq!(b.cmd("SIZE new.txt").0, 550);
     assert!(b.retr("new.txt").is_none());
