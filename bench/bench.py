@@ -694,6 +694,9 @@ def ftp_sessions(tool, prefix):
             # overflows vsftpd's listen backlog of 32, and the clients whose handshake was dropped then wait for a
             # banner that never comes. Every FTP server here gets the same ramp.
             time.sleep(n * 0.005)
+            # ftplib ignores the address of a PASV reply by default and reuses the control connection's: through
+            # a balancer that is the balancer's, so the node's own address must be trusted (docs/CLUSTER.md).
+            ftp.trust_server_pasv_ipv4_address = True
             ftp.connect(getattr(tool, "host", "127.0.0.1"), tool.port, timeout=120)
             stage = "login"
             ftp.login(USER, PASSWORD)

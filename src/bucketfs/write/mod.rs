@@ -146,6 +146,7 @@ impl WriterTable {
             // Closed without writing by its owner: the new writer takes the name, the old one commits nothing
             // (`: > f; echo y > f` on the mount, before the first release arrives).
             current.unlinked.store(true, Ordering::Relaxed);
+            current.lease.release_in_background();
         }
         let entry = Arc::new(WriterEntry {
             key: Mutex::new(key.clone()),
