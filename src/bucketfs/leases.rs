@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::error::{FsError, FsErrorKind, FsResult};
 use super::path::Key;
@@ -118,9 +118,31 @@ async fn renew(leases: Arc<dyn WriterLeases>, key: Key, token: LeaseToken) {
 
 /// Where a writer keeps its lease (none without a cluster).
 #[derive(Default)]
-pub(crate) struct LeaseSlot(Mutex<Option<HeldLease>>);
+pub(crate) struct LeaseSlot(Arc<Mutex<Option<HeldLease>>>);
 
 impl LeaseSlot {
+    /// The file was renamed while being written: its lease moves to the new name (taken in the background; the
+    /// old name's is given back once the new one is held). When another node holds the new name, the old lease is
+    /// kept and the clash logged: both writers go on, the last commit wins.
+    pub(crate) fn follow(&self, to: &Key) {
+        let Some(leases) = self.lock().as_ref().map(|held| Arc::clone(&held.leases)) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (slot, to) = (Arc::clone(&self.0), to.clone());
+        runtime.spawn(async move {
+            match HeldLease::acquire(&leases, &to).await {
+                Ok(lease) => {
+                    let old = slot.lock().unwrap_or_else(|e| e.into_inner()).replace(lease);
+                    drop(old);
+                }
+                Err(e) => warn!(error = %e, "a file being written was renamed onto a name another node is writing"),
+            }
+        });
+    }
+
     pub(crate) fn put(&self, lease: HeldLease) {
         *self.lock() = Some(lease);
     }

@@ -779,6 +779,17 @@ async fn writer_leases_are_taken_renewed_and_given_back() {
     assert_eq!(log.last().map(String::as_str), Some("release /mine"));
     let renewals = log.iter().filter(|l| l.starts_with("renew")).count();
 
+    // A rename of a file being written moves its lease: the new name is taken, then the old one given back.
+    let moving = fs
+        .open_write(&k("/before"), WriteIntent::Replace)
+        .await
+        .unwrap();
+    fs.rename(&k("/before"), &k("/after")).await.unwrap();
+    leases.wait_for("acquire /after").await;
+    leases.wait_for("release /before").await;
+    moving.close().await.unwrap();
+    leases.wait_for("release /after").await;
+
     // A handle dropped without close gives its lease back in the background; an unlink gives it back at once.
     drop(
         fs.open_write(&k("/dropped"), WriteIntent::Replace)

@@ -230,6 +230,7 @@ impl WriterTable {
                 continue;
             };
             *entry.key.lock().unwrap_or_else(|e| e.into_inner()) = new.clone();
+            entry.lease.follow(&new);
             entries.insert(new, entry);
         }
     }
