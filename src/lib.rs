@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod bucketfs;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod ftp;

@@ -158,6 +158,23 @@ fn check_config(path: &Path) -> ExitCode {
             .as_deref()
             .unwrap_or("(control connection address)")
     );
+    if !n.proxy_protocol_from.is_empty() {
+        let from: Vec<String> = n
+            .proxy_protocol_from
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!("PROXY protocol header required from: {}", from.join(", "));
+    }
+    if let Some(cluster) = &config.cluster {
+        // Where Redis is, never the URL (it may carry a password).
+        let redis = redis_address(cluster.redis_url.expose());
+        println!(
+            "cluster: node {} sharing lockout, connection limits and writer leases on Redis at {redis} (lease time {} s)",
+            cluster.node_name,
+            cluster.lease_time.as_secs_f64()
+        );
+    }
     println!(
         "uploads: part size {} (single_file_max_size {}), {} parts in flight; memory budget {} (worst case for data buffers)",
         human(config.part_size()),
@@ -181,6 +198,12 @@ fn check_config(path: &Path) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+fn redis_address(url: &str) -> String {
+    redis::Client::open(url)
+        .map(|client| client.get_connection_info().addr().to_string())
+        .unwrap_or_else(|_| "?".to_string())
 }
 
 fn passwd() -> ExitCode {

@@ -337,6 +337,45 @@ fn check_config_refuses_misspelt_sections_and_keys() {
 }
 
 #[test]
+fn check_config_shows_the_cluster_but_never_the_redis_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_with(
+        dir.path(),
+        "",
+        "[NETWORK]\nproxy_protocol_from = 10.0.0.5, 10.1.0.0/16\n\
+         [CLUSTER]\nredis_url = redis://:hunter2@10.0.0.9:6380/1\nnode_name = ftp-7\nlease_time = 9s\n",
+    );
+    let out = check_config(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("PROXY protocol header required from: 10.0.0.5/32, 10.1.0.0/16"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cluster: node ftp-7") && stdout.contains("Redis at 10.0.0.9:6380"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("lease time 9 s"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+
+    // A wrong URL is refused without showing it.
+    let path = config_with(dir.path(), "", "[CLUSTER]\nredis_url = redis//:hunter2@x\n");
+    let out = check_config(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("[CLUSTER] redis_url: invalid value"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
 fn check_config_resolves_masquerade_address() {
     let dir = tempfile::tempdir().unwrap();
     // `.invalid` never resolves (RFC 6761), and is answered locally.

@@ -4,6 +4,7 @@
 mod budget;
 mod cache;
 mod error;
+mod leases;
 mod list;
 pub mod metrics;
 mod namespace;
@@ -24,6 +25,7 @@ use crate::storage::AccountStore;
 
 pub use budget::{MemoryBudget, Reservation};
 pub use error::{FsError, FsErrorKind, FsResult};
+pub use leases::{LeaseAnswer, LeaseToken, WriterLeases};
 pub use list::{Listing, ReadDir};
 pub use namespace::Access;
 pub use path::{Key, MAX_KEY_BYTES};
@@ -51,6 +53,8 @@ pub struct Settings {
     pub metadata_cache_bytes: u64,
     /// Permission bits of files that carry none of their own (the mount's `file_mode`).
     pub file_mode: u16,
+    /// "One writer per file" across the nodes of a cluster (`[CLUSTER]`); `None`: this process alone decides.
+    pub writer_leases: Option<Arc<dyn WriterLeases>>,
 }
 
 impl Settings {
@@ -64,6 +68,7 @@ impl Settings {
             metadata_ttl: config.optional.metadata_ttl,
             metadata_cache_bytes: config.optional.metadata_cache_size,
             file_mode: config.optional.file_mode,
+            writer_leases: None,
         }
     }
 }
@@ -79,6 +84,7 @@ impl Default for Settings {
             metadata_ttl: Duration::from_secs(1),
             metadata_cache_bytes: 16 * 1024 * 1024,
             file_mode: 0o644,
+            writer_leases: None,
         }
     }
 }
@@ -118,6 +124,7 @@ impl BucketFs {
             .part_size
             .clamp(limits.min_part.max(1), limits.max_part);
         let cache = MetaCache::new(settings.metadata_ttl, settings.metadata_cache_bytes);
+        let writers = write::WriterTable::new(settings.writer_leases.clone());
         // A local directory holds names of at most NAME_MAX bytes; object stores only limit whole keys.
         let max_name_bytes = (op.info().scheme() == "fs").then_some(LOCAL_NAME_MAX);
         Self {
@@ -128,23 +135,28 @@ impl BucketFs {
                 settings,
                 budget,
                 cache,
-                writers: write::WriterTable::default(),
+                writers,
                 max_name_bytes,
             }),
         }
     }
 
     /// The filesystem of one configured account.
+    /// `writer_leases`: the cluster's, when there is one.
     pub fn for_account(
         store: AccountStore,
         account: &Account,
         config: &Config,
         budget: MemoryBudget,
+        writer_leases: Option<Arc<dyn WriterLeases>>,
     ) -> Self {
         Self::new(
             store,
             Policy::new(account.authority, account.delete_enable),
-            Settings::from_config(config),
+            Settings {
+                writer_leases,
+                ..Settings::from_config(config)
+            },
             budget,
         )
     }

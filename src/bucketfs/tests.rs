@@ -679,3 +679,136 @@ fn public_futures_are_send() {
     assert_send(fs.list(&k("/a")));
     assert_send(fs.lookup(&k("/a")));
 }
+
+/// A cluster's leases as the writer table sees them: names held by "node2", and a log of what this node asked.
+#[derive(Debug, Default)]
+struct FakeLeases {
+    held_elsewhere: std::sync::Mutex<Vec<String>>,
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+impl FakeLeases {
+    fn note(&self, what: String) {
+        self.log.lock().unwrap().push(what);
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (with a deadline) until `line` is in the log: the lease's background work has run.
+    async fn wait_for(&self, line: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !self.log().iter().any(|l| l == line) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {line:?} in {:?}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl WriterLeases for FakeLeases {
+    fn acquire<'a>(&'a self, key: &'a Key) -> futures::future::BoxFuture<'a, LeaseAnswer> {
+        Box::pin(async move {
+            if self.held_elsewhere.lock().unwrap().contains(&key.display()) {
+                return LeaseAnswer::HeldElsewhere("node2".into());
+            }
+            self.note(format!("acquire {}", key.display()));
+            LeaseAnswer::Granted(LeaseToken(key.display()))
+        })
+    }
+
+    fn renew<'a>(&'a self, key: &'a Key, _: &'a LeaseToken) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move { self.note(format!("renew {}", key.display())) })
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a Key,
+        _: &'a LeaseToken,
+    ) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move { self.note(format!("release {}", key.display())) })
+    }
+
+    fn renew_every(&self) -> Duration {
+        Duration::from_millis(100)
+    }
+}
+
+#[tokio::test]
+async fn writer_leases_are_taken_renewed_and_given_back() {
+    let leases = Arc::new(FakeLeases::default());
+    leases.held_elsewhere.lock().unwrap().push("/theirs".into());
+    let fs = memory_fs(
+        Policy::full(),
+        Settings {
+            writer_leases: Some(Arc::clone(&leases) as Arc<dyn WriterLeases>),
+            ..small_parts()
+        },
+    );
+
+    // Another node writes it: busy (450 / EBUSY), and this node's table is left as it was.
+    let err = fs
+        .open_write(&k("/theirs"), WriteIntent::Replace)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FsErrorKind::Busy);
+    assert!(err.to_string().contains("node2"), "{err}");
+    leases.held_elsewhere.lock().unwrap().clear();
+    fs.open_write(&k("/theirs"), WriteIntent::Replace)
+        .await
+        .unwrap()
+        .abort()
+        .await;
+
+    // Taken at the open, renewed while the writer lives, given back by the commit before it returns.
+    let mut handle = fs
+        .open_write(&k("/mine"), WriteIntent::Replace)
+        .await
+        .unwrap();
+    handle.write(Bytes::from_static(b"data")).await.unwrap();
+    leases.wait_for("renew /mine").await;
+    handle.close().await.unwrap();
+    let log = leases.log();
+    assert_eq!(log.first().map(String::as_str), Some("acquire /theirs"));
+    assert_eq!(log.get(1).map(String::as_str), Some("release /theirs"));
+    assert_eq!(log.get(2).map(String::as_str), Some("acquire /mine"));
+    assert_eq!(log.last().map(String::as_str), Some("release /mine"));
+    let renewals = log.iter().filter(|l| l.starts_with("renew")).count();
+
+    // A rename of a file being written moves its lease: the new name is taken, then the old one given back.
+    let moving = fs
+        .open_write(&k("/before"), WriteIntent::Replace)
+        .await
+        .unwrap();
+    fs.rename(&k("/before"), &k("/after")).await.unwrap();
+    leases.wait_for("acquire /after").await;
+    leases.wait_for("release /before").await;
+    moving.close().await.unwrap();
+    leases.wait_for("release /after").await;
+
+    // A handle dropped without close gives its lease back in the background; an unlink gives it back at once.
+    drop(
+        fs.open_write(&k("/dropped"), WriteIntent::Replace)
+            .await
+            .unwrap(),
+    );
+    let open = fs
+        .open_write(&k("/unlinked"), WriteIntent::Replace)
+        .await
+        .unwrap();
+    fs.remove_file(&k("/unlinked")).await.unwrap();
+    leases.wait_for("release /dropped").await;
+    leases.wait_for("release /unlinked").await;
+    drop(open);
+    // No renewal after the release (a period and a half later).
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let later = leases.log();
+    assert_eq!(
+        later.iter().filter(|l| l.as_str() == "renew /mine").count(),
+        renewals
+    );
+}

@@ -59,6 +59,8 @@ pub struct Config {
     pub network: Network,
     pub file: FileOption,
     pub optional: Optional,
+    /// `[CLUSTER]`: several nodes sharing their state on Redis; `None` (no section) = this node alone.
+    pub cluster: Option<Cluster>,
     /// Non-fatal findings (the original's ignored keys, a value that may have been cut by a comment, …), each
     /// naming section and key.
     pub warnings: Vec<String>,
@@ -235,6 +237,20 @@ pub struct Network {
     pub tls_implicit_port: Option<u16>,
     /// `metrics_address`: where `GET /metrics` (Prometheus) and `GET /healthz` are served; off when unset.
     pub metrics_address: Option<SocketAddr>,
+    /// `proxy_protocol_from`: the load balancers (addresses or networks) whose connections begin with a PROXY
+    /// protocol header (v1 or v2) naming the real client; empty (the default) = no PROXY protocol.
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
+}
+
+/// `[CLUSTER]`.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// `redis_url`, e.g. `redis://10.0.0.5:6379/0` (a password in it stays out of logs and messages).
+    pub redis_url: Secret,
+    /// `node_name`, unique in the cluster; default `<host name>:<listen_port>`.
+    pub node_name: String,
+    /// `lease_time`, default 15 s: how long a crashed node's writer leases and connection counts outlive it.
+    pub lease_time: Duration,
 }
 
 /// `[FILE_OPTION]`.

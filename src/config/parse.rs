@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::account::{self, AccountClaims, ACCOUNT_KEYS};
 use super::reader::{Keys, SectionReader};
-use super::settings::{self, FILE_OPTION_KEYS, NETWORK_KEYS, OPTIONAL_KEYS};
+use super::settings::{self, CLUSTER_KEYS, FILE_OPTION_KEYS, NETWORK_KEYS, OPTIONAL_KEYS};
 use super::syntax::{self, RawSection};
 use super::values::format_size;
 use super::{Config, FileOption, Optional, MAX_PARTS};
@@ -23,12 +23,14 @@ use super::{Config, FileOption, Optional, MAX_PARTS};
 pub(super) const NETWORK: &str = "NETWORK";
 pub(super) const FILE_OPTION: &str = "FILE_OPTION";
 pub(super) const OPTIONAL: &str = "OPTIONAL";
+pub(super) const CLUSTER: &str = "CLUSTER";
 
 /// The fixed sections and their keys, for "unknown key" hints.
-const SETTINGS_SECTIONS: [(&str, &Keys); 3] = [
+const SETTINGS_SECTIONS: [(&str, &Keys); 4] = [
     (NETWORK, NETWORK_KEYS),
     (FILE_OPTION, FILE_OPTION_KEYS),
     (OPTIONAL, OPTIONAL_KEYS),
+    (CLUSTER, CLUSTER_KEYS),
 ];
 
 /// One problem in the file, naming where it is. `section` and `key` are empty when the problem is not tied to one
@@ -157,6 +159,14 @@ fn build(sections: &[RawSection], report: &mut Report) -> Config {
         settings::read_file_option(&mut reader(sections, FILE_OPTION, FILE_OPTION_KEYS, report));
     let optional = settings::read_optional(&mut reader(sections, OPTIONAL, OPTIONAL_KEYS, report));
     check_memory_budget(&file, &optional, report);
+    // Optional as a whole: without the section, this node keeps its state to itself.
+    let cluster = sections
+        .iter()
+        .find(|s| s.name == CLUSTER)
+        .and_then(|section| {
+            let mut r = SectionReader::new(section, CLUSTER_KEYS, report);
+            settings::read_cluster(&mut r, network.listen_port)
+        });
 
     let mut claims = AccountClaims::new(optional.mount_enable);
     let mut accounts = Vec::new();
@@ -177,6 +187,7 @@ fn build(sections: &[RawSection], report: &mut Report) -> Config {
         network,
         file,
         optional,
+        cluster,
         warnings: Vec::new(),
     }
 }
@@ -214,7 +225,7 @@ fn check_section_names(sections: &[RawSection], report: &mut Report) {
             }
             Some(guess) => format!("did you mean [{guess}]?"),
             None => format!(
-                "known sections: [COS_ACCOUNT_<n>], [{NETWORK}], [{FILE_OPTION}], [{OPTIONAL}]"
+                "known sections: [COS_ACCOUNT_<n>], [{NETWORK}], [{FILE_OPTION}], [{OPTIONAL}], [{CLUSTER}]"
             ),
         };
         report.error(name, "", format!("unknown section ({hint})"));
@@ -222,7 +233,7 @@ fn check_section_names(sections: &[RawSection], report: &mut Report) {
 }
 
 fn is_known_section(name: &str) -> bool {
-    [NETWORK, FILE_OPTION, OPTIONAL].contains(&name) || is_account_section(name)
+    [NETWORK, FILE_OPTION, OPTIONAL, CLUSTER].contains(&name) || is_account_section(name)
 }
 
 /// The section probably meant: the same name in upper case, or one within two edits of a known name
@@ -232,7 +243,7 @@ fn section_guess(name: &str) -> Option<String> {
     if is_known_section(&upper) {
         return Some(upper);
     }
-    if let Some(near) = [NETWORK, FILE_OPTION, OPTIONAL]
+    if let Some(near) = [NETWORK, FILE_OPTION, OPTIONAL, CLUSTER]
         .into_iter()
         .find(|known| is_typo_of(&upper, known))
     {

@@ -182,9 +182,10 @@ impl<'a> SectionReader<'a> {
     }
 }
 
-/// Keys whose values must never appear in a message: credentials and passwords, present and future.
+/// Keys whose values must never appear in a message: credentials and passwords, present and future, and URLs,
+/// which may carry a password (`redis://:password@host`).
 pub(super) fn is_secret(key: &str) -> bool {
-    key.contains("secret") || key.contains("password")
+    key.contains("secret") || key.contains("password") || key.ends_with("_url")
 }
 
 #[cfg(test)]

@@ -27,9 +27,20 @@ pub(super) const NETWORK_KEYS: &Keys = &Keys {
         "tls_key_file",
         "tls_implicit_port",
         "metrics_address",
+        "proxy_protocol_from",
     ],
     ignored: &[],
 };
+
+pub(super) const CLUSTER_KEYS: &Keys = &Keys {
+    used: &["redis_url", "node_name", "lease_time"],
+    ignored: &[],
+};
+
+const DEFAULT_LEASE_TIME: Duration = Duration::from_secs(15);
+/// Leases are renewed three times per lease time; below this, a busy Redis or a paused process loses them.
+const MIN_LEASE_TIME: Duration = Duration::from_secs(2);
+const MAX_NODE_NAME: usize = 64;
 
 pub(super) const FILE_OPTION_KEYS: &Keys = &Keys {
     used: &["single_file_max_size"],
@@ -121,6 +132,7 @@ pub(super) fn read_network(r: &mut SectionReader<'_>) -> Network {
         values::legacy_encoding,
     );
     let tls = read_tls(r);
+    let proxy_protocol_from = r.value("proxy_protocol_from", Vec::new(), networks);
 
     // Collisions are only judged between values that are themselves valid.
     if let (Ok(listen), Ok(passive)) = (&listen_port, &passive_ports) {
@@ -143,6 +155,101 @@ pub(super) fn read_network(r: &mut SectionReader<'_>) -> Network {
         tls_key_file: tls.key_file,
         tls_implicit_port: tls.implicit_port,
         metrics_address: r.optional("metrics_address", values::socket_addr),
+        proxy_protocol_from,
+    }
+}
+
+/// `10.0.0.5, 10.1.0.0/16, fd00::/8`: addresses and networks, comma-separated.
+fn networks(s: &str) -> Parsed<Vec<ipnet::IpNet>> {
+    s.split(',')
+        .map(str::trim)
+        .map(|item| {
+            if item.is_empty() {
+                return Err(
+                    "an empty entry (expected addresses or networks, comma-separated)".to_string(),
+                );
+            }
+            if let Ok(ip) = item.parse::<IpAddr>() {
+                return Ok(ipnet::IpNet::from(ip));
+            }
+            item.parse::<ipnet::IpNet>()
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    format!("`{item}` is neither an IP address nor a network like 10.0.0.0/8")
+                })
+        })
+        .collect()
+}
+
+/// `[CLUSTER]`; `listen_port` makes the default node name unique among the nodes of one machine.
+pub(super) fn read_cluster(r: &mut SectionReader<'_>, listen_port: u16) -> Option<super::Cluster> {
+    let redis_url = r.required("redis_url", redis_url);
+    let node_name = r
+        .optional("node_name", node_name)
+        .unwrap_or_else(|| format!("{}:{listen_port}", host_name()));
+    let lease_time = r.value(
+        "lease_time",
+        DEFAULT_LEASE_TIME,
+        |s| match values::duration(s)? {
+            d if d < MIN_LEASE_TIME => Err(format!(
+                "must be at least {} s: leases are renewed every third of it",
+                MIN_LEASE_TIME.as_secs()
+            )),
+            d => Ok(d),
+        },
+    );
+    Some(super::Cluster {
+        redis_url: redis_url?,
+        node_name,
+        lease_time,
+    })
+}
+
+/// What the Redis client accepts (`redis://`, `redis+unix://`, `unix://`); `rediss://` needs TLS, which this build
+/// does not have.
+fn redis_url(s: &str) -> Parsed<super::Secret> {
+    if s.starts_with("rediss://") || s.starts_with("valkeys://") {
+        return Err(
+            "TLS to Redis (rediss://) is not supported by this build; use redis:// on a private \
+                    network, or a local TLS tunnel"
+                .into(),
+        );
+    }
+    match redis::Client::open(s) {
+        Ok(_) => Ok(super::Secret::new(s)),
+        Err(e) => Err(format!("not a Redis URL: {e}")),
+    }
+}
+
+/// Letters, digits and `.-_:`, at most 64: it is part of Redis keys and values, and of log lines.
+fn node_name(s: &str) -> Parsed<String> {
+    let fits = s.len() <= MAX_NODE_NAME
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
+    if fits {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "at most {MAX_NODE_NAME} letters, digits and . - _ : (it becomes part of Redis keys)"
+        ))
+    }
+}
+
+/// This machine's name (a pod's name on Kubernetes), for the default node name.
+fn host_name() -> String {
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(MAX_NODE_NAME - 6)
+        .collect();
+    if name.is_empty() {
+        "node".to_string()
+    } else {
+        name
     }
 }
 

@@ -880,7 +880,7 @@ fn unknown_keys_and_sections_are_errors() {
             "[NETWORK] listen_prot: unknown key (did you mean listen_port?)",
             "[OPTIONAL] listen_port: unknown key (it belongs in [NETWORK])",
             "[network] unknown section (section names are case-sensitive: did you mean [NETWORK]?)",
-            "[EXTRA] unknown section (known sections: [COS_ACCOUNT_<n>], [NETWORK], [FILE_OPTION], [OPTIONAL])",
+            "[EXTRA] unknown section (known sections: [COS_ACCOUNT_<n>], [NETWORK], [FILE_OPTION], [OPTIONAL], [CLUSTER])",
         ]
     );
 }
@@ -1402,6 +1402,33 @@ fn the_shipped_example_only_lacks_its_home_dirs() {
     assert_eq!(config.optional.log_dir, Some(PathBuf::from("log")));
     assert_eq!(config.optional.log_level, tracing::Level::INFO);
     assert_eq!(config.file.single_file_max_size, 200 * GIB);
+    assert!(config.cluster.is_none());
+    assert!(config.network.proxy_protocol_from.is_empty());
+
+    // Its commented-out cluster settings, turned on as a user would, are valid as written.
+    let cluster_keys = [
+        "#proxy_protocol_from",
+        "#[CLUSTER]",
+        "#redis_url",
+        "#node_name",
+        "#lease_time",
+    ];
+    let enabled: String = example
+        .replace("/home/", &format!("{}/", dir.path().display()))
+        .lines()
+        .map(
+            |line| match cluster_keys.iter().find(|k| line.starts_with(*k)) {
+                Some(_) => &line[1..],
+                None => line,
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = parse_ok(&enabled);
+    let cluster = config.cluster.expect("[CLUSTER] enabled");
+    assert_eq!(cluster.node_name, "ftp-1");
+    assert_eq!(cluster.lease_time, Duration::from_secs(15));
+    assert_eq!(config.network.proxy_protocol_from.len(), 2);
 }
 
 #[test]
@@ -1450,4 +1477,116 @@ fn password_hashes_accepted_and_md5_crypt_refused() {
     );
     assert!(error.contains("openssl passwd -6"), "{error}");
     assert!(!error.contains("saltsalt"), "the hash leaked: {error}");
+}
+
+#[test]
+fn proxy_protocol_from_takes_addresses_and_networks() {
+    let dir = home();
+    let config = parse_ok(&with_account(
+        dir.path(),
+        "[NETWORK]\nproxy_protocol_from = 10.0.0.5, 10.1.2.3/16 ,fd00::/8,::1\n",
+    ));
+    let nets: Vec<String> = config
+        .network
+        .proxy_protocol_from
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // A network given with host bits is taken as the network.
+    assert_eq!(nets, ["10.0.0.5/32", "10.1.0.0/16", "fd00::/8", "::1/128"]);
+    assert!(parse_ok(&with_account(dir.path(), ""))
+        .network
+        .proxy_protocol_from
+        .is_empty());
+    let error = single_error(&with_account(
+        dir.path(),
+        "[NETWORK]\nproxy_protocol_from = 10.0.0.5,,10.0.0.6\n",
+    ));
+    assert!(
+        error.starts_with("[NETWORK] proxy_protocol_from: invalid value"),
+        "{error}"
+    );
+    let error = single_error(&with_account(
+        dir.path(),
+        "[NETWORK]\nproxy_protocol_from = balancer.example\n",
+    ));
+    assert!(
+        error.contains("neither an IP address nor a network"),
+        "{error}"
+    );
+}
+
+#[test]
+fn cluster_section() {
+    let dir = home();
+    assert!(parse_ok(&with_account(dir.path(), "")).cluster.is_none());
+    let config = parse_ok(&with_account(
+        dir.path(),
+        "[NETWORK]\nlisten_port = 2200\n[CLUSTER]\nredis_url = redis://:hunter2@127.0.0.1:6379/0\n",
+    ));
+    let cluster = config.cluster.expect("[CLUSTER]");
+    assert_eq!(
+        cluster.redis_url.expose(),
+        "redis://:hunter2@127.0.0.1:6379/0"
+    );
+    assert_eq!(cluster.lease_time, Duration::from_secs(15));
+    // The default name is unique per listener on one machine.
+    assert!(
+        cluster.node_name.ends_with(":2200"),
+        "{}",
+        cluster.node_name
+    );
+
+    let config = parse_ok(&with_account(
+        dir.path(),
+        "[CLUSTER]\nredis_url = redis://10.0.0.9\nnode_name = ftp-0.ftp\nlease_time = 5\n",
+    ));
+    let cluster = config.cluster.expect("[CLUSTER]");
+    assert_eq!(cluster.node_name, "ftp-0.ftp");
+    assert_eq!(cluster.lease_time, Duration::from_secs(5));
+}
+
+#[test]
+fn cluster_errors_never_show_the_url() {
+    let dir = home();
+    let error = single_error(&with_account(dir.path(), "[CLUSTER]\nnode_name = a\n"));
+    assert_eq!(error, "[CLUSTER] redis_url: required, but missing or empty");
+    let error = single_error(&with_account(
+        dir.path(),
+        "[CLUSTER]\nredis_url = http://:hunter2@10.0.0.9\n",
+    ));
+    assert!(
+        error.starts_with("[CLUSTER] redis_url: invalid value"),
+        "{error}"
+    );
+    assert!(!error.contains("hunter2"), "{error}");
+    let error = single_error(&with_account(
+        dir.path(),
+        "[CLUSTER]\nredis_url = rediss://:hunter2@10.0.0.9\n",
+    ));
+    assert!(error.contains("TLS to Redis"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+    let all = errors(&with_account(
+        dir.path(),
+        "[CLUSTER]\nredis_url = redis://10.0.0.9\nnode_name = a/b\nlease_time = 1\nredis_ur = x\n",
+    ));
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert!(
+        all[0].starts_with("[CLUSTER] redis_ur: unknown key (did you mean redis_url?)"),
+        "{all:#?}"
+    );
+    assert!(
+        all[1].contains("node_name") && all[1].contains("letters, digits"),
+        "{all:#?}"
+    );
+    assert!(
+        all[2].contains("lease_time") && all[2].contains("at least 2 s"),
+        "{all:#?}"
+    );
+    // A misspelt section name is caught like the others.
+    let error = single_error(&with_account(
+        dir.path(),
+        "[CLUSTR]\nredis_url = redis://x\n",
+    ));
+    assert!(error.contains("did you mean [CLUSTER]?"), "{error}");
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use crate::bucketfs::{BucketFs, MemoryBudget};
+use crate::bucketfs::{BucketFs, MemoryBudget, WriterLeases};
+use crate::cluster::Cluster;
 use crate::config::{Account, Config};
 use crate::logging::LogHandle;
 use crate::storage::{self, StorageOptions, StoreHealth};
@@ -56,6 +57,8 @@ pub enum DaemonError {
     Mount(String),
     #[error("FTP listener: {0}")]
     Ftp(String),
+    #[error("{0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("signal handling: {0}")]
     Signal(std::io::Error),
     #[error(transparent)]
@@ -71,22 +74,25 @@ pub struct AccountFs {
     pub health: StoreHealth,
 }
 
-/// Builds every account's filesystem; all stores are checked concurrently and every failure is reported.
+/// Builds every account's filesystem; all stores are checked concurrently and every failure is reported. In a
+/// cluster, each account's writers take the cluster's leases.
 pub async fn open_accounts(
     config: &Config,
     options: &RunOptions,
+    cluster: Option<&Arc<Cluster>>,
 ) -> Result<Vec<AccountFs>, DaemonError> {
     let budget = MemoryBudget::new(config.optional.memory_budget);
     let accounts: Vec<&Account> = config.accounts.iter().collect();
-    open(&accounts, config, options, &budget).await
+    open(&accounts, config, options, &budget, cluster).await
 }
 
-/// Opens `accounts` (of `config`) over one memory budget.
+/// Opens `accounts` (of `config`) over one memory budget; in a cluster, their writers take the cluster's leases.
 async fn open(
     accounts: &[&Account],
     config: &Config,
     options: &RunOptions,
     budget: &MemoryBudget,
+    cluster: Option<&Arc<Cluster>>,
 ) -> Result<Vec<AccountFs>, DaemonError> {
     let opened = futures::future::join_all(
         accounts
@@ -98,11 +104,21 @@ async fn open(
     let mut failures = Vec::new();
     for (account, store) in accounts.iter().zip(opened) {
         match store {
-            Ok(opened) => ready.push(AccountFs {
-                account: Arc::new((*account).clone()),
-                fs: BucketFs::for_account(opened.store, account, config, budget.clone()),
-                health: opened.health,
-            }),
+            Ok(opened) => {
+                let leases = cluster
+                    .map(|c| Arc::new(c.writer_leases(&account.user)) as Arc<dyn WriterLeases>);
+                ready.push(AccountFs {
+                    account: Arc::new((*account).clone()),
+                    fs: BucketFs::for_account(
+                        opened.store,
+                        account,
+                        config,
+                        budget.clone(),
+                        leases,
+                    ),
+                    health: opened.health,
+                })
+            }
             Err(e) => failures.push(crate::logging::ErrorChain(&e).to_string()),
         }
     }

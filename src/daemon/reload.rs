@@ -3,10 +3,11 @@
 //!
 //! Applied at once: accounts added and removed; an account's password, `authority` and `delete_enable` (for new
 //! logins); connection and login limits, timeouts, `masquerade_address`, `passive_port`, `legacy_encoding`, TLS
-//! (mode, certificate and key, read again even when the paths are the same); the logs (`log_level`, `log_dir`,
-//! `log_keep_days`, `xferlog_*`) and `shutdown_grace`. Kept until a restart: what is bound or mounted, and what the
-//! running filesystems were built with — listening addresses and ports, `metrics_address`, an account's store
-//! and `home_dir`, part sizes, the memory budget, caches, the mount options, `log_format`.
+//! (mode, certificate and key, read again even when the paths are the same), `proxy_protocol_from`; the logs
+//! (`log_level`, `log_dir`, `log_keep_days`, `xferlog_*`) and `shutdown_grace`. Kept until a restart: what is bound
+//! or mounted, and what the running filesystems were built with — listening addresses and ports,
+//! `metrics_address`, an account's store and `home_dir`, part sizes, the memory budget, caches, the mount options,
+//! `log_format`, the `[CLUSTER]` section (the Redis connection and the node's name are made once).
 
 use crate::config::{Account, Config};
 
@@ -68,6 +69,20 @@ pub fn plan(old: &Config, new: Config) -> Plan {
     keep!("OPTIONAL", optional.dir_mode, "dir_mode");
     keep!("OPTIONAL", optional.mount_nonempty, "mount_nonempty");
     keep!("OPTIONAL", optional.log_format, "log_format");
+    // `Secret` has no `==` (on purpose); compared here on what it holds.
+    let cluster = |c: &Option<crate::config::Cluster>| {
+        c.as_ref().map(|c| {
+            (
+                c.redis_url.expose().to_string(),
+                c.node_name.clone(),
+                c.lease_time,
+            )
+        })
+    };
+    if cluster(&config.cluster) != cluster(&old.cluster) {
+        kept.push("[CLUSTER] redis_url, node_name, lease_time".to_string());
+        config.cluster = old.cluster.clone();
+    }
 
     let mut added = Vec::new();
     let mut changed = Vec::new();

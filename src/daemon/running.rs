@@ -1,5 +1,5 @@
-//! The running daemon: its accounts, mounts, FTP server, store probes and metrics endpoint; what SIGHUP and
-//! SIGTERM do to them.
+//! The running daemon: its accounts, mounts, FTP server, store probes, metrics endpoint and cluster state; what
+//! SIGHUP and SIGTERM do to them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ use super::{
     create_home_dirs, open, service_manager, AccountFs, DaemonError, Mode, ReloadSource, RunOptions,
 };
 use crate::bucketfs::{MemoryBudget, Policy};
+use crate::cluster::Cluster;
 use crate::config::{Account, Config};
 use crate::ftp::server::{FtpServer, ServerContext};
 use crate::logging::{ErrorChain, LogSettings};
@@ -33,6 +34,8 @@ struct Running {
     options: RunOptions,
     reload: ReloadSource,
     budget: MemoryBudget,
+    /// The state shared with the other nodes (`[CLUSTER]`), made once at start.
+    cluster: Option<Arc<Cluster>>,
     accounts: Vec<AccountFs>,
     /// One health probe per account, by user.
     probes: HashMap<String, Task>,
@@ -68,7 +71,11 @@ pub(super) async fn run(
     };
     let all: Vec<&Account> = config.accounts.iter().collect();
     create_home_dirs(&all, config.optional.create_home_dir)?;
-    let accounts = open(&all, &config, &options, &budget).await?;
+    let cluster = match &config.cluster {
+        Some(settings) => Some(Cluster::start(settings).await?),
+        None => None,
+    };
+    let accounts = open(&all, &config, &options, &budget, cluster.as_ref()).await?;
     for a in &accounts {
         info!(
             user = %a.account.user,
@@ -83,7 +90,7 @@ pub(super) async fn run(
     let config = Arc::new(config);
     let ftp = match options.mode {
         Mode::Serve => {
-            let context = ServerContext::new(Arc::clone(&config), &accounts)
+            let context = ServerContext::new(Arc::clone(&config), &accounts, cluster.as_ref())
                 .await
                 .map_err(|e| DaemonError::Ftp(e.to_string()))?;
             let server = FtpServer::start(Arc::new(context))
@@ -98,6 +105,7 @@ pub(super) async fn run(
         options,
         reload,
         budget,
+        cluster,
         accounts: Vec::new(),
         probes: HashMap::new(),
         stores,
@@ -206,9 +214,15 @@ impl Running {
             .collect();
         create_home_dirs(&added, config.optional.create_home_dir)
             .map_err(|e| vec![ErrorChain(&e).to_string()])?;
-        let opened = open(&added, &config, &self.options, &self.budget)
-            .await
-            .map_err(|e| vec![ErrorChain(&e).to_string()])?;
+        let opened = open(
+            &added,
+            &config,
+            &self.options,
+            &self.budget,
+            self.cluster.as_ref(),
+        )
+        .await
+        .map_err(|e| vec![ErrorChain(&e).to_string()])?;
         let mut accounts = Vec::new();
         for account in &config.accounts {
             let served = match self
@@ -290,6 +304,9 @@ impl Running {
         if let Some(ftp) = self.ftp.take() {
             ftp.shutdown_gracefully(self.config.optional.shutdown_grace, signals.next_stop())
                 .await;
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.leave().await;
         }
         self.probes.clear();
         // Unmounting waits for the kernel to finish with each mount, and in-flight requests need the runtime:

@@ -10,7 +10,13 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
+use crate::cluster::lockout::{Begin, Rules};
+use crate::cluster::SharedLockout;
 use crate::config::Secret;
+
+/// How often a login waiting for a slot looks again when the slots are shared: a slot given back on another node
+/// wakes nobody here.
+const SHARED_SLOT_POLL: Duration = Duration::from_millis(200);
 
 /// Every failed login is answered this long after the PASS arrived (unless verification took longer), so timing
 /// does not tell an unknown user from a wrong password, and guessing is slow.
@@ -119,6 +125,9 @@ pub fn is_hashed(stored: &Secret) -> bool {
 /// Every password check holds a slot of its address (`begin`), and at most `limit - failures` checks of one address
 /// run at once: the guesses in flight can never take an address past the limit, however many connections it has
 /// opened beforehand. A login waiting for a slot is let go when one ends, refused if the address got locked out.
+///
+/// In a cluster the counters, bans and slots are the cluster's (`cluster::lockout`, the same rules); while Redis is
+/// unreachable, this node's own table counts, and an address banned by either is refused.
 #[derive(Debug)]
 pub struct LoginGuard {
     /// `login_fail_limit`, `login_fail_window`, `login_ban_time` (milliseconds): atomics, so that a reload can
@@ -129,6 +138,7 @@ pub struct LoginGuard {
     state: Mutex<HashMap<IpAddr, Failures>>,
     /// Wakes the logins waiting for a slot whenever one is given back.
     released: Notify,
+    shared: Option<SharedLockout>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -167,6 +177,8 @@ pub struct LoginAttempt<'a> {
     guard: &'a LoginGuard,
     ip: IpAddr,
     ended: bool,
+    /// The cluster's slot, when the cluster gave it (else this node's table did).
+    slot: Option<String>,
 }
 
 impl LoginGuard {
@@ -178,9 +190,16 @@ impl LoginGuard {
             ban_ms: AtomicU64::new(0),
             state: Mutex::new(HashMap::new()),
             released: Notify::new(),
+            shared: None,
         };
         guard.set_rules(limit, window, ban);
         guard
+    }
+
+    /// The same rules for the whole cluster.
+    pub fn cluster_wide(mut self, shared: SharedLockout) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// New rules for the next checks (a reload); failures counted and bans given so far stay.
@@ -204,8 +223,31 @@ impl LoginGuard {
         Duration::from_millis(self.ban_ms.load(Ordering::Relaxed))
     }
 
-    /// Whether the IP is locked out now.
-    pub fn is_banned(&self, ip: IpAddr) -> bool {
+    fn rules(&self) -> Rules {
+        Rules {
+            limit: self.limit(),
+            window: self.window(),
+            ban: self.ban(),
+        }
+    }
+
+    /// The cluster, unless the lockout is off.
+    fn shared(&self) -> Option<&SharedLockout> {
+        self.shared.as_ref().filter(|_| self.limit() > 0)
+    }
+
+    /// Whether the IP is locked out now (by the cluster, or by this node while Redis was away).
+    pub async fn is_banned(&self, ip: IpAddr) -> bool {
+        if self.is_banned_here(ip) {
+            return true;
+        }
+        match self.shared() {
+            Some(shared) => shared.is_banned(ip).await.unwrap_or(false),
+            None => false,
+        }
+    }
+
+    fn is_banned_here(&self, ip: IpAddr) -> bool {
         let Ok(state) = self.state.lock() else {
             return false;
         };
@@ -220,14 +262,37 @@ impl LoginGuard {
             let released = self.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
+            if let Some(shared) = self.shared() {
+                if self.is_banned_here(ip) {
+                    return Err(Banned);
+                }
+                match shared.try_begin(ip, self.rules()).await {
+                    Some(Begin::Granted(slot)) => return Ok(self.attempt(ip, Some(slot))),
+                    Some(Begin::Banned) => return Err(Banned),
+                    Some(Begin::Wait) => {
+                        tokio::select! {
+                            _ = released => {}
+                            _ = tokio::time::sleep(SHARED_SLOT_POLL) => {}
+                        }
+                        continue;
+                    }
+                    // Redis is away: this node's table decides.
+                    None => {}
+                }
+            }
             if self.try_begin(ip)? {
-                return Ok(LoginAttempt {
-                    guard: self,
-                    ip,
-                    ended: false,
-                });
+                return Ok(self.attempt(ip, None));
             }
             released.await;
+        }
+    }
+
+    fn attempt(&self, ip: IpAddr, slot: Option<String>) -> LoginAttempt<'_> {
+        LoginAttempt {
+            guard: self,
+            ip,
+            ended: false,
+            slot,
         }
     }
 
@@ -265,16 +330,32 @@ impl LoginGuard {
 
     /// Gives a slot back, counting a success or a failure if the check ended with one; true when that failure
     /// locked the address out.
-    fn end(&self, ip: IpAddr, result: Option<bool>) -> bool {
+    async fn end(&self, ip: IpAddr, slot: Option<String>, result: Option<bool>) -> bool {
+        let locked = match (slot, self.shared()) {
+            (Some(slot), Some(shared)) => match shared.end(ip, &slot, result, self.rules()).await {
+                Some(locked) => locked,
+                // Redis did not hear it: counted here (the cluster's slot lapses by itself).
+                None => self.end_here(ip, result, false),
+            },
+            _ => self.end_here(ip, result, true),
+        };
+        self.released.notify_waiters();
+        locked
+    }
+
+    /// `end` in this node's table; `held_slot`: the check had a slot of this table to give back.
+    fn end_here(&self, ip: IpAddr, result: Option<bool>, held_slot: bool) -> bool {
         let limit = self.limit();
         if limit == 0 {
             return false;
         }
-        let locked = match self.state.lock() {
+        match self.state.lock() {
             Ok(mut state) => {
                 let now = Instant::now();
                 let entry = state.entry(ip).or_insert(Failures::new(now));
-                entry.in_flight = entry.in_flight.saturating_sub(1);
+                if held_slot {
+                    entry.in_flight = entry.in_flight.saturating_sub(1);
+                }
                 if result == Some(false) {
                     entry.count += 1;
                     if entry.count >= limit {
@@ -293,30 +374,40 @@ impl LoginGuard {
                 }
             }
             Err(_) => false,
-        };
-        self.released.notify_waiters();
-        locked
+        }
     }
 }
 
 impl LoginAttempt<'_> {
-    pub fn succeeded(mut self) {
+    pub async fn succeeded(mut self) {
         self.ended = true;
-        self.guard.end(self.ip, Some(true));
+        self.guard.end(self.ip, self.slot.take(), Some(true)).await;
     }
 
     /// Counts the failure (before any delay, so that the checks waiting for a slot see it); true when it locked
     /// the address out.
-    pub fn failed(mut self) -> bool {
+    pub async fn failed(mut self) -> bool {
         self.ended = true;
-        self.guard.end(self.ip, Some(false))
+        self.guard.end(self.ip, self.slot.take(), Some(false)).await
     }
 }
 
 impl Drop for LoginAttempt<'_> {
     fn drop(&mut self) {
-        if !self.ended {
-            self.guard.end(self.ip, None);
+        if self.ended {
+            return;
+        }
+        match (self.slot.take(), self.guard.shared()) {
+            (Some(slot), Some(shared)) => {
+                let (shared, ip, rules) = (shared.clone(), self.ip, self.guard.rules());
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { shared.end(ip, &slot, None, rules).await });
+                }
+            }
+            _ => {
+                self.guard.end_here(self.ip, None, true);
+                self.guard.released.notify_waiters();
+            }
         }
     }
 }
@@ -439,30 +530,26 @@ mod tests {
         assert_ne!(first, hash_password("correct horse").unwrap());
     }
 
-    fn fail(guard: &LoginGuard, ip: IpAddr) -> bool {
+    async fn fail(guard: &LoginGuard, ip: IpAddr) -> bool {
         let attempt = guard.try_begin(ip).map(|free| {
             assert!(free, "a slot is free");
-            LoginAttempt {
-                guard,
-                ip,
-                ended: false,
-            }
+            guard.attempt(ip, None)
         });
-        attempt.expect("not banned").failed()
+        attempt.expect("not banned").failed().await
     }
 
-    #[test]
-    fn lockout_after_limit_and_only_for_that_ip() {
+    #[tokio::test]
+    async fn lockout_after_limit_and_only_for_that_ip() {
         let guard = LoginGuard::new(3, Duration::from_secs(60), Duration::from_secs(60));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        assert!(!fail(&guard, a));
-        assert!(!fail(&guard, a));
-        assert!(!guard.is_banned(a));
-        assert!(fail(&guard, a));
-        assert!(guard.is_banned(a));
+        assert!(!fail(&guard, a).await);
+        assert!(!fail(&guard, a).await);
+        assert!(!guard.is_banned(a).await);
+        assert!(fail(&guard, a).await);
+        assert!(guard.is_banned(a).await);
         assert_eq!(guard.try_begin(a), Err(Banned));
-        assert!(!guard.is_banned(b));
+        assert!(!guard.is_banned(b).await);
         assert_eq!(guard.try_begin(b), Ok(true));
     }
 
@@ -472,43 +559,43 @@ mod tests {
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let first = guard.begin(a).await.unwrap();
         let second = guard.begin(a).await.unwrap();
-        assert!(!fail(&guard, a));
+        assert!(!fail(&guard, a).await);
         // One failure and two checks under way: a fourth check waits for one of them.
         assert_eq!(guard.try_begin(a), Ok(false));
         let waiting = guard.begin(a);
         tokio::pin!(waiting);
         assert!(futures::poll!(waiting.as_mut()).is_pending());
-        assert!(!first.failed());
-        assert!(second.failed(), "the limit is reached");
+        assert!(!first.failed().await);
+        assert!(second.failed().await, "the limit is reached");
         assert_eq!(waiting.await.unwrap_err(), Banned);
     }
 
-    #[test]
-    fn new_rules_apply_to_the_next_checks_and_keep_the_failures() {
+    #[tokio::test]
+    async fn new_rules_apply_to_the_next_checks_and_keep_the_failures() {
         let guard = LoginGuard::new(5, Duration::from_secs(60), Duration::from_secs(60));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!(!fail(&guard, a));
-        assert!(!fail(&guard, a));
+        assert!(!fail(&guard, a).await);
+        assert!(!fail(&guard, a).await);
         // A reload lowers the limit: the two failures count, the third locks the address out.
         guard.set_rules(3, Duration::from_secs(60), Duration::from_secs(60));
-        assert!(fail(&guard, a));
-        assert!(guard.is_banned(a));
+        assert!(fail(&guard, a).await);
+        assert!(guard.is_banned(a).await);
     }
 
     #[tokio::test]
     async fn success_resets_and_zero_disables() {
         let guard = LoginGuard::new(2, Duration::from_secs(60), Duration::from_secs(60));
         let a: IpAddr = "::1".parse().unwrap();
-        assert!(!fail(&guard, a));
-        guard.begin(a).await.unwrap().succeeded();
-        assert!(!fail(&guard, a));
+        assert!(!fail(&guard, a).await);
+        guard.begin(a).await.unwrap().succeeded().await;
+        assert!(!fail(&guard, a).await);
         // A check that ends without a result (the session went away) gives its slot back uncounted.
         drop(guard.begin(a).await.unwrap());
-        assert!(fail(&guard, a));
+        assert!(fail(&guard, a).await);
         let off = LoginGuard::new(0, Duration::from_secs(60), Duration::from_secs(60));
         for _ in 0..100 {
-            assert!(!off.begin(a).await.unwrap().failed());
+            assert!(!off.begin(a).await.unwrap().failed().await);
         }
-        assert!(!off.is_banned(a));
+        assert!(!off.is_banned(a).await);
     }
 }

@@ -15,6 +15,7 @@ pub mod fs_reply;
 pub mod limits;
 pub mod listing;
 pub mod metrics;
+pub mod proxy;
 pub mod reply;
 pub mod server;
 mod session;

@@ -1,4 +1,5 @@
-//! The listeners: admit or refuse each connection (limits, lockout), hand it to a session task, stop on request.
+//! The listeners: admit or refuse each connection (PROXY header, lockout, limits), hand it to a session task, stop
+//! on request.
 
 use std::collections::HashMap;
 use std::io;
@@ -9,16 +10,18 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::addr::canonical_ip as canonical;
 use super::auth::LoginGuard;
 use super::data::PassivePorts;
 use super::limits::{ConnectionLimits, LimitError};
 use super::metrics;
+use super::proxy::{self, Peer, ProxyPolicy};
 use super::reply::{Reply, ReplyCode};
 use super::session;
 use super::tls::Acceptors;
+use crate::cluster::Cluster;
 use crate::config::{Config, LegacyEncoding, TlsMode};
 use crate::daemon::AccountFs;
 
@@ -33,6 +36,8 @@ pub struct ServerContext {
     pub config: Arc<Config>,
     pub limits: ConnectionLimits,
     pub logins: Arc<LoginGuard>,
+    /// Which connections come through a load balancer and begin with a PROXY header.
+    pub proxy: ProxyPolicy,
     pub passive: PassivePorts,
     /// The address announced in PASV replies, when `masquerade_address` is set (resolved at start).
     pub masquerade: Option<IpAddr>,
@@ -66,14 +71,31 @@ pub enum ServerError {
 }
 
 impl ServerContext {
-    pub async fn new(config: Arc<Config>, accounts: &[AccountFs]) -> Result<Self, ServerError> {
+    /// `cluster`: the shared state of a cluster (`[CLUSTER]`), for the lockout and the connection limits (they
+    /// stay the cluster's across reloads).
+    pub async fn new(
+        config: Arc<Config>,
+        accounts: &[AccountFs],
+        cluster: Option<&Arc<Cluster>>,
+    ) -> Result<Self, ServerError> {
         let opt = &config.optional;
-        let limits = ConnectionLimits::new(opt.max_connection_num, opt.max_connection_per_ip);
-        let logins = Arc::new(LoginGuard::new(
+        let limits = match cluster {
+            Some(cluster) => ConnectionLimits::cluster_wide(
+                opt.max_connection_num,
+                opt.max_connection_per_ip,
+                cluster.connections(),
+            ),
+            None => ConnectionLimits::new(opt.max_connection_num, opt.max_connection_per_ip),
+        };
+        let logins = LoginGuard::new(
             opt.login_fail_limit,
             opt.login_fail_window,
             opt.login_ban_time,
-        ));
+        );
+        let logins = Arc::new(match cluster {
+            Some(cluster) => logins.cluster_wide(cluster.lockout()),
+            None => logins,
+        });
         Self::build(config, accounts, limits, logins).await
     }
 
@@ -127,6 +149,7 @@ impl ServerContext {
                 .collect(),
             limits,
             logins,
+            proxy: ProxyPolicy::new(net.proxy_protocol_from.clone()),
             passive: PassivePorts::new(net.passive_ports.clone()),
             masquerade,
             tls_mode: if tls.is_some() {
@@ -292,7 +315,11 @@ async fn accept_loop(
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => admit(stream, peer, implicit_tls, &contexts, &stop, &mut sessions).await,
+                Ok((stream, tcp_peer)) => {
+                    // Everything that may wait (a PROXY header, Redis) runs in the connection's own task, never
+                    // in this loop.
+                    sessions.spawn(admit(stream, tcp_peer, implicit_tls, contexts.clone(), stop.clone()));
+                }
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly instead of spinning.
                     warn!(error = %e, "accept failed");
@@ -327,16 +354,36 @@ async fn accept_loop(
 
 async fn admit(
     mut stream: TcpStream,
-    peer: SocketAddr,
+    tcp_peer: SocketAddr,
     implicit_tls: bool,
-    contexts: &LiveContext,
-    stop: &watch::Receiver<StopPhase>,
-    sessions: &mut JoinSet<()>,
+    contexts: LiveContext,
+    stop: watch::Receiver<StopPhase>,
 ) {
-    let ip = canonical(peer.ip());
     let context = Arc::clone(&contexts.borrow());
-    if context.logins.is_banned(ip) {
-        info!(%peer, "connection refused: address locked out after failed logins");
+    let peer = if context.proxy.expects_header(tcp_peer.ip()) {
+        match proxy::accept_header(&mut stream, tcp_peer).await {
+            Ok(proxy::Header::Relayed(peer)) => peer,
+            // The balancer's health check: the greeting (for checks that expect it), no session.
+            Ok(proxy::Header::Local) => {
+                debug!(%tcp_peer, "health check of the load balancer");
+                let _ = stream
+                    .write_all(&Reply::service_ready("cosftpd ready.").encode())
+                    .await;
+                return;
+            }
+            // A balancer's health check connects and closes; anything else is worth a line.
+            Err(proxy::ProxyError::Closed) => {
+                return debug!(%tcp_peer, "closed before a PROXY header (a health check?)")
+            }
+            Err(e) => return info!(%tcp_peer, error = %e, "connection refused"),
+        }
+    } else {
+        Peer::direct(tcp_peer)
+    };
+    let client = peer.client;
+    let ip = canonical(client.ip());
+    if context.logins.is_banned(ip).await {
+        info!(peer = %client, "connection refused: address locked out after failed logins");
         metrics::connection_refused("locked_out");
         let reply = Reply::new(
             ReplyCode::ServiceNotAvailable,
@@ -345,10 +392,10 @@ async fn admit(
         let _ = stream.write_all(&reply.encode()).await;
         return;
     }
-    let permit = match context.limits.try_admit(ip) {
+    let permit = match context.limits.try_admit(ip).await {
         Ok(permit) => permit,
         Err(e) => {
-            info!(%peer, reason = %e, "connection refused");
+            info!(peer = %client, reason = %e, "connection refused");
             metrics::connection_refused(match e {
                 LimitError::Total => "max_connection_num",
                 LimitError::PerIp => "max_connection_per_ip",
@@ -361,10 +408,8 @@ async fn admit(
             return;
         }
     };
-    let contexts = contexts.clone();
-    let stop = stop.clone();
-    sessions.spawn(async move {
-        session::run(stream, peer, implicit_tls, contexts, stop).await;
-        drop(permit);
-    });
+    // The session reads the context in force from `contexts` (a reload may replace it before the login).
+    drop(context);
+    session::run(stream, peer, implicit_tls, contexts, stop).await;
+    drop(permit);
 }

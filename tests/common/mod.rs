@@ -12,6 +12,8 @@
 
 pub mod daemon;
 
+pub mod services;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -31,7 +33,7 @@ pub fn require_fuse() -> bool {
     env_flag("COSFTPD_REQUIRE_FUSE")
 }
 
-fn env_flag(name: &str) -> bool {
+pub(crate) fn env_flag(name: &str) -> bool {
     matches!(
         std::env::var(name).as_deref(),
         Ok("1") | Ok("true") | Ok("yes")

@@ -214,10 +214,10 @@ impl Builder {
                 no_check: true,
                 storage: StorageOptions::default(),
             };
-            let accounts = daemon::open_accounts(&config, &options)
+            let accounts = daemon::open_accounts(&config, &options, None)
                 .await
                 .expect("open accounts");
-            let context = ServerContext::new(Arc::clone(&config), &accounts)
+            let context = ServerContext::new(Arc::clone(&config), &accounts, None)
                 .await
                 .expect("server context");
             FtpServer::start(Arc::new(context))

@@ -27,6 +27,7 @@ use bytes::Bytes;
 use tracing::{debug, info, instrument, warn};
 
 use super::error::{FsError, FsErrorKind, FsResult};
+use super::leases::{HeldLease, LeaseSlot, WriterLeases};
 use super::path::Key;
 use super::types::Metadata;
 use super::BucketFs;
@@ -70,6 +71,8 @@ pub(crate) struct WriterEntry {
     committing: AtomicBool,
     /// Woken when the writer leaves the table.
     gone: tokio::sync::Notify,
+    /// The cluster-wide lease of the name (see `bucketfs::leases`); empty on a single node.
+    lease: LeaseSlot,
 }
 
 impl WriterEntry {
@@ -86,9 +89,18 @@ impl WriterEntry {
 #[derive(Debug, Default)]
 pub(crate) struct WriterTable {
     entries: Mutex<HashMap<Key, Arc<WriterEntry>>>,
+    /// The other nodes' say (see `bucketfs::leases`); `None`: this process alone decides.
+    leases: Option<Arc<dyn WriterLeases>>,
 }
 
 impl WriterTable {
+    pub(crate) fn new(leases: Option<Arc<dyn WriterLeases>>) -> Self {
+        Self {
+            entries: Mutex::default(),
+            leases,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<Key, Arc<WriterEntry>>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -103,6 +115,16 @@ impl WriterTable {
         loop {
             self.settle(key).await;
             if let Some(entry) = self.try_register(key, start)? {
+                // Another node may be writing the name: this table only knows this process's writers.
+                if let Some(leases) = &self.leases {
+                    match HeldLease::acquire(leases, key).await {
+                        Ok(lease) => entry.lease.put(lease),
+                        Err(busy) => {
+                            self.unregister(&entry);
+                            return Err(busy);
+                        }
+                    }
+                }
                 return Ok(entry);
             }
         }
@@ -124,6 +146,7 @@ impl WriterTable {
             // Closed without writing by its owner: the new writer takes the name, the old one commits nothing
             // (`: > f; echo y > f` on the mount, before the first release arrives).
             current.unlinked.store(true, Ordering::Relaxed);
+            current.lease.release_in_background();
         }
         let entry = Arc::new(WriterEntry {
             key: Mutex::new(key.clone()),
@@ -132,6 +155,7 @@ impl WriterTable {
             idle: AtomicBool::new(false),
             committing: AtomicBool::new(false),
             gone: tokio::sync::Notify::new(),
+            lease: LeaseSlot::default(),
         });
         entries.insert(key.clone(), Arc::clone(&entry));
         Ok(Some(entry))
@@ -150,6 +174,7 @@ impl WriterTable {
         if entries.get(&key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
             entries.remove(&key);
         }
+        entry.lease.release_in_background();
         entry.gone.notify_waiters();
     }
 
@@ -183,6 +208,7 @@ impl WriterTable {
                 Some(_) => {
                     if let Some(entry) = entries.remove(key) {
                         entry.unlinked.store(true, Ordering::Relaxed);
+                        entry.lease.release_in_background();
                     }
                     return true;
                 }
@@ -204,6 +230,7 @@ impl WriterTable {
                 continue;
             };
             *entry.key.lock().unwrap_or_else(|e| e.into_inner()) = new.clone();
+            entry.lease.follow(&new);
             entries.insert(new, entry);
         }
     }
@@ -450,6 +477,8 @@ impl WriteHandle {
         self.finished = true;
         self.fs.writers().begin_commit(&self.entry);
         let result = self.commit().await;
+        // Given back before the reply, so a writer on another node may start as soon as this one is answered.
+        self.entry.lease.release().await;
         self.fs.writers().unregister(&self.entry);
         match &result {
             Ok(_) if self.entry.unlinked.load(Ordering::Relaxed) => {}
@@ -468,6 +497,7 @@ impl WriteHandle {
         if let Some(upload) = self.upload.take() {
             upload.abort().await;
         }
+        self.entry.lease.release().await;
         self.fs.writers().unregister(&self.entry);
     }
 

@@ -56,7 +56,12 @@ impl Session {
                 .await;
         }
         // The lockout covers the sessions its address opened before the ban too.
-        if self.context.logins.is_banned(canonical(self.peer.ip())) {
+        if self
+            .context
+            .logins
+            .is_banned(canonical(self.peer.ip()))
+            .await
+        {
             return self.locked_out().await;
         }
         self.login = Login::User(name);
@@ -96,7 +101,7 @@ impl Session {
         };
         match (accepted, account) {
             (true, Some(account)) => {
-                attempt.succeeded();
+                attempt.succeeded().await;
                 metrics::login(true);
                 Span::current().record("user", user.as_str());
                 info!("login");
@@ -108,7 +113,7 @@ impl Session {
             _ => {
                 self.login = Login::None;
                 // Counted before the delay, so that the guesses waiting for a slot see it.
-                let locked = attempt.failed();
+                let locked = attempt.failed().await;
                 metrics::login(false);
                 if locked {
                     metrics::lockout();
@@ -116,7 +121,7 @@ impl Session {
                 info!(user = %user, locked, "login failed");
                 tokio::time::sleep(FAILED_LOGIN_DELAY.saturating_sub(started.elapsed())).await;
                 // Locked out by this failure or, meanwhile, by another session of the address.
-                if locked || self.context.logins.is_banned(ip) {
+                if locked || self.context.logins.is_banned(ip).await {
                     return self.locked_out().await;
                 }
                 self.send(Reply::login_incorrect()).await?;

@@ -177,7 +177,7 @@ impl Session {
     }
 
     pub(super) async fn stat_session(&mut self) -> Io<Flow> {
-        let lines = vec![
+        let mut lines = vec![
             "FTP server status:".to_string(),
             format!("     Connected to {}", canonical(self.peer.ip())),
             format!("     Logged in as {}", self.user_name()),
@@ -201,8 +201,14 @@ impl Session {
                     "plain text"
                 }
             ),
-            "End of status".to_string(),
         ];
+        if let Some(via) = self.front {
+            lines.push(format!("     Through a load balancer ({})", via.ip()));
+        }
+        if let Some(cluster) = &self.context.config.cluster {
+            lines.push(format!("     Served by cluster node {}", cluster.node_name));
+        }
+        lines.push("End of status".to_string());
         self.send(Reply::multiline(ReplyCode::SystemStatus, lines))
             .await?;
         Ok(Flow::Continue)
@@ -235,7 +241,28 @@ impl Session {
         }
     }
 
+    /// EPSV sends the client to the address of the control connection (RFC 2428), which through a balancer is the
+    /// balancer's: wrong, unless the balancer's front end is this node's announced address. Refused then, and
+    /// left out of FEAT, so clients use PASV (curl and lftp fall back by themselves); see docs/CLUSTER.md.
+    pub(super) fn epsv_reaches_us(&self) -> bool {
+        match self.front {
+            None => true,
+            Some(front) => {
+                let announced = self.context.masquerade.unwrap_or(self.local.ip());
+                canonical(front.ip()) == canonical(announced)
+            }
+        }
+    }
+
     pub(super) async fn epsv(&mut self, arg: EpsvArg) -> Io<Flow> {
+        if !self.epsv_reaches_us() {
+            return self
+                .reply(
+                    ReplyCode::CommandNotImplemented,
+                    "EPSV is not available through the load balancer; use PASV.",
+                )
+                .await;
+        }
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;

@@ -23,6 +23,7 @@ use super::encoding::NameEncoding;
 use super::fs_reply::reply_for;
 use super::listing;
 use super::metrics::{SessionGauge, SessionState};
+use super::proxy::Peer;
 use super::reply::{Reply, ReplyCode};
 use super::server::{LiveContext, ServerContext, StopPhase};
 use super::stream::MaybeTls;
@@ -37,15 +38,19 @@ const MAX_LINE: usize = 4096;
 /// A "line" this long without an end is a flood: the session is closed.
 const MAX_FLOOD: usize = 1024 * 1024;
 
-/// Runs a session to its end. Never panics on input; every failure ends this connection only.
+/// Runs a session to its end. Never panics on input; every failure ends this connection only. `peer.client` is
+/// the client everywhere (a PROXY header's source when the connection came through a balancer).
 pub async fn run(
     stream: TcpStream,
-    peer: SocketAddr,
+    peer: Peer,
     implicit_tls: bool,
     contexts: LiveContext,
     stop: watch::Receiver<StopPhase>,
 ) {
-    let span = info_span!("ftp", %peer, user = tracing::field::Empty);
+    let span = info_span!("ftp", peer = %peer.client, via = tracing::field::Empty, user = tracing::field::Empty);
+    if let Some(via) = peer.via {
+        span.record("via", tracing::field::display(via));
+    }
     async move {
         let context = Arc::clone(&contexts.borrow());
         let local = match stream.local_addr() {
@@ -122,7 +127,10 @@ struct Session {
     /// The reload channel is gone (the server is being dropped): nothing more to watch.
     contexts_closed: bool,
     control: Option<MaybeTls>,
+    /// The client (see `run`).
     peer: SocketAddr,
+    /// The balancer's front end the client connected to, when the connection came through one.
+    front: Option<SocketAddr>,
     local: SocketAddr,
     stop: watch::Receiver<StopPhase>,
     /// The server is stopping: the session ends once its running transfer has ended and been answered.
@@ -157,7 +165,7 @@ impl Session {
         context: Arc<ServerContext>,
         contexts: LiveContext,
         control: MaybeTls,
-        peer: SocketAddr,
+        peer: Peer,
         local: SocketAddr,
         implicit_tls: bool,
         stop: watch::Receiver<StopPhase>,
@@ -167,7 +175,8 @@ impl Session {
             contexts,
             contexts_closed: false,
             control: Some(control),
-            peer,
+            peer: peer.client,
+            front: peer.via.map(|via| peer.target.unwrap_or(via)),
             local,
             stop,
             draining: false,
@@ -655,7 +664,11 @@ impl Session {
                 "PROT".to_string(),
             ]);
         }
-        features.extend(["EPRT", "EPSV", "MDTM"].map(String::from));
+        features.push("EPRT".to_string());
+        if self.epsv_reaches_us() {
+            features.push("EPSV".to_string());
+        }
+        features.push("MDTM".to_string());
         features.push(listing::Facts::ALL.feat_line());
         features.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
         Reply::feat(features)
