@@ -208,7 +208,7 @@ impl Builder {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let server = runtime.block_on(async {
+        let (server, filesystems) = runtime.block_on(async {
             let options = RunOptions {
                 mode: Mode::Serve,
                 no_check: true,
@@ -220,14 +220,16 @@ impl Builder {
             let context = ServerContext::new(Arc::clone(&config), &accounts)
                 .await
                 .expect("server context");
-            FtpServer::start(Arc::new(context))
+            let server = FtpServer::start(Arc::new(context))
                 .await
-                .expect("FTP server start")
+                .expect("FTP server start");
+            (server, accounts.into_iter().map(|a| a.fs).collect())
         });
         let addrs = server.local_addrs().to_vec();
         TestServer {
             runtime: Some(runtime),
             server: Some(server),
+            filesystems,
             addr: addrs[0],
             implicit_addr: addrs.get(1).copied(),
             root,
@@ -242,6 +244,8 @@ impl Builder {
 pub struct TestServer {
     runtime: Option<tokio::runtime::Runtime>,
     server: Option<FtpServer>,
+    /// Each account's filesystem (what the daemon's background tasks would drive, e.g. the upload sweep).
+    filesystems: Vec<cosftpd::bucketfs::BucketFs>,
     pub addr: SocketAddr,
     /// The implicit-FTPS listener, when configured.
     pub implicit_addr: Option<SocketAddr>,
@@ -328,6 +332,19 @@ impl TestServer {
     }
 
     /// Control connections the server has admitted and not yet ended.
+    /// Runs the sweep of pending uploads of every account once (the daemon runs it at start and periodically).
+    pub fn sweep(&self) -> cosftpd::bucketfs::SweepReport {
+        let runtime = self.runtime.as_ref().expect("runtime");
+        let mut total = cosftpd::bucketfs::SweepReport::default();
+        for fs in &self.filesystems {
+            let report = runtime.block_on(fs.sweep_uploads()).expect("sweep");
+            total.kept += report.kept;
+            total.expired += report.expired;
+            total.failed += report.failed;
+        }
+        total
+    }
+
     pub fn connections(&self) -> usize {
         self.server.as_ref().map_or(0, FtpServer::connections)
     }
