@@ -15,6 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use thiserror::Error;
 
 use super::listing::Facts;
+use crate::bucketfs::digest::Algorithm;
 
 /// The longest verb-shaped word that is reported back as [`Command::Unknown`] rather than as junk.
 const MAX_VERB: usize = 16;
@@ -131,6 +132,14 @@ pub enum Command {
     Pbsz(u64),
     Prot(ProtectionLevel),
     Site(SiteCommand),
+    /// HASH (draft-bryan-ftpext-hash): the digest of a file in the session's algorithm (`OPTS HASH`), over the
+    /// session's range (`RANG`).
+    Hash(RawPath),
+    /// RANG start end: the bytes HASH covers, `start` to `end` (exclusive); `RANG 1 0` resets to the whole file.
+    Rang(u64, u64),
+    /// XMD5, XSHA1, XSHA256, XSHA512, XCRC (`250 <hex>`) and MD5 (`251 <path> <hex>`): one digest of a file,
+    /// optionally of `start end` given after the name.
+    Digest(DigestRequest),
     /// A well-formed verb (letters only) that we do not implement, upper-cased: answer 502.
     Unknown(String),
 }
@@ -180,6 +189,9 @@ impl Command {
             Command::Pbsz(_) => "PBSZ",
             Command::Prot(_) => "PROT",
             Command::Site(_) => "SITE",
+            Command::Hash(_) => "HASH",
+            Command::Rang(..) => "RANG",
+            Command::Digest(d) => d.verb,
             Command::Unknown(_) => "UNKNOWN",
         }
     }
@@ -284,8 +296,22 @@ pub enum OptsArg {
     Utf8(bool),
     /// `OPTS MLST type;size;…`: the facts to show from now on.
     Mlst(Facts),
+    /// `OPTS HASH` (ask which) or `OPTS HASH <name>` (choose HASH's algorithm).
+    Hash(Option<String>),
     /// An option of another command, upper-cased: answer 501.
     Other(String),
+}
+
+/// One of the X-digest commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestRequest {
+    pub verb: &'static str,
+    pub algorithm: Algorithm,
+    /// MD5's reply names the file (`251 <path> <hex>`); the X forms answer the digest alone (`250 <hex>`).
+    pub names_path: bool,
+    pub path: RawPath,
+    /// `start..end`, when given.
+    pub range: Option<(u64, u64)>,
 }
 
 /// SITE's sub-command.
@@ -311,7 +337,8 @@ pub enum ParseError {
     },
     #[error("command is not valid UTF-8")]
     VerbNotUtf8,
-    /// Not even verb-shaped (empty, digits, punctuation, too long); the text is cut to a few characters for logs.
+    /// Not even verb-shaped (empty, starting with a digit, punctuation, too long; XSHA256 has digits); the text
+    /// is cut to a few characters for logs.
     #[error("unrecognised command {0:?}")]
     UnknownCommand(String),
     /// EPRT or EPSV with a protocol number other than 1 and 2 (RFC 2428).
@@ -331,7 +358,11 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         None => (line, None),
     };
     let verb = std::str::from_utf8(verb).map_err(|_| ParseError::VerbNotUtf8)?;
-    if verb.is_empty() || verb.len() > MAX_VERB || !verb.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if verb.is_empty()
+        || verb.len() > MAX_VERB
+        || !verb.as_bytes()[0].is_ascii_alphabetic()
+        || !verb.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return Err(ParseError::UnknownCommand(
             verb.chars().take(MAX_VERB).collect(),
         ));
@@ -380,6 +411,24 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "PBSZ" => Command::Pbsz(decimal("PBSZ", arg.trimmed_text("PBSZ")?)?),
         "PROT" => Command::Prot(parse_prot(arg.trimmed_text("PROT")?)?),
         "SITE" => Command::Site(parse_site(arg.nonempty("SITE")?)),
+        "HASH" => Command::Hash(arg.path("HASH")?),
+        "RANG" => parse_rang(arg.trimmed_text("RANG")?)?,
+        "XMD5" => digest_request("XMD5", Algorithm::Md5, false, arg.nonempty("XMD5")?),
+        "MD5" => digest_request("MD5", Algorithm::Md5, true, arg.nonempty("MD5")?),
+        "XSHA" | "XSHA1" => digest_request("XSHA1", Algorithm::Sha1, false, arg.nonempty("XSHA1")?),
+        "XSHA256" => digest_request(
+            "XSHA256",
+            Algorithm::Sha256,
+            false,
+            arg.nonempty("XSHA256")?,
+        ),
+        "XSHA512" => digest_request(
+            "XSHA512",
+            Algorithm::Sha512,
+            false,
+            arg.nonempty("XSHA512")?,
+        ),
+        "XCRC" => digest_request("XCRC", Algorithm::Crc32, false, arg.nonempty("XCRC")?),
         _ => Command::Unknown(verb),
     };
     Ok(command)
@@ -577,8 +626,52 @@ fn parse_opts(text: &str) -> OptsArg {
         }
         "UTF8" | "UTF-8" if rest.eq_ignore_ascii_case("OFF") => OptsArg::Utf8(false),
         "MLST" => OptsArg::Mlst(Facts::parse(rest)),
+        "HASH" if rest.is_empty() => OptsArg::Hash(None),
+        "HASH" => OptsArg::Hash(Some(rest.to_string())),
         _ => OptsArg::Other(name),
     }
+}
+
+/// `RANG start end`, two decimal offsets.
+fn parse_rang(text: &str) -> Result<Command, ParseError> {
+    let mut words = text.split_ascii_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(start), Some(end), None) => Ok(Command::Rang(
+            decimal("RANG", start)?,
+            decimal("RANG", end)?,
+        )),
+        _ => Err(bad("RANG", "expected a start and an end offset")),
+    }
+}
+
+/// XMD5 and friends: the name, then optionally `start end` (or only `end`), as proftpd's mod_digest reads them.
+fn digest_request(
+    verb: &'static str,
+    algorithm: Algorithm,
+    names_path: bool,
+    arg: &[u8],
+) -> Command {
+    let words: Vec<&[u8]> = arg.rsplitn(3, |&b| b == b' ').collect();
+    let number = |w: &[u8]| -> Option<u64> {
+        std::str::from_utf8(w)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
+    };
+    let (path, range) = match words.as_slice() {
+        [end, start, path] if !path.is_empty() => match (number(start), number(end)) {
+            (Some(start), Some(end)) => (*path, Some((start, end))),
+            _ => (arg, None),
+        },
+        _ => (arg, None),
+    };
+    Command::Digest(DigestRequest {
+        verb,
+        algorithm,
+        names_path,
+        path: RawPath::from(path),
+        range,
+    })
 }
 
 fn parse_site(arg: &[u8]) -> SiteCommand {

@@ -39,6 +39,8 @@ pub enum ReplyCode {
     /// 234: AUTH accepted, the TLS handshake follows (RFC 4217).
     AuthOkay = 234,
     FileActionOkay = 250,
+    /// 251: the MD5 of a file (`MD5 name`, draft-twine-ftpmd5).
+    FileDigest = 251,
     PathCreated = 257,
     NeedPassword = 331,
     /// 350: waiting for the rest (RNTO after RNFR, the transfer after REST).
