@@ -459,6 +459,162 @@ fn the_fs_service_in_a_directory() {
     assert!(!root.join("w").exists());
 }
 
+/// A directory renamed while a file in it is being written (`touch` holds the file open for writing only for an
+/// instant; a writer holding it open across the `mv` is the hard case): the file ends up under the new name, never
+/// nested under it or lost, in every round.
+#[test]
+fn a_directory_renamed_while_a_file_in_it_is_written() {
+    let backing = tempfile::tempdir().expect("backing dir");
+    let root = backing.path().join("data");
+    let store = build_store(
+        &StorageConfig::Fs { root: root.clone() },
+        &StorageOptions::default(),
+    )
+    .expect("fs store");
+    let Some(m) = mount_with(store, Policy::full()) else {
+        return;
+    };
+    for round in 0..70 {
+        let (d, moved) = (m.path(&format!("d{round}")), m.path(&format!("n{round}")));
+        sh(&format!(
+            "mkdir {d}; touch {d}/file; mv {d} {n}",
+            d = q(&d),
+            n = q(&moved)
+        ));
+        // A writer that holds the file open across the rename, writing before and after it.
+        let dir = m.path(&format!("w{round}"));
+        fs::create_dir(&dir).expect("mkdir");
+        let mut file = File::create(dir.join("file")).expect("create");
+        file.write_all(b"before ").expect("write");
+        fs::rename(&dir, m.path(&format!("v{round}"))).expect("rename the directory");
+        file.write_all(b"after").expect("write after the rename");
+        close(file).expect("close commits");
+
+        // Through the mount at once; in the store when the kernel's delayed release of `touch`'s descriptor
+        // arrives (a file opened and closed without writing is created then: docs/SEMANTICS.md).
+        assert!(
+            moved.join("file").is_file(),
+            "round {round}: touched file, seen through the mount"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !root.join(format!("n{round}/file")).is_file() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: touched file not in the store; the backing tree: {}",
+                sh(&format!("cd {} && find . | sort | tail -20", q(&root)))
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            !root.join(format!("n{round}/d{round}")).exists(),
+            "round {round}: nested"
+        );
+        assert!(
+            !root.join(format!("d{round}")).exists(),
+            "round {round}: old name left"
+        );
+        assert_eq!(
+            fs::read(root.join(format!("v{round}/file")))
+                .ok()
+                .as_deref(),
+            Some(&b"before after"[..]),
+            "round {round}: the written file is under the new name"
+        );
+        assert!(
+            !root.join(format!("w{round}")).exists(),
+            "round {round}: old name left"
+        );
+    }
+}
+
+/// A program that starts another while it has a file open for writing on the mount: the child's exec closes its
+/// copy of the descriptor (close-on-exec), and that `flush` reaches the mount while the kernel holds the child in
+/// the middle of its exec, where reading the child's /proc/<pid>/stat blocks until the exec ends. A mount that
+/// waited on that read hung the child, the program and every later request on the worker.
+#[test]
+fn a_program_started_while_a_file_is_open_for_writing() {
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    let connection = fuse_connection_of(m.root());
+    let path = m.path("open-across-exec.txt");
+    let mut file = File::create(&path).expect("create");
+    file.write_all(b"before\n").expect("write");
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let status = Command::new("true").status().map(|s| s.success());
+        let _ = done.send(status);
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(status) => assert!(status.expect("spawn true"), "true failed"),
+        Err(_) => {
+            // Free the stuck exec so the test binary can end, then report.
+            abort_fuse_connection(connection);
+            panic!("a child's exec hung on the mount (its close-on-exec flush was never answered)");
+        }
+    }
+    file.write_all(b"after\n")
+        .expect("write after the child ran");
+    close(file).expect("close commits");
+    assert_eq!(
+        fs::read_to_string(&path).expect("read back"),
+        "before\nafter\n"
+    );
+    assert!(m.store_has("open-across-exec.txt"));
+
+    // The opener itself exec's with the file open (Python opens close-on-exec): its exec's close is its close,
+    // and it commits, though the kernel holds the opener mid-exec while it waits for the answer.
+    let own = m.path("opener-execs.txt");
+    let (done, finished) = std::sync::mpsc::channel();
+    let script = format!(
+        "import os; fd = os.open({:?}, os.O_WRONLY | os.O_CREAT); os.write(fd, b'written, then exec'); \
+         os.execv('/bin/true', ['true'])",
+        own.display().to_string()
+    );
+    std::thread::spawn(move || {
+        let status = Command::new("python3")
+            .args(["-c", &script])
+            .status()
+            .map(|s| s.success());
+        let _ = done.send(status);
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(status) => assert!(status.expect("spawn python3"), "python3 failed"),
+        Err(_) => {
+            abort_fuse_connection(connection);
+            panic!("a program's exec hung on the mount (its own close-on-exec flush was never answered)");
+        }
+    }
+    assert_eq!(
+        fs::read_to_string(&own).expect("read back"),
+        "written, then exec"
+    );
+}
+
+/// The FUSE connection number of the mount at `root` (its device's minor number).
+fn fuse_connection_of(root: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    libc::minor(fs::symlink_metadata(root).expect("stat the mount").dev())
+}
+
+/// Aborts a FUSE connection through the fusectl filesystem, which fails every request waiting on it: the way out
+/// of a hung mount. No program is started (its exec would close our descriptors on the mount and hang too).
+fn abort_fuse_connection(connection: u32) {
+    let dir = c"/sys/fs/fuse/connections";
+    // SAFETY: plain mount(2) of the kernel's fusectl filesystem with constant C strings; failure (already
+    // mounted, no permission) is harmless here.
+    unsafe {
+        libc::mount(
+            c"fusectl".as_ptr(),
+            dir.as_ptr(),
+            c"fusectl".as_ptr(),
+            0,
+            std::ptr::null(),
+        );
+    }
+    let _ = fs::write(format!("/sys/fs/fuse/connections/{connection}/abort"), "1");
+}
+
 /// One account's view: what the policy table of DESIGN.md promises, as errno.
 fn check_policy(authority: Authority, delete_enable: bool) {
     let Some(m) = mount_memory(Policy::new(authority, delete_enable)) else {

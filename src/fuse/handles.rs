@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Mutex as AsyncMutex;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::errno::{FuseError, FuseResult, Refusal};
 use crate::bucketfs::{DirEntry, FsError, Key, ReadDir, ReadHandle, WriteHandle};
@@ -149,6 +150,11 @@ impl WriteState {
         }
     }
 
+    /// Whether `process` opened the upload (only its `close()` commits, so only then does its health matter).
+    pub(crate) fn is_opener(&self, process: u32) -> bool {
+        process == self.opener
+    }
+
     /// A `close()`: the opener's commits what it wrote (or, if the opener is dying of a signal, abandons it);
     /// others only hear of an earlier failure. An opener that wrote nothing lets the file wait for its last
     /// reference (a descriptor it duplicated may still write: `dd` reopens its output that way) without holding
@@ -266,7 +272,28 @@ fn bad_handle(fh: u64) -> FuseError {
 /// SIGINT, …): then the `flush` it sends comes from the kernel closing a dying program's descriptors, not from
 /// a `close()` the program asked for. /proc/<tid>/stat has the task's flags (field 9, PF_EXITING = 0x4) and,
 /// since Linux 3.5, its exit code (field 52; the low 7 bits are the killing signal).
-pub(crate) fn died_of_signal(tid: u32) -> bool {
+pub(crate) async fn died_of_signal(tid: u32) -> bool {
+    let read = tokio::task::spawn_blocking(move || task_died_of_signal(tid));
+    match tokio::time::timeout(DEATH_CHECK_TIMEOUT, read).await {
+        Ok(dying) => dying.unwrap_or(false),
+        Err(_) => {
+            // The read goes on in its blocking thread and ends once our answer lets the exec continue.
+            debug!(
+                tid,
+                "the closing task did not answer in time (in an exec?): taken as alive"
+            );
+            false
+        }
+    }
+}
+
+/// How long a `flush` waits to learn whether its task is dying. Reading /proc/<tid>/stat blocks while the task is
+/// in the middle of an exec, and an exec closing a close-on-exec descriptor on this mount waits for this very
+/// `flush`: waiting for the read would hang both. A task that exec's is not dying, so no answer means alive.
+const DEATH_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The check of `died_of_signal`, reading /proc (may block: see `DEATH_CHECK_TIMEOUT`).
+fn task_died_of_signal(tid: u32) -> bool {
     const PF_EXITING: u64 = 0x4;
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{tid}/stat")) else {
         return false;
@@ -302,10 +329,10 @@ pub(crate) fn process_of(pid: u32) -> u32 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_living_process_did_not_die_of_a_signal() {
-        assert!(!died_of_signal(std::process::id()));
-        assert!(!died_of_signal(u32::MAX), "no such task");
+    #[tokio::test]
+    async fn a_living_process_did_not_die_of_a_signal() {
+        assert!(!died_of_signal(std::process::id()).await);
+        assert!(!died_of_signal(u32::MAX).await, "no such task");
     }
 
     #[test]

@@ -312,9 +312,12 @@ impl Shared {
         let Handle::Write(file) = handle.as_ref() else {
             return Ok(());
         };
-        let dying = died_of_signal(pid);
+        let process = process_of(pid);
         let mut state = file.state.lock().await;
-        state.flush(process_of(pid), dying).await
+        // Only the opener's close commits; another process's (a child's close-on-exec among them) is not asked
+        // about its health at all.
+        let dying = state.is_opener(process) && died_of_signal(pid).await;
+        state.flush(process, dying).await
     }
 
     pub(crate) async fn fsync(&self, fh: u64) -> FuseResult<()> {
