@@ -293,7 +293,8 @@ impl BucketFs {
                 ),
             ));
         }
-        self.writers().settle(from).await;
+        // Held to the end: writers under `from` commit after they were moved to `to`, not behind our back.
+        let _renaming = self.writers().begin_rename(from).await;
         self.writers().settle(to).await;
         // A file being written at the target would lose its name; refuse rather than guess.
         if self.writers().any_under(to) {

@@ -91,6 +91,28 @@ impl WriterEntry {
 #[derive(Debug, Default)]
 pub(crate) struct WriterTable {
     entries: Mutex<HashMap<Key, Arc<WriterEntry>>>,
+    /// Names being renamed now: writers at or under them wait to commit until the rename has moved them, so a
+    /// commit never lands under the old name behind the rename's back (after it listed what to move).
+    renaming: Mutex<Vec<Key>>,
+    /// Woken when a rename ends.
+    renamed: tokio::sync::Notify,
+}
+
+/// A rename in progress (`WriterTable::begin_rename`); dropping it lets the writers it held commit.
+pub(crate) struct RenameGuard<'a> {
+    table: &'a WriterTable,
+    from: Key,
+}
+
+impl Drop for RenameGuard<'_> {
+    fn drop(&mut self) {
+        let mut renaming = self.table.renaming_lock();
+        if let Some(i) = renaming.iter().position(|k| *k == self.from) {
+            renaming.swap_remove(i);
+        }
+        drop(renaming);
+        self.table.renamed.notify_waiters();
+    }
 }
 
 impl WriterTable {
@@ -142,11 +164,65 @@ impl WriterTable {
         Ok(Some(entry))
     }
 
-    /// The writer starts its commit: from now on nobody takes its name over, they wait for it.
-    fn begin_commit(&self, entry: &WriterEntry) {
-        let _entries = self.lock();
-        entry.idle.store(false, Ordering::Relaxed);
-        entry.committing.store(true, Ordering::Relaxed);
+    fn renaming_lock(&self) -> MutexGuard<'_, Vec<Key>> {
+        self.renaming.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The writer starts its commit: from now on nobody takes its name over, they wait for it. While its name
+    /// (or a directory above it) is being renamed, it waits for the rename to move it first.
+    async fn begin_commit(&self, entry: &WriterEntry) {
+        loop {
+            let renamed = self.renamed.notified();
+            tokio::pin!(renamed);
+            renamed.as_mut().enable();
+            {
+                let _entries = self.lock();
+                let key = entry.key();
+                if !self
+                    .renaming_lock()
+                    .iter()
+                    .any(|from| key.starts_with(from))
+                {
+                    entry.idle.store(false, Ordering::Relaxed);
+                    entry.committing.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+            renamed.await;
+        }
+    }
+
+    /// A rename of `from` (a file or a directory) begins: commits at or under it that are under way finish
+    /// first, and new ones wait until the guard is dropped (after `rename` moved them).
+    pub(crate) async fn begin_rename(&self, from: &Key) -> RenameGuard<'_> {
+        {
+            let _entries = self.lock();
+            self.renaming_lock().push(from.clone());
+        }
+        let guard = RenameGuard {
+            table: self,
+            from: from.clone(),
+        };
+        loop {
+            let committing = self
+                .lock()
+                .values()
+                .find(|e| e.committing.load(Ordering::Relaxed) && e.key().starts_with(from))
+                .map(Arc::clone);
+            let Some(entry) = committing else {
+                return guard;
+            };
+            let gone = entry.gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            if !self
+                .get(&entry.key())
+                .is_some_and(|e| Arc::ptr_eq(&e, &entry))
+            {
+                continue;
+            }
+            gone.await;
+        }
     }
 
     fn unregister(&self, entry: &Arc<WriterEntry>) {
@@ -586,7 +662,7 @@ impl WriteHandle {
     pub async fn close(mut self) -> FsResult<Metadata> {
         self.ensure_open()?;
         self.finished = true;
-        self.fs.writers().begin_commit(&self.entry);
+        self.fs.writers().begin_commit(&self.entry).await;
         let result = self.commit().await;
         self.fs.writers().unregister(&self.entry);
         match &result {
