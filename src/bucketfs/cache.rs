@@ -10,8 +10,15 @@
 //! The cache is bounded by bytes (`metadata_cache_size`), with quick_cache's scan-resistant eviction: a client
 //! asking for a flood of distinct names churns the cache's probation area, not the entries in regular use.
 //! Changes made by other clients of the bucket show within the TTL.
+//!
+//! Beside it, the stored attributes (mode, owner, times, extended attributes: user metadata, which only a HEAD
+//! brings) of the object versions seen lately, without a TTL: a version's metadata cannot change without the
+//! version changing (a metadata change is a copy, with a new Last-Modified), so a listing entry of the same
+//! size, ETag and Last-Modified gets them back without a HEAD. That is how `ls -l` and FTP `LIST` show a file's
+//! own time and mode after this server has seen it once, and stay free of per-entry HEADs. Bounded by
+//! `metadata_cache_size` as well.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // tokio's clock, so that tests can pause and advance it.
@@ -20,6 +27,7 @@ use tokio::time::Instant;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
+use super::object_meta::FileAttrs;
 use super::path::Key;
 use super::types::Metadata;
 
@@ -42,13 +50,38 @@ impl Weighter<Key, Entry> for EntryWeight {
             .as_ref()
             .and_then(|m| m.etag.as_ref())
             .map_or(0, String::len);
-        ENTRY_OVERHEAD + key.as_str().len() as u64 + etag as u64
+        let attrs = entry
+            .meta
+            .as_ref()
+            .and_then(|m| m.attrs.as_ref())
+            .map_or(0, |a| a.heap_size());
+        ENTRY_OVERHEAD + key.as_str().len() as u64 + etag as u64 + attrs as u64
+    }
+}
+
+/// The stored attributes of one version of an object (see the module documentation).
+#[derive(Debug, Clone)]
+struct Known {
+    /// The version: kind, size, ETag and Last-Modified (its attributes are not used).
+    version: Metadata,
+    attrs: Arc<FileAttrs>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KnownWeight;
+
+impl Weighter<Key, Known> for KnownWeight {
+    fn weight(&self, key: &Key, known: &Known) -> u64 {
+        let etag = known.version.etag.as_ref().map_or(0, String::len);
+        ENTRY_OVERHEAD + (key.as_str().len() + etag + known.attrs.heap_size()) as u64
     }
 }
 
 pub(crate) struct MetaCache {
     ttl: Duration,
     entries: Cache<Key, Entry, EntryWeight>,
+    /// Stored attributes by version, kept beyond the TTL (see the module documentation).
+    known: Cache<Key, Known, KnownWeight>,
     /// Changes made through this account so far. Held while an observation is stored, so that a change cannot
     /// slip in between the check and the insert.
     changes: Mutex<u64>,
@@ -77,6 +110,7 @@ impl MetaCache {
         Self {
             ttl,
             entries: Cache::with_weighter(estimated_items, max_bytes.max(1), EntryWeight),
+            known: Cache::with_weighter(estimated_items, max_bytes.max(1), KnownWeight),
             changes: Mutex::new(0),
         }
     }
@@ -111,12 +145,13 @@ impl MetaCache {
 
     /// Caches what a lookup saw, unless this account changed something since the lookup began.
     pub fn put_observed(&self, key: &Key, meta: Option<Metadata>, seen: Observation) {
-        if !self.enabled() {
-            return;
-        }
         let changes = self.lock();
         if *changes == seen.changes_at_start {
-            self.insert(key, meta);
+            let meta = meta.map(|m| self.enrich(key, m));
+            self.remember(key, meta.as_ref());
+            if self.enabled() {
+                self.insert(key, meta);
+            }
         }
     }
 
@@ -124,6 +159,8 @@ impl MetaCache {
     pub fn put(&self, key: &Key, meta: Option<Metadata>) {
         let mut changes = self.lock();
         *changes += 1;
+        let meta = meta.map(|m| self.enrich(key, m));
+        self.remember(key, meta.as_ref());
         if self.enabled() {
             self.insert(key, meta);
         }
@@ -134,6 +171,62 @@ impl MetaCache {
         let mut changes = self.lock();
         *changes += 1;
         self.entries.retain(|k, _| !k.starts_with(key));
+        self.known.retain(|k, _| !k.starts_with(key));
+    }
+
+    /// `meta` with the stored attributes of its version, if they are known (a listing entry of an object this
+    /// server has seen since, unchanged).
+    pub fn enrich(&self, key: &Key, meta: Metadata) -> Metadata {
+        if meta.attrs.is_some() {
+            return meta;
+        }
+        let Some(known) = self.known.get(key) else {
+            return meta;
+        };
+        if known.version.same_version(&meta) {
+            return meta.with_attrs(known.attrs);
+        }
+        // A version this server committed itself, whose Last-Modified the store did not say (S3 answers a PUT
+        // with its ETag only): the first listing of the same size and ETag tells it.
+        let adopt = known.version.modified.is_none()
+            && meta.modified.is_some()
+            && Metadata {
+                modified: meta.modified,
+                ..known.version.clone()
+            }
+            .same_version(&meta);
+        if adopt {
+            let mut version = known.version.clone();
+            version.modified = meta.modified;
+            self.known.insert(
+                key.clone(),
+                Known {
+                    version,
+                    attrs: Arc::clone(&known.attrs),
+                },
+            );
+            return meta.with_attrs(known.attrs);
+        }
+        meta
+    }
+
+    /// Remembers the stored attributes of the version `meta` describes (or forgets them: `None`).
+    fn remember(&self, key: &Key, meta: Option<&Metadata>) {
+        match meta {
+            Some(m) => {
+                if let (Some(attrs), Some(_)) = (&m.attrs, &m.etag) {
+                    let version = Metadata {
+                        attrs: None,
+                        ..m.clone()
+                    };
+                    let attrs = Arc::clone(attrs);
+                    self.known.insert(key.clone(), Known { version, attrs });
+                }
+            }
+            None => {
+                self.known.remove(key);
+            }
+        }
     }
 
     /// Bytes the entries take, by the cache's own weighing.

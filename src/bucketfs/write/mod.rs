@@ -27,10 +27,11 @@ use bytes::Bytes;
 use tracing::{debug, info, instrument, warn};
 
 use super::error::{FsError, FsErrorKind, FsResult};
+use super::object_meta::{AttrChange, FileAttrs};
 use super::path::Key;
-use super::types::Metadata;
+use super::types::{FileKind, Metadata};
 use super::BucketFs;
-use crate::storage::objects::{ObjectMeta, Overwrite};
+use crate::storage::objects::{Committed, ObjectHead, ObjectMeta, Overwrite};
 use buffer::PartBuffer;
 use upload::MultipartUpload;
 
@@ -70,6 +71,9 @@ pub(crate) struct WriterEntry {
     committing: AtomicBool,
     /// Woken when the writer leaves the table.
     gone: tokio::sync::Notify,
+    /// The attributes the commit gives the object (mode, owner, times, extended attributes): inherited from the
+    /// old version, changed while the file is open (`chmod`, `utimens`, FTP `MFMT` from another session).
+    attrs: Mutex<FileAttrs>,
 }
 
 impl WriterEntry {
@@ -79,6 +83,15 @@ impl WriterEntry {
 
     pub(crate) fn size(&self) -> u64 {
         self.size.load(Ordering::Relaxed)
+    }
+
+    /// The attributes the object will be committed with.
+    pub(crate) fn attrs(&self) -> FileAttrs {
+        self.attrs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn update_attrs<T>(&self, change: impl FnOnce(&mut FileAttrs) -> T) -> T {
+        change(&mut self.attrs.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -132,6 +145,7 @@ impl WriterTable {
             idle: AtomicBool::new(false),
             committing: AtomicBool::new(false),
             gone: tokio::sync::Notify::new(),
+            attrs: Mutex::new(FileAttrs::default()),
         });
         entries.insert(key.clone(), Arc::clone(&entry));
         Ok(Some(entry))
@@ -241,8 +255,9 @@ pub struct WriteHandle {
     upload: Option<MultipartUpload>,
     /// Whether anything was written or truncated (a handle that changed nothing commits nothing).
     changed: bool,
-    /// The modification time the object will carry; `None` is the time of the commit.
-    mtime: Option<SystemTime>,
+    /// The metadata the multipart upload was created with: if the attributes change before the commit, the
+    /// completed object gets the new ones by a copy onto itself.
+    upload_meta: Option<ObjectMeta>,
     /// Set by a failed or refused operation and by close/abort: nothing more happens.
     finished: bool,
 }
@@ -259,15 +274,15 @@ impl BucketFs {
         if let Some(parent) = key.parent() {
             self.require_dir(&parent).await?;
         }
-        let existing = match self.lookup_key(key).await? {
+        let (existing, inherited) = match self.lookup_key(key).await? {
             Some(meta) if meta.is_dir() => {
                 return Err(FsError::new(
                     FsErrorKind::IsADirectory,
                     format!("{}: is a directory", key.display()),
                 ))
             }
-            Some(meta) => Some(meta.size),
-            None => None,
+            Some(meta) => (Some(meta.size), self.inherited_attrs(key, meta).await?),
+            None => (None, FileAttrs::default()),
         };
         let base = match (intent, existing) {
             (WriteIntent::CreateNew, Some(_)) => {
@@ -318,6 +333,7 @@ impl BucketFs {
             _ => 0,
         };
         let entry = self.writers().register(key, start).await?;
+        entry.update_attrs(|attrs| *attrs = inherited);
         let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
         Ok(WriteHandle {
             fs: self.clone(),
@@ -330,7 +346,7 @@ impl BucketFs {
             upload: None,
             // An O_TRUNC of an existing file, or a new file, is a change even if nothing is written.
             changed: matches!(base, Base::Empty),
-            mtime: None,
+            upload_meta: None,
             finished: false,
         })
     }
@@ -394,7 +410,33 @@ impl WriteHandle {
     /// Sets the modification time the object is committed with (FTP MFMT before the upload ends, `utimens` on
     /// the mount); by default it is the time of the commit.
     pub fn set_mtime(&mut self, mtime: SystemTime) {
-        self.mtime = Some(mtime);
+        self.set_attributes(&AttrChange {
+            mtime: Some(mtime),
+            ..AttrChange::default()
+        });
+    }
+
+    /// Sets the permission bits the object is committed with (the create mode of `open`, `mknod`).
+    pub fn set_mode(&mut self, mode: u32) {
+        self.set_attributes(&AttrChange {
+            mode: Some(mode),
+            ..AttrChange::default()
+        });
+    }
+
+    /// Sets the owner the object is committed with (the creating user on the mount).
+    pub fn set_owner(&mut self, uid: u32, gid: u32) {
+        self.set_attributes(&AttrChange {
+            uid: Some(uid),
+            gid: Some(gid),
+            ..AttrChange::default()
+        });
+    }
+
+    /// Changes the attributes the object is committed with (see [`BucketFs::set_attributes`]).
+    pub fn set_attributes(&mut self, change: &AttrChange) {
+        let now = SystemTime::now();
+        self.entry.update_attrs(|attrs| attrs.apply(change, now));
     }
 
     /// Appends `data` at the current end.
@@ -630,6 +672,7 @@ impl WriteHandle {
         if self.upload.is_none() {
             let key = self.key();
             let meta = self.object_meta(&key);
+            self.upload_meta = Some(meta.clone());
             let upload = MultipartUpload::create(
                 self.fs.objects(),
                 key.as_str(),
@@ -680,10 +723,10 @@ impl WriteHandle {
         }
         let size = self.size();
         let context = format!("close {}", key.display());
+        let meta = self.object_meta(&key);
         let committed = match self.upload.take() {
             None => {
                 let (bytes, _memory) = self.buffer.take();
-                let meta = self.object_meta(&key);
                 self.fs
                     .objects()
                     .put(key.as_str(), bytes, &meta, self.overwrite)
@@ -694,16 +737,42 @@ impl WriteHandle {
                 let (bytes, _memory) = self.buffer.take();
                 let upload_key = self.upload_key.clone().unwrap_or_else(|| key.clone());
                 let result = upload.complete(Some(bytes), self.overwrite).await;
-                let committed = result.map_err(|e| self.commit_error(&context, e))?;
+                let mut committed = result.map_err(|e| self.commit_error(&context, e))?;
+                if self.upload_meta.as_ref() != Some(&meta) {
+                    committed = self
+                        .replace_committed_meta(&upload_key, size, committed, &meta)
+                        .await?;
+                }
                 if upload_key != key {
                     self.move_committed(&upload_key, &key).await?;
                 }
                 committed
             }
         };
-        let mut meta = Metadata::file(size, Some(self.mtime.unwrap_or_else(SystemTime::now)));
-        meta.etag = committed.etag;
-        Ok(meta)
+        Ok(committed_metadata(size, &meta, committed))
+    }
+
+    /// The attributes changed after the multipart upload was created (`cp -p` sets the times after writing): the
+    /// completed object gets them by a copy onto itself.
+    async fn replace_committed_meta(
+        &self,
+        key: &Key,
+        size: u64,
+        committed: Committed,
+        meta: &ObjectMeta,
+    ) -> FsResult<Committed> {
+        let current = ObjectHead {
+            size,
+            etag: committed.etag.clone(),
+            last_modified: committed.last_modified,
+            meta: self.upload_meta.clone().unwrap_or_default(),
+            checksums: committed.checksums.clone(),
+        };
+        self.fs
+            .objects()
+            .replace_metadata(key.as_str(), &current, meta)
+            .await
+            .map_err(|e| FsError::store(&format!("set the attributes of {}", key.display()), e))
     }
 
     /// A failed commit: the upload is gone (the store aborts it or it was never made); the reason is told.
@@ -739,7 +808,8 @@ impl WriteHandle {
         Ok(())
     }
 
-    /// What the new object carries besides its bytes: the content type its name suggests and the time.
+    /// What the new object carries besides its bytes: the content type its name suggests and the file's
+    /// attributes (see `object_meta.rs`); the times are those of the first call, when not set.
     fn object_meta(&self, key: &Key) -> ObjectMeta {
         let mut meta = ObjectMeta {
             content_type: mime_guess::from_path(key.as_str())
@@ -747,11 +817,13 @@ impl WriteHandle {
                 .map(|m| m.essence_str().to_string()),
             ..ObjectMeta::default()
         };
-        let mtime = self.mtime.unwrap_or_else(SystemTime::now);
-        if let Ok(since) = mtime.duration_since(SystemTime::UNIX_EPOCH) {
-            meta.user
-                .insert("mtime".to_string(), since.as_secs().to_string());
-        }
+        let now = SystemTime::now();
+        let attrs = self.entry.update_attrs(|attrs| {
+            attrs.mtime.get_or_insert(now);
+            attrs.ctime.get_or_insert(now);
+            attrs.clone()
+        });
+        attrs.write_user_metadata(FileKind::File, self.fs.time_format(), &mut meta.user);
         meta
     }
 
@@ -810,5 +882,18 @@ impl std::fmt::Debug for WriteHandle {
             .field("size", &self.size())
             .field("base", &self.base)
             .finish()
+    }
+}
+
+/// The metadata of a version this handle committed: the attributes as written (as they will read back).
+fn committed_metadata(size: u64, meta: &ObjectMeta, committed: Committed) -> Metadata {
+    let attrs = FileAttrs::from_user_metadata(&meta.user);
+    Metadata {
+        kind: FileKind::File,
+        size,
+        mtime: attrs.mtime.or(committed.last_modified),
+        etag: committed.etag,
+        modified: committed.last_modified,
+        attrs: Some(Arc::new(attrs)),
     }
 }
