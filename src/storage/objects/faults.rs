@@ -1,21 +1,35 @@
-//! The one place `objects` meets the test hook [`FaultInjector`]: a request (or, on `fs` and `memory`, the
-//! operation standing for it) is checked against the rules before it runs.
+//! The one place `objects` meets the test hook [`crate::storage::FaultInjector`]: a request (or, on `fs` and
+//! `memory`, the operation standing for it) is checked against the rules before it runs. Without the
+//! `fault-injection` feature (the product) the hook is empty and every check passes.
 
+#[cfg(feature = "fault-injection")]
 use opendal::{Error, ErrorKind};
 
-use crate::storage::{FaultInjector, StorageOptions};
+use crate::storage::StorageOptions;
 
 #[derive(Clone, Debug, Default)]
-pub(super) struct FaultHook(Option<FaultInjector>);
+pub(super) struct FaultHook {
+    #[cfg(feature = "fault-injection")]
+    faults: Option<crate::storage::FaultInjector>,
+}
 
 impl FaultHook {
+    #[cfg(feature = "fault-injection")]
     pub(super) fn new(options: &StorageOptions) -> Self {
-        FaultHook(options.faults.clone())
+        FaultHook {
+            faults: options.faults.clone(),
+        }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    pub(super) fn new(_options: &StorageOptions) -> Self {
+        FaultHook {}
     }
 
     /// Fails as the injector's transport does: `Unexpected`, permanent, so no retry hides the fault.
+    #[cfg(feature = "fault-injection")]
     pub(super) fn check(&self, method: &str, query: &str) -> opendal::Result<()> {
-        match &self.0 {
+        match &self.faults {
             Some(faults) if faults.should_fail(method, query) => {
                 Err(Error::new(ErrorKind::Unexpected, "injected fault")
                     .with_context("method", method)
@@ -24,5 +38,10 @@ impl FaultHook {
             }
             _ => Ok(()),
         }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    pub(super) fn check(&self, _method: &str, _query: &str) -> opendal::Result<()> {
+        Ok(())
     }
 }
