@@ -612,40 +612,63 @@ fn a_refused_truncate_spends_the_open_file() {
     );
 }
 
-/// Objects have no extended attributes: asking says "not supported", and `cp -a` (which copies them when it
-/// can) still works.
+/// Extended attributes in the `user.` namespace are kept with the object (s3fs's form): set, read, listed,
+/// replaced, removed; other namespaces are not kept (`security.*` reads as absent, setting one is refused with
+/// EOPNOTSUPP); `cp -a` copies a tree with its attributes.
 #[test]
-fn extended_attributes_are_not_supported_and_cp_a_copes() {
+fn user_extended_attributes_are_kept_and_cp_a_copies_them() {
     let Some(m) = mount_memory(Policy::full()) else {
         return;
     };
-    fs::write(m.path("f.txt"), b"f\n").expect("write");
-    let path = std::ffi::CString::new(m.path("f.txt").display().to_string()).expect("path");
-    let mut buf = [0u8; 64];
-    // SAFETY: valid NUL-terminated strings and a buffer of the length given.
-    let rc = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            c"user.test".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    assert_eq!(rc, -1);
+    let file = m.path("f.txt");
+    fs::write(&file, b"f\n").expect("write");
+    assert_eq!(xattr::get(&file, "user.test").expect("getxattr"), None);
+    xattr::set(&file, "user.test", b"value one").expect("setxattr");
+    xattr::set(&file, "user.other", b"").expect("setxattr");
     assert_eq!(
-        io::Error::last_os_error().raw_os_error(),
-        Some(libc::EOPNOTSUPP)
+        xattr::get(&file, "user.test").expect("getxattr").as_deref(),
+        Some(&b"value one"[..])
     );
+    let mut names: Vec<String> = xattr::list(&file)
+        .expect("listxattr")
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["user.other", "user.test"]);
+    xattr::remove(&file, "user.other").expect("removexattr");
+    assert_eq!(
+        errno(xattr::remove(&file, "user.other")),
+        libc::ENODATA,
+        "removing what is not there"
+    );
+    // Outside user.*: nothing is kept.
+    assert_eq!(
+        xattr::get(&file, "security.capability").expect("getxattr"),
+        None
+    );
+    assert_eq!(
+        errno(xattr::set(&file, "trusted.x", b"1")),
+        libc::EOPNOTSUPP
+    );
+    // The bytes are untouched by metadata changes.
+    assert_eq!(fs::read(&file).expect("read"), b"f\n");
 
     let local = tempfile::tempdir().expect("local dir");
     fs::create_dir(local.path().join("tree")).expect("mkdir");
     fs::write(local.path().join("tree/a.txt"), b"a\n").expect("write");
+    xattr::set(local.path().join("tree/a.txt"), "user.origin", b"local").expect("setxattr");
     sh(&format!(
         "cp -a {} {}",
         q(&local.path().join("tree")),
         q(&m.path("tree"))
     ));
     assert_eq!(fs::read(m.path("tree/a.txt")).expect("read"), b"a\n");
+    assert_eq!(
+        xattr::get(m.path("tree/a.txt"), "user.origin")
+            .expect("getxattr")
+            .as_deref(),
+        Some(&b"local"[..])
+    );
 }
 
 /// `close(2)` with its result (dropping a `File` ignores it).

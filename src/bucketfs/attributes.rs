@@ -292,6 +292,29 @@ impl BucketFs {
         Ok(meta.stored().inherited())
     }
 
+    /// Makes the stored object carry `pending` (the attributes of a handle closed without writing): a copy onto
+    /// itself when they differ from what is stored, nothing otherwise.
+    pub(crate) async fn store_attrs(&self, key: &Key, pending: &FileAttrs) -> FsResult<Metadata> {
+        let Some(current) = self.stat_store(key).await? else {
+            return Err(FsError::not_found(&key.display()));
+        };
+        if !pending.differs_from(&current.stored()) {
+            return Ok(current);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let overlay = |attrs: &mut FileAttrs| {
+                attrs.overlay(pending);
+                Ok(())
+            };
+            match self.change_stored(key, &overlay).await {
+                Err(e) if e.kind() == FsErrorKind::Conflict && attempt < CHANGE_ATTEMPTS => {}
+                result => return result,
+            }
+        }
+    }
+
     /// Applies `change` to the attributes of `key`: to the pending commit of a file being written, else to the
     /// stored object (a copy onto itself, retried when another client changed it meanwhile).
     async fn change_attrs<F>(&self, key: &Key, what: &str, change: F) -> FsResult<Metadata>

@@ -16,7 +16,8 @@
 //! version changing (a metadata change is a copy, with a new Last-Modified), so a listing entry of the same
 //! size, ETag and Last-Modified gets them back without a HEAD. That is how `ls -l` and FTP `LIST` show a file's
 //! own time and mode after this server has seen it once, and stay free of per-entry HEADs. Bounded by
-//! `metadata_cache_size` as well.
+//! `metadata_cache_size` as well. Directories are listed as bare prefixes, with no version to compare: theirs
+//! come back to a listing only from a stat within the TTL.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -179,6 +180,14 @@ impl MetaCache {
     pub fn enrich(&self, key: &Key, meta: Metadata) -> Metadata {
         if meta.attrs.is_some() {
             return meta;
+        }
+        if meta.is_dir() {
+            // A listing shows a directory as a bare prefix, with nothing to tell a marker's versions apart: its
+            // attributes are only as good as a stat within the TTL.
+            return match self.get(key) {
+                Cached::Present(cached) if cached.is_dir() && cached.attrs.is_some() => cached,
+                _ => meta,
+            };
         }
         let Some(known) = self.known.get(key) else {
             return meta;

@@ -203,6 +203,37 @@ impl FileAttrs {
         }
     }
 
+    /// Whether storing `self` over `stored` would change anything: an attribute `self` sets differs, or the
+    /// extended attributes do.
+    pub fn differs_from(&self, stored: &FileAttrs) -> bool {
+        fn differs<T: PartialEq>(mine: Option<T>, theirs: Option<T>) -> bool {
+            mine.is_some() && mine != theirs
+        }
+        differs(self.mode, stored.mode)
+            || differs(self.uid, stored.uid)
+            || differs(self.gid, stored.gid)
+            || differs(self.mtime, stored.mtime)
+            || differs(self.atime, stored.atime)
+            || differs(self.ctime, stored.ctime)
+            || self.xattrs != stored.xattrs
+    }
+
+    /// Takes every attribute `other` sets, and its extended attributes.
+    pub fn overlay(&mut self, other: &FileAttrs) {
+        fn take<T>(mine: &mut Option<T>, theirs: Option<T>) {
+            if theirs.is_some() {
+                *mine = theirs;
+            }
+        }
+        take(&mut self.mode, other.mode);
+        take(&mut self.uid, other.uid);
+        take(&mut self.gid, other.gid);
+        take(&mut self.mtime, other.mtime);
+        take(&mut self.atime, other.atime);
+        take(&mut self.ctime, other.ctime);
+        self.xattrs = other.xattrs.clone();
+    }
+
     /// Bytes the attributes take in memory beyond the struct (for the cache's weighing).
     pub(crate) fn heap_size(&self) -> usize {
         self.xattrs

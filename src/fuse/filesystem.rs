@@ -189,7 +189,7 @@ impl Finish for ReplyDirectoryPlus {
 impl DirSink for Sink<'_, ReplyDirectory> {
     const COUNTS_LOOKUP: bool = false;
 
-    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool {
+    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr, _: bool) -> bool {
         // fuser's `add` answers "the buffer is full" (and the entry was not added).
         !self.reply.add(INodeNo(ino), next_offset, attr.kind, name)
     }
@@ -198,10 +198,18 @@ impl DirSink for Sink<'_, ReplyDirectory> {
 impl DirSink for Sink<'_, ReplyDirectoryPlus> {
     const COUNTS_LOOKUP: bool = true;
 
-    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool {
+    fn add(
+        &mut self,
+        ino: u64,
+        next_offset: u64,
+        name: &str,
+        attr: &FileAttr,
+        trusted: bool,
+    ) -> bool {
+        let ttl = if trusted { self.ttl } else { Duration::ZERO };
         !self
             .reply
-            .add(INodeNo(ino), next_offset, name, &self.ttl, attr, GENERATION)
+            .add(INodeNo(ino), next_offset, name, &ttl, attr, GENERATION)
     }
 }
 

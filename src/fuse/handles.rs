@@ -159,10 +159,15 @@ impl WriteState {
             return Ok(());
         }
         if !self.dirty && !died_of_signal {
-            if let Some(writer) = &self.writer {
-                writer.set_idle(true);
+            match &self.writer {
+                // Attributes set through the descriptor (`touch`): stored now, as a write would be.
+                Some(writer) if writer.attrs_changed() => {}
+                Some(writer) => {
+                    writer.set_idle(true);
+                    return Ok(());
+                }
+                None => return Ok(()),
             }
-            return Ok(());
         }
         if died_of_signal {
             if let Some(writer) = self.writer.take() {

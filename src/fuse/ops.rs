@@ -24,8 +24,16 @@ pub(crate) trait DirSink {
     /// Whether the kernel counts each entry as a lookup (readdirplus does; `.` and `..` aside).
     const COUNTS_LOOKUP: bool;
 
-    /// Adds one entry; false when the reply is full and the entry was not added.
-    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool;
+    /// Adds one entry; false when the reply is full and the entry was not added. `trusted`: the attributes may
+    /// be kept for the TTL (otherwise the kernel asks again before it uses them).
+    fn add(
+        &mut self,
+        ino: u64,
+        next_offset: u64,
+        name: &str,
+        attr: &FileAttr,
+        trusted: bool,
+    ) -> bool;
 }
 
 /// Everything one mount shares between its requests.
@@ -531,6 +539,7 @@ impl Shared {
                     1,
                     ".",
                     &self.attrs.attr(dir.ino, &Metadata::directory()),
+                    false,
                 ),
                 1 => {
                     let parent = self.inodes.parent_of(dir.ino);
@@ -539,6 +548,7 @@ impl Shared {
                         2,
                         "..",
                         &self.attrs.attr(parent, &Metadata::directory()),
+                        false,
                     )
                 }
                 _ => {
@@ -554,6 +564,10 @@ impl Shared {
                         Err(e) => return Err(e),
                     }
                     let entry = &state.entries[at];
+                    // A file's listing data (size, time; default mode and owner unless its stored attributes
+                    // are known) may be kept, so `ls -l` makes no request per entry. A directory's may not when
+                    // its attributes are unknown: its mode guards what is below it, and a stat of it is cheap.
+                    let trusted = !entry.meta.is_dir() || entry.meta.attrs.is_some();
                     // A name the listing gave cannot fail to join; such an entry is skipped all the same.
                     let Ok(key) = dir_key.join(&entry.name) else {
                         index += 1;
@@ -565,6 +579,7 @@ impl Shared {
                             index + 1,
                             &entry.name,
                             &self.attrs.attr(ino, &entry.meta),
+                            trusted,
                         )
                     })
                 }

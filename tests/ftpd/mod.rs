@@ -14,6 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cosftpd::bucketfs::BucketFs;
 use cosftpd::config::Config;
 use cosftpd::daemon::{self, Mode, RunOptions};
 use cosftpd::ftp::server::{FtpServer, ServerContext};
@@ -208,7 +209,7 @@ impl Builder {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let server = runtime.block_on(async {
+        let (server, filesystems) = runtime.block_on(async {
             let options = RunOptions {
                 mode: Mode::Serve,
                 no_check: true,
@@ -220,9 +221,11 @@ impl Builder {
             let context = ServerContext::new(Arc::clone(&config), &accounts)
                 .await
                 .expect("server context");
-            FtpServer::start(Arc::new(context))
+            let server = FtpServer::start(Arc::new(context))
                 .await
-                .expect("FTP server start")
+                .expect("FTP server start");
+            let filesystems = accounts.into_iter().map(|a| a.fs).collect::<Vec<_>>();
+            (server, filesystems)
         });
         let addrs = server.local_addrs().to_vec();
         TestServer {
@@ -233,6 +236,7 @@ impl Builder {
             root,
             cert: cert_files,
             accounts,
+            filesystems,
             _dir: dir,
         }
     }
@@ -250,6 +254,8 @@ pub struct TestServer {
     /// The server's certificate (PEM), when TLS is on.
     pub cert: Option<PathBuf>,
     pub accounts: Vec<Account>,
+    /// Each account's filesystem, the one its FTP sessions use (a test may mount it, as `serve` does).
+    filesystems: Vec<BucketFs>,
     _dir: tempfile::TempDir,
 }
 
@@ -274,6 +280,16 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Account `n`'s filesystem: what its FTP sessions see, shared with a mount of it as in `serve`.
+    pub fn fs(&self, n: usize) -> BucketFs {
+        self.filesystems[n].clone()
+    }
+
+    /// The server's runtime, for a mount of an account's filesystem.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.runtime.as_ref().expect("running").handle().clone()
     }
 
     /// `ftp://user:pass@127.0.0.1:PORT/` of the first account.

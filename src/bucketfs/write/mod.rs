@@ -258,6 +258,8 @@ pub struct WriteHandle {
     /// The metadata the multipart upload was created with: if the attributes change before the commit, the
     /// completed object gets the new ones by a copy onto itself.
     upload_meta: Option<ObjectMeta>,
+    /// The attributes at the open (inherited from the old version), to tell whether they changed since.
+    attrs_at_open: FileAttrs,
     /// Set by a failed or refused operation and by close/abort: nothing more happens.
     finished: bool,
 }
@@ -333,7 +335,7 @@ impl BucketFs {
             _ => 0,
         };
         let entry = self.writers().register(key, start).await?;
-        entry.update_attrs(|attrs| *attrs = inherited);
+        entry.update_attrs(|attrs| *attrs = inherited.clone());
         let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
         Ok(WriteHandle {
             fs: self.clone(),
@@ -347,6 +349,7 @@ impl BucketFs {
             // An O_TRUNC of an existing file, or a new file, is a change even if nothing is written.
             changed: matches!(base, Base::Empty),
             upload_meta: None,
+            attrs_at_open: inherited,
             finished: false,
         })
     }
@@ -431,6 +434,12 @@ impl WriteHandle {
             gid: Some(gid),
             ..AttrChange::default()
         });
+    }
+
+    /// Whether the attributes changed since the open (`touch` sets the times through a descriptor it never
+    /// writes to: its close should store them, not wait for the release).
+    pub fn attrs_changed(&self) -> bool {
+        self.entry.attrs() != self.attrs_at_open
     }
 
     /// Changes the attributes the object is committed with (see [`BucketFs::set_attributes`]).
@@ -712,11 +721,9 @@ impl WriteHandle {
             return Ok(Metadata::file(self.size(), Some(SystemTime::now())));
         }
         if !self.changed {
-            // Nothing written: the file stays as it was.
-            return match self.fs.stat_store(&key).await? {
-                Some(meta) => Ok(meta),
-                None => Err(FsError::not_found(&key.display())),
-            };
+            // Nothing written: the bytes stay as they were; attributes changed while it was open (`touch`
+            // opens the file and sets the times through the descriptor) are stored.
+            return self.fs.store_attrs(&key, &self.entry.attrs()).await;
         }
         if let Base::Old(n) = self.base {
             self.load_old(n).await?;

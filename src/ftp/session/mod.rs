@@ -492,6 +492,20 @@ impl Session {
             Command::Rnto(arg) => self.rnto(&account, arg.as_bytes()).await,
             Command::Size(arg) => self.size(&account, arg.as_bytes()).await,
             Command::Mdtm(arg) => self.mdtm(&account, arg.as_bytes()).await,
+            Command::Mfmt { mtime, path } => {
+                self.set_times(&account, path.as_bytes(), None, mtime, TimeCommand::Mfmt)
+                    .await
+            }
+            Command::Site(SiteCommand::Utime { atime, mtime, path }) => {
+                self.set_times(
+                    &account,
+                    path.as_bytes(),
+                    atime,
+                    mtime,
+                    TimeCommand::SiteUtime,
+                )
+                .await
+            }
             Command::Mlst(arg) => {
                 self.mlst(&account, arg.as_ref().map(|a| a.as_bytes()))
                     .await
@@ -568,7 +582,7 @@ impl Session {
                 "PROT".to_string(),
             ]);
         }
-        features.extend(["EPRT", "EPSV", "MDTM"].map(String::from));
+        features.extend(["EPRT", "EPSV", "MDTM", "MFMT"].map(String::from));
         features.push(listing::Facts::ALL.feat_line());
         features.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
         Reply::feat(features)
@@ -621,6 +635,15 @@ enum Flow {
 enum Op {
     Rmdir,
     Delete,
+}
+
+/// Which command sets a time, for its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeCommand {
+    Mfmt,
+    SiteUtime,
+    /// `MDTM <time> <path>`.
+    Mdtm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -685,10 +708,11 @@ fn help_reply() -> Reply {
         ReplyCode::HelpMessage,
         vec![
             "The following commands are recognized.".to_string(),
-            " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MKD".to_string(),
-            " MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD  QUIT REST".to_string(),
-            " RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP".to_string(),
-            " XCWD XMKD XPWD XRMD".to_string(),
+            " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MFMT".to_string(),
+            " MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD  QUIT".to_string(),
+            " REST RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER".to_string(),
+            " XCUP XCWD XMKD XPWD XRMD".to_string(),
+            "SITE commands: HELP UTIME.".to_string(),
             "Help OK.".to_string(),
         ],
     )
