@@ -14,7 +14,10 @@ use bytes::Bytes;
 use tracing::{debug, info, instrument};
 
 use super::error::{FsError, FsErrorKind, FsResult};
-use super::object_meta::{check_size, check_xattr_name, AttrChange, FileAttrs, TimeFormat};
+use super::object_meta::{
+    check_size, check_xattr_name, AttrChange, FileAttrs, TimeFormat, S_IFBLK, S_IFCHR, S_IFIFO,
+    S_IFLNK, S_IFSOCK,
+};
 use super::path::Key;
 use super::types::{FileKind, Metadata};
 use super::BucketFs;
@@ -45,8 +48,8 @@ pub enum XattrWrite {
 
 /// Content type of directory markers, as s3fs writes it.
 const DIRECTORY_CONTENT_TYPE: &str = "application/x-directory";
-/// Content type of symbolic links, as s3fs writes it.
-const SYMLINK_CONTENT_TYPE: &str = "application/octet-stream";
+/// Content type of symbolic links and special nodes, as s3fs writes it.
+const NODE_CONTENT_TYPE: &str = "application/octet-stream";
 /// A change that lost its race with another client's change is tried this many times in all.
 const CHANGE_ATTEMPTS: usize = 3;
 
@@ -70,7 +73,9 @@ impl BucketFs {
         let seen = self.cache().observe();
         let found = self.stat_store(key).await?;
         self.cache().put_observed(key, found.clone(), seen);
-        found.ok_or_else(|| FsError::not_found(&key.display()))
+        found
+            .map(|meta| self.cache().with_dir_changes(key, meta))
+            .ok_or_else(|| FsError::not_found(&key.display()))
     }
 
     /// Looks at what the store holds under `key`: a HEAD of the object and a one-key listing of `key/`
@@ -101,11 +106,16 @@ impl BucketFs {
     #[instrument(level = "info", skip(self), fields(path = %key.display()))]
     pub async fn set_attributes(&self, key: &Key, change: &AttrChange) -> FsResult<Metadata> {
         let now = SystemTime::now();
-        self.change_attrs(key, "change the attributes of", |attrs| {
-            attrs.apply(change, now);
-            Ok(())
-        })
-        .await
+        let changed = self
+            .change_attrs(key, "change the attributes of", |attrs| {
+                attrs.apply(change, now);
+                Ok(())
+            })
+            .await?;
+        if changed.is_dir() && change.mtime.is_some() {
+            self.cache().dir_times_set(key);
+        }
+        Ok(changed)
     }
 
     /// The value of the extended attribute `name` (`user.*`).
@@ -186,8 +196,60 @@ impl BucketFs {
         target: &[u8],
         owner: Option<(u32, u32)>,
     ) -> FsResult<Metadata> {
+        let attrs = FileAttrs {
+            mode: Some(0o777),
+            uid: owner.map(|o| o.0),
+            gid: owner.map(|o| o.1),
+            file_type: Some(S_IFLNK),
+            ..FileAttrs::default()
+        };
+        let created = self
+            .create_node(key, "symlink", Bytes::copy_from_slice(target), attrs)
+            .await?;
+        info!(path = %key.display(), "symbolic link created");
+        Ok(created)
+    }
+
+    /// Creates a FIFO, socket or device node at `key` (`file_type` is its `S_IF*` bits), stored as s3fs stores
+    /// one: an empty object whose mode says what it is. Never replaces an existing name.
+    #[instrument(level = "info", skip(self), fields(path = %key.display()))]
+    pub async fn mknod(
+        &self,
+        key: &Key,
+        file_type: u32,
+        mode: u32,
+        rdev: u32,
+        owner: Option<(u32, u32)>,
+    ) -> FsResult<Metadata> {
+        if !matches!(file_type, S_IFIFO | S_IFSOCK | S_IFCHR | S_IFBLK) {
+            return Err(FsError::new(
+                FsErrorKind::Unsupported,
+                format!("{}: mknod of type {file_type:#o}", key.display()),
+            ));
+        }
+        let attrs = FileAttrs {
+            mode: Some(mode & 0o7777),
+            uid: owner.map(|o| o.0),
+            gid: owner.map(|o| o.1),
+            file_type: Some(file_type),
+            rdev: Some(rdev),
+            ..FileAttrs::default()
+        };
+        let created = self.create_node(key, "mknod", Bytes::new(), attrs).await?;
+        info!(path = %key.display(), "special file created");
+        Ok(created)
+    }
+
+    /// A new object that is not a plain file (a link, a node): created in one PUT that never replaces.
+    async fn create_node(
+        &self,
+        key: &Key,
+        what: &str,
+        body: Bytes,
+        mut attrs: FileAttrs,
+    ) -> FsResult<Metadata> {
         self.check_name(key)?;
-        self.policy().check_write("symlink", &key.display())?;
+        self.policy().check_write(what, &key.display())?;
         if key.is_root() || self.lookup_key(key).await?.is_some() {
             return Err(exists(key));
         }
@@ -195,37 +257,26 @@ impl BucketFs {
             self.require_dir(&parent).await?;
         }
         let now = SystemTime::now();
-        let attrs = FileAttrs {
-            mode: Some(0o777),
-            uid: owner.map(|o| o.0),
-            gid: owner.map(|o| o.1),
-            mtime: Some(now),
-            ctime: Some(now),
-            symlink: true,
-            ..FileAttrs::default()
-        };
+        attrs.mtime = Some(now);
+        attrs.ctime = Some(now);
         let mut meta = ObjectMeta {
-            content_type: Some(SYMLINK_CONTENT_TYPE.to_string()),
+            content_type: Some(NODE_CONTENT_TYPE.to_string()),
             ..ObjectMeta::default()
         };
-        attrs.write_user_metadata(FileKind::Symlink, self.time_format(), &mut meta.user);
+        attrs.write_user_metadata(attrs.object_kind(), self.time_format(), &mut meta.user);
+        let size = body.len() as u64;
         let committed = self
             .objects()
-            .put(
-                key.as_str(),
-                Bytes::copy_from_slice(target),
-                &meta,
-                Overwrite::Forbid,
-            )
+            .put(key.as_str(), body, &meta, Overwrite::Forbid)
             .await
             .map_err(
-                |e| match FsError::store(&format!("symlink {}", key.display()), e) {
+                |e| match FsError::store(&format!("{what} {}", key.display()), e) {
                     e if e.kind() == FsErrorKind::Conflict => exists(key),
                     e => e,
                 },
             )?;
         let head = ObjectHead {
-            size: target.len() as u64,
+            size,
             etag: committed.etag,
             last_modified: committed.last_modified,
             meta,
@@ -233,7 +284,7 @@ impl BucketFs {
         };
         let created = Metadata::from_head(&head, false);
         self.cache().put(key, Some(created.clone()));
-        info!(path = %key.display(), "symbolic link created");
+        self.entry_changed(key);
         Ok(created)
     }
 
@@ -280,6 +331,19 @@ impl BucketFs {
             },
             true,
         ))
+    }
+
+    /// A directory marker at `target` with the metadata (mode, owner, times) of the one at `source`, for a
+    /// directory rename; a plain marker when `source` has none (an implicit directory).
+    pub(crate) async fn copy_marker(&self, source: &str, target: &str) -> opendal::Result<()> {
+        match self.objects().head(source).await? {
+            Some(head) => self
+                .objects()
+                .put(target, Bytes::new(), &head.meta, Overwrite::Allow)
+                .await
+                .map(drop),
+            None => self.op().create_dir(target).await,
+        }
     }
 
     /// The attributes a new version of `key` keeps from the one described by `meta` (a HEAD when the cache does
@@ -372,10 +436,10 @@ impl BucketFs {
         };
         let mut attrs = FileAttrs::from_user_metadata(&head.meta.user);
         change(&mut attrs)?;
-        let kind = match (directory, attrs.symlink) {
-            (true, _) => FileKind::Directory,
-            (false, true) => FileKind::Symlink,
-            (false, false) => FileKind::File,
+        let kind = if directory {
+            FileKind::Directory
+        } else {
+            attrs.object_kind()
         };
         let mut meta = head.meta.clone();
         attrs.write_user_metadata(kind, self.time_format(), &mut meta.user);

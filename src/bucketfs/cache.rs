@@ -18,9 +18,13 @@
 //! own time and mode after this server has seen it once, and stay free of per-entry HEADs. Bounded by
 //! `metadata_cache_size` as well. Directories are listed as bare prefixes, with no version to compare: theirs
 //! come back to a listing only from a stat within the TTL.
+//!
+//! And the times of the directories this account changed (an entry added, removed or renamed): a directory's
+//! modification and change times move forward then, as on a local disk, without a write of its marker per
+//! change. Kept in memory only (bounded); an explicit time set on the directory (`touch`, `rsync -t`) wins.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 // tokio's clock, so that tests can pause and advance it.
 use tokio::time::Instant;
@@ -34,6 +38,9 @@ use super::types::Metadata;
 
 /// Bytes of an entry beyond its key and ETag: the metadata, the instant, the map's own bookkeeping.
 const ENTRY_OVERHEAD: u64 = 160;
+
+/// Directories whose change times are remembered (the most recently changed ones).
+const DIR_CHANGES: usize = 16 * 1024;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -83,6 +90,8 @@ pub(crate) struct MetaCache {
     entries: Cache<Key, Entry, EntryWeight>,
     /// Stored attributes by version, kept beyond the TTL (see the module documentation).
     known: Cache<Key, Known, KnownWeight>,
+    /// When this account last changed each directory's entries (see the module documentation).
+    dir_changes: Cache<Key, SystemTime>,
     /// Changes made through this account so far. Held while an observation is stored, so that a change cannot
     /// slip in between the check and the insert.
     changes: Mutex<u64>,
@@ -112,6 +121,7 @@ impl MetaCache {
             ttl,
             entries: Cache::with_weighter(estimated_items, max_bytes.max(1), EntryWeight),
             known: Cache::with_weighter(estimated_items, max_bytes.max(1), KnownWeight),
+            dir_changes: Cache::new(DIR_CHANGES),
             changes: Mutex::new(0),
         }
     }
@@ -173,6 +183,28 @@ impl MetaCache {
         *changes += 1;
         self.entries.retain(|k, _| !k.starts_with(key));
         self.known.retain(|k, _| !k.starts_with(key));
+        self.dir_changes.retain(|k, _| !k.starts_with(key));
+    }
+
+    /// This account added, removed or renamed an entry of the directory `dir` at `at`.
+    pub fn dir_changed(&self, dir: &Key, at: SystemTime) {
+        self.dir_changes.insert(dir.clone(), at);
+    }
+
+    /// The directory's times were set explicitly: they are what it shows from now on.
+    pub fn dir_times_set(&self, dir: &Key) {
+        self.dir_changes.remove(dir);
+    }
+
+    /// `meta` of the directory `key` with its times moved to the last change this account made to its entries.
+    pub fn with_dir_changes(&self, key: &Key, meta: Metadata) -> Metadata {
+        if !meta.is_dir() {
+            return meta;
+        }
+        match self.dir_changes.get(key) {
+            Some(at) => meta.changed_at(at),
+            None => meta,
+        }
     }
 
     /// `meta` with the stored attributes of its version, if they are known (a listing entry of an object this

@@ -41,14 +41,24 @@ impl BucketFs {
             return Ok(Metadata::file(entry.size(), Some(now)).with_attrs(Arc::new(entry.attrs())));
         }
         match self.cache().get(key) {
-            Cached::Present(meta) => return Ok(meta),
+            Cached::Present(meta) => return Ok(self.cache().with_dir_changes(key, meta)),
             Cached::Absent => return Err(FsError::not_found(&key.display())),
             Cached::Unknown => {}
         }
         let seen = self.cache().observe();
         let found = self.stat_store(key).await?;
         self.cache().put_observed(key, found.clone(), seen);
-        found.ok_or_else(|| FsError::not_found(&key.display()))
+        found
+            .map(|meta| self.cache().with_dir_changes(key, meta))
+            .ok_or_else(|| FsError::not_found(&key.display()))
+    }
+
+    /// An entry of `key`'s directory was added, removed or renamed now: the directory's times move.
+    pub(crate) fn entry_changed(&self, key: &Key) {
+        if let Some(parent) = key.parent() {
+            self.cache()
+                .dir_changed(&parent, std::time::SystemTime::now());
+        }
     }
 
     /// Asks the store: a HEAD of the object and a one-key listing of the prefix, concurrently (and a HEAD of
@@ -183,6 +193,7 @@ impl BucketFs {
             self.put_marker(key, attrs).await?
         };
         self.cache().put(key, Some(meta.clone()));
+        self.entry_changed(key);
         info!(path = %key.display(), "directory created");
         Ok(meta)
     }
@@ -216,6 +227,7 @@ impl BucketFs {
             .await
             .map_err(|e| FsError::store(&format!("rmdir {}", key.display()), e))?;
         self.cache().put(key, None);
+        self.entry_changed(key);
         info!(path = %key.display(), "directory removed");
         Ok(())
     }
@@ -259,6 +271,7 @@ impl BucketFs {
                 }
             }
             self.cache().put(key, None);
+            self.entry_changed(key);
             info!(path = %key.display(), "file deleted while open for writing");
             return Ok(());
         }
@@ -274,6 +287,7 @@ impl BucketFs {
             .await
             .map_err(|e| FsError::store(&format!("delete {}", key.display()), e))?;
         self.cache().put(key, None);
+        self.entry_changed(key);
         info!(path = %key.display(), "file deleted");
         Ok(())
     }
@@ -319,13 +333,13 @@ impl BucketFs {
         if let Some(target) = self.lookup_key(to).await? {
             self.policy().check_destroy("rename onto", &to.display())?;
             match (source.kind, target.kind) {
-                (FileKind::File | FileKind::Symlink, FileKind::Directory) => {
+                (FileKind::File | FileKind::Symlink | FileKind::Special, FileKind::Directory) => {
                     return Err(FsError::new(
                         FsErrorKind::IsADirectory,
                         format!("{}: is a directory", to.display()),
                     ))
                 }
-                (FileKind::Directory, FileKind::File | FileKind::Symlink) => {
+                (FileKind::Directory, FileKind::File | FileKind::Symlink | FileKind::Special) => {
                     return Err(FsError::new(
                         FsErrorKind::NotADirectory,
                         format!("{}: not a directory", to.display()),
@@ -342,18 +356,24 @@ impl BucketFs {
         }
         let result = match source.kind {
             // A file being written that is not in the store yet only changes its name.
-            FileKind::File | FileKind::Symlink if self.writing_size(from).is_some() => {
+            FileKind::File | FileKind::Symlink | FileKind::Special
+                if self.writing_size(from).is_some() =>
+            {
                 match self.stat_store(from).await? {
                     Some(_) => self.rename_file(from, to).await,
                     None => Ok(()),
                 }
             }
-            FileKind::File | FileKind::Symlink => self.rename_file(from, to).await,
+            FileKind::File | FileKind::Symlink | FileKind::Special => {
+                self.rename_file(from, to).await
+            }
             FileKind::Directory => self.rename_dir(from, to).await,
         };
         if result.is_ok() {
             // Files being written under the old name commit under the new one.
             self.writers().rename(from, to);
+            self.entry_changed(from);
+            self.entry_changed(to);
         }
         self.cache().forget_tree(from);
         self.cache().forget_tree(to);
@@ -418,7 +438,7 @@ impl BucketFs {
             let target = format!("{to_prefix}{}", &source[from_prefix.len()..]);
             async move {
                 let result = if source.ends_with('/') {
-                    self.op().create_dir(&target).await
+                    self.copy_marker(&source, &target).await
                 } else {
                     self.copy_object(&source, &target).await
                 };

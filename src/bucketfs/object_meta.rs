@@ -6,8 +6,9 @@
 //! | name | value | read by |
 //! |---|---|---|
 //! | `mtime`, `ctime`, `atime` | seconds since the epoch: `1700000000`, or with nanoseconds always as nine digits (`1700000000.123456789`); on COS whole seconds | s3fs (nine digits exactly), rclone (any fraction), cosfs (whole seconds) |
-//! | `mode` | decimal `st_mode` with the type bits (`33188` = `0100644`, a symbolic link `41471`) | s3fs, cosfs |
+//! | `mode` | decimal `st_mode` with the type bits (`33188` = `0100644`, a symbolic link `41471`, a FIFO `4516`) | s3fs, cosfs |
 //! | `uid`, `gid` | decimal | s3fs, cosfs |
+//! | `rdev` | a device node's number, hexadecimal (rclone's form; s3fs keeps none) | rclone |
 //! | `xattr` | URL-encoded `{"user.name":"<base64 value>",…}` | s3fs |
 //!
 //! What is read, beyond that: rclone's float times with a fraction of any length (padded or cut to nanoseconds,
@@ -44,10 +45,16 @@ pub const XATTR_NAMESPACE: &str = "user.";
 /// mode, owner and extended attributes share it with other tools' entries.
 pub const MAX_USER_METADATA: usize = 2048;
 
-const S_IFMT: u32 = 0o170_000;
-const S_IFREG: u32 = 0o100_000;
-const S_IFDIR: u32 = 0o040_000;
-const S_IFLNK: u32 = 0o120_000;
+const RDEV: &str = "rdev";
+
+pub const S_IFMT: u32 = 0o170_000;
+pub const S_IFREG: u32 = 0o100_000;
+pub const S_IFDIR: u32 = 0o040_000;
+pub const S_IFLNK: u32 = 0o120_000;
+pub const S_IFIFO: u32 = 0o010_000;
+pub const S_IFCHR: u32 = 0o020_000;
+pub const S_IFBLK: u32 = 0o060_000;
+pub const S_IFSOCK: u32 = 0o140_000;
 const PERMISSION_BITS: u32 = 0o7777;
 
 /// What s3fs's `urlEncodePath` leaves alone: letters, digits and `.-_~/`.
@@ -69,8 +76,11 @@ pub struct FileAttrs {
     pub mtime: Option<SystemTime>,
     pub atime: Option<SystemTime>,
     pub ctime: Option<SystemTime>,
-    /// Whether the stored mode says "symbolic link" (s3fs stores a link as an object whose body is the target).
-    pub symlink: bool,
+    /// The file type the stored mode says (`S_IFLNK`: s3fs stores a link as an object whose body is the
+    /// target; `S_IFIFO`, `S_IFSOCK`, `S_IFCHR`, `S_IFBLK`: an empty object stands for the node).
+    pub file_type: Option<u32>,
+    /// A device node's device number.
+    pub rdev: Option<u32>,
     /// Extended attributes by full name (`user.comment`).
     pub xattrs: BTreeMap<String, Vec<u8>>,
 }
@@ -118,7 +128,8 @@ impl FileAttrs {
                 .or_else(|| get("goog-reserved-file-mtime").and_then(parse_time)),
             atime: get(ATIME).and_then(parse_time),
             ctime: get(CTIME).and_then(parse_time),
-            symlink: stored_mode.is_some_and(|m| m & S_IFMT == S_IFLNK),
+            file_type: stored_mode.map(|m| m & S_IFMT).filter(|t| *t != 0),
+            rdev: get(RDEV).and_then(|v| u32::from_str_radix(v.trim(), 16).ok()),
             xattrs: get(XATTR).map(parse_xattrs).unwrap_or_default(),
         }
     }
@@ -143,6 +154,7 @@ impl FileAttrs {
             FileKind::File => S_IFREG,
             FileKind::Directory => S_IFDIR,
             FileKind::Symlink => S_IFLNK,
+            FileKind::Special => self.file_type.unwrap_or(S_IFREG),
         };
         let mode = match kind {
             // A link's own permission bits mean nothing; s3fs writes 0777.
@@ -161,6 +173,9 @@ impl FileAttrs {
         if let Some(gid) = self.gid {
             user.insert(GID.to_string(), gid.to_string());
         }
+        if let Some(rdev) = self.rdev.filter(|r| *r != 0) {
+            user.insert(RDEV.to_string(), format!("{rdev:x}"));
+        }
         if self.xattrs.is_empty() {
             user.remove(XATTR);
         } else {
@@ -169,14 +184,25 @@ impl FileAttrs {
     }
 
     /// The attributes a new version of a file keeps from the old one (`O_TRUNC`, an FTP overwrite, an append):
-    /// mode, owner and extended attributes, not the times.
+    /// mode, owner and extended attributes, not the times. What replaces a link or a special node is a plain
+    /// file, with a plain file's default mode.
     pub fn inherited(&self) -> Self {
+        let plain = self.file_type.is_none_or(|t| t == S_IFREG);
         Self {
-            mode: self.mode,
+            mode: self.mode.filter(|_| plain),
             uid: self.uid,
             gid: self.gid,
             xattrs: self.xattrs.clone(),
             ..Self::default()
+        }
+    }
+
+    /// The kind of entry an object with these attributes is (not a directory: that is its key's form).
+    pub fn object_kind(&self) -> FileKind {
+        match self.file_type {
+            Some(S_IFLNK) => FileKind::Symlink,
+            Some(S_IFIFO | S_IFCHR | S_IFBLK | S_IFSOCK) => FileKind::Special,
+            _ => FileKind::File,
         }
     }
 
@@ -435,7 +461,7 @@ mod tests {
         assert_eq!(attrs.atime, Some(at(1_700_000_002, 0)));
         assert_eq!(attrs.mode, Some(0o755));
         assert_eq!((attrs.uid, attrs.gid), (Some(1000), Some(100)));
-        assert!(!attrs.symlink);
+        assert_eq!(attrs.object_kind(), FileKind::File);
         assert_eq!(
             attrs.xattrs.get("user.a").map(Vec::as_slice),
             Some(&b"hello"[..])
@@ -445,8 +471,11 @@ mod tests {
             Some(&b""[..])
         );
         let link = FileAttrs::from_user_metadata(&user(&[("mode", "41471")]));
-        assert!(link.symlink);
+        assert_eq!(link.object_kind(), FileKind::Symlink);
         assert_eq!(link.mode, Some(0o777));
+        let fifo = FileAttrs::from_user_metadata(&user(&[("mode", "4516")]));
+        assert_eq!(fifo.object_kind(), FileKind::Special);
+        assert_eq!((fifo.file_type, fifo.mode), (Some(S_IFIFO), Some(0o644)));
     }
 
     #[test]
@@ -498,7 +527,8 @@ mod tests {
             mtime: Some(at(1_700_000_000, 5)),
             atime: Some(at(1_700_000_001, 0)),
             ctime: None,
-            symlink: false,
+            file_type: Some(S_IFREG),
+            rdev: None,
             xattrs: BTreeMap::new(),
         };
         attrs

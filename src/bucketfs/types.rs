@@ -11,6 +11,9 @@ pub enum FileKind {
     /// An object whose stored mode says "symbolic link" (s3fs's form): its body is the target. FTP shows it as a
     /// file (its content is the target path); the mount as a link.
     Symlink,
+    /// An empty object whose stored mode says FIFO, socket or device node (s3fs's `mknod`). The kernel gives it
+    /// its meaning on the mount; FTP shows an empty file.
+    Special,
 }
 
 /// What a listing or a stat says about one name. Listings fill it from the ListObjects answer, so no
@@ -91,10 +94,10 @@ impl Metadata {
     /// From a HEAD of a file's object (or, with `directory`, of a directory's marker): with its attributes.
     pub(crate) fn from_head(head: &ObjectHead, directory: bool) -> Self {
         let attrs = FileAttrs::from_user_metadata(&head.meta.user);
-        let kind = match (directory, attrs.symlink) {
-            (true, _) => FileKind::Directory,
-            (false, true) => FileKind::Symlink,
-            (false, false) => FileKind::File,
+        let kind = if directory {
+            FileKind::Directory
+        } else {
+            attrs.object_kind()
         };
         Self {
             kind,
@@ -107,16 +110,34 @@ impl Metadata {
         .normalized()
     }
 
-    /// With the stored attributes known to belong to this version: the stored time wins, a stored link mode
-    /// makes a link.
+    /// With the stored attributes known to belong to this version: the stored time wins, a stored link or node
+    /// type makes a link or a node.
     pub(crate) fn with_attrs(mut self, attrs: Arc<FileAttrs>) -> Self {
         if let Some(mtime) = attrs.mtime {
             self.mtime = Some(mtime);
         }
-        if self.kind == FileKind::File && attrs.symlink {
-            self.kind = FileKind::Symlink;
+        if self.kind != FileKind::Directory {
+            self.kind = attrs.object_kind();
         }
         self.attrs = Some(attrs);
+        self
+    }
+
+    /// The times moved forward to `at` (modification and, where attributes are known, change time); never back.
+    pub(crate) fn changed_at(mut self, at: SystemTime) -> Self {
+        if self.mtime.is_none_or(|t| t < at) {
+            self.mtime = Some(at);
+        }
+        if let Some(attrs) = &self.attrs {
+            if attrs.ctime.is_none_or(|t| t < at) {
+                let mut attrs = FileAttrs::clone(attrs);
+                attrs.ctime = Some(at);
+                if attrs.mtime.is_some_and(|t| t < at) {
+                    attrs.mtime = Some(at);
+                }
+                self.attrs = Some(Arc::new(attrs));
+            }
+        }
         self
     }
 

@@ -112,10 +112,10 @@ pub fn list_line(
 fn mode_string(meta: &Metadata) -> String {
     let (kind, default) = match meta.kind {
         FileKind::Directory => ('d', 0o755),
-        FileKind::File | FileKind::Symlink => ('-', 0o644),
+        FileKind::File | FileKind::Symlink | FileKind::Special => ('-', 0o644),
     };
     let bits = match meta.kind {
-        FileKind::Symlink => default,
+        FileKind::Symlink | FileKind::Special => default,
         _ => meta.attrs.as_ref().and_then(|a| a.mode).unwrap_or(default),
     };
     let mut mode = String::with_capacity(10);
@@ -178,7 +178,7 @@ pub fn nlst_line(out: &mut String, name: &str) -> Result<(), UnlistableName> {
 /// `e` enter, `f` rename, `l` list, `m` make directories, `p` purge (delete contents).
 fn perm_letters(kind: FileKind, p: Permissions) -> String {
     match kind {
-        FileKind::File | FileKind::Symlink => letters(&[
+        FileKind::File | FileKind::Symlink | FileKind::Special => letters(&[
             ('a', p.append),
             ('d', p.delete),
             ('f', p.rename),
@@ -349,7 +349,7 @@ impl MlsxFormat {
         if facts.contains(Facts::TYPE) {
             out.push_str(match meta.kind {
                 FileKind::Directory => "type=dir;",
-                FileKind::File | FileKind::Symlink => "type=file;",
+                FileKind::File | FileKind::Symlink | FileKind::Special => "type=file;",
             });
         }
         // RFC 3659 §7.5.7: size applies to non-directory files.

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{FileAttr, FileType, INodeNo};
 
-use crate::bucketfs::{FileKind, Metadata, Permissions, Policy};
+use crate::bucketfs::{object_meta, FileKind, Metadata, Permissions, Policy};
 
 /// `st_blksize`: programs size their buffers by it (`cp` reads and writes max(128 KiB, blksize) at a time), and
 /// every FUSE request costs a round trip through the kernel, so 1 MiB — the mount's `max_write` — is a good
@@ -82,6 +82,11 @@ impl AttrMaker {
             ),
             // A link's bits are never checked; Linux shows 0777.
             FileKind::Symlink => (FileType::Symlink, 0o777, 1),
+            FileKind::Special => (
+                node_type(stored.and_then(|a| a.file_type)),
+                stored_mode.map_or(self.file_mode, |m| m & self.file_mask),
+                1,
+            ),
         };
         FileAttr {
             ino: INodeNo(ino),
@@ -96,10 +101,21 @@ impl AttrMaker {
             nlink,
             uid: stored.and_then(|a| a.uid).unwrap_or(self.uid),
             gid: stored.and_then(|a| a.gid).unwrap_or(self.gid),
-            rdev: 0,
+            rdev: stored.and_then(|a| a.rdev).unwrap_or(0),
             blksize: BLOCK_SIZE,
             flags: 0,
         }
+    }
+}
+
+/// The kernel's type of a special node, from its stored `S_IF*` bits.
+fn node_type(file_type: Option<u32>) -> FileType {
+    match file_type {
+        Some(object_meta::S_IFIFO) => FileType::NamedPipe,
+        Some(object_meta::S_IFSOCK) => FileType::Socket,
+        Some(object_meta::S_IFCHR) => FileType::CharDevice,
+        Some(object_meta::S_IFBLK) => FileType::BlockDevice,
+        _ => FileType::RegularFile,
     }
 }
 
@@ -163,7 +179,7 @@ mod tests {
         let read_only = maker(Policy::new(Authority::Read, true)).attr(2, &meta);
         assert_eq!(read_only.perm, 0o4550);
         let link = FileAttrs {
-            symlink: true,
+            file_type: Some(crate::bucketfs::object_meta::S_IFLNK),
             ..FileAttrs::default()
         };
         let l = maker(Policy::full()).attr(3, &Metadata::file(7, None).with_attrs(Arc::new(link)));

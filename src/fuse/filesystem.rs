@@ -288,15 +288,15 @@ impl Filesystem for FuseFs {
         self.shared.inodes.forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let span = request_span!("getattr", req, ino = ino.0);
+    fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        let span = request_span!("getattr", req, ino = ino.0, fh = ?fh);
         let shared = Arc::clone(&self.shared);
         let ok = self.reply_attr();
         self.run(
             "getattr",
             span,
             reply,
-            async move { shared.getattr(ino.0).await },
+            async move { shared.getattr_open(ino.0, fh.map(|fh| fh.0)).await },
             ok,
         );
     }
@@ -606,7 +606,8 @@ impl Filesystem for FuseFs {
         const BLOCK: u32 = 4096;
         const BLOCKS: u64 = (1 << 50) / BLOCK as u64; // 1 PiB
         const FILES: u64 = 1 << 32;
-        reply.statfs(BLOCKS, BLOCKS, BLOCKS, FILES, FILES, BLOCK, 255, BLOCK);
+        let name_max = u32::try_from(super::ops::NAME_MAX).unwrap_or(u32::MAX);
+        reply.statfs(BLOCKS, BLOCKS, BLOCKS, FILES, FILES, BLOCK, name_max, BLOCK);
     }
 
     // Extended attributes: `user.*` ones are kept in the object's metadata (s3fs's form); other names are
@@ -683,10 +684,10 @@ impl Filesystem for FuseFs {
         name: &OsStr,
         mode: u32,
         _umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        let span = request_span!("mknod", req, parent = parent.0, name = ?name, mode);
+        let span = request_span!("mknod", req, parent = parent.0, name = ?name, mode, rdev);
         let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
         let creator = creator(req, mode);
         let ok = self.reply_entry();
@@ -694,7 +695,7 @@ impl Filesystem for FuseFs {
             "mknod",
             span,
             reply,
-            async move { shared.mknod(parent.0, &name, creator).await },
+            async move { shared.mknod(parent.0, &name, creator, rdev).await },
             ok,
         );
     }

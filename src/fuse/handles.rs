@@ -9,7 +9,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use tracing::warn;
 
 use super::errno::{FuseError, FuseResult, Refusal};
-use crate::bucketfs::{DirEntry, FsError, Key, ReadDir, ReadHandle, WriteHandle};
+use crate::bucketfs::{DirEntry, FsError, Key, Metadata, ReadDir, ReadHandle, WriteHandle};
 
 pub(crate) enum Handle {
     Read(ReadFile),
@@ -20,6 +20,8 @@ pub(crate) enum Handle {
 /// A file open for reading; the core's reader is opened by the first read.
 pub(crate) struct ReadFile {
     pub ino: u64,
+    /// What the file was at the open (`fstat` of it after an unlink).
+    pub meta: Metadata,
     pub reader: AsyncMutex<Option<ReadHandle>>,
 }
 
@@ -77,6 +79,11 @@ impl WriteState {
             reader: None,
             failed: None,
         }
+    }
+
+    /// The size of the file being written, while an upload is open.
+    pub(crate) fn size(&self) -> Option<u64> {
+        self.writer.as_ref().map(WriteHandle::size)
     }
 
     /// Whether an upload is open now (otherwise a write must start a new one, see `reopen`).

@@ -53,6 +53,9 @@ pub(crate) struct Creator {
     pub mode: u32,
 }
 
+/// The longest name the mount takes, as `statfs` reports it (Linux's NAME_MAX).
+pub(crate) const NAME_MAX: usize = 255;
+
 /// The set-group-ID bit: a directory that has it passes its group (and, to directories, the bit) to new entries.
 const S_ISGID: u32 = 0o2000;
 
@@ -93,11 +96,17 @@ impl Shared {
     }
 
     /// The key of `name` in directory `parent`; the core refuses `.`, `..` and other names a key cannot hold.
+    /// A name longer than the mount's NAME_MAX (what `statfs` says, what programs size their buffers by) is
+    /// ENAMETOOLONG here, whatever the store could hold.
     fn child_of(&self, parent: u64, name: &OsStr) -> FuseResult<Key> {
         let name = name.to_str().ok_or_else(|| {
             FuseError::refused(Refusal::NotUtf8, format!("the name {name:?} is not UTF-8"))
         })?;
-        Ok(self.key_of(parent)?.join(name)?)
+        let key = self.key_of(parent)?.join(name)?;
+        if name.len() > NAME_MAX {
+            key.check_name_lengths(NAME_MAX)?;
+        }
+        Ok(key)
     }
 
     pub(crate) async fn lookup(&self, parent: u64, name: &OsStr) -> FuseResult<FileAttr> {
@@ -109,6 +118,29 @@ impl Shared {
     pub(crate) async fn getattr(&self, ino: u64) -> FuseResult<FileAttr> {
         let meta = self.fs.stat(&self.key_of(ino)?).await?;
         Ok(self.attrs.attr(ino, &meta))
+    }
+
+    /// `fstat` of an open file (the kernel names the handle): a file unlinked while open has no name any more
+    /// but is still there for its descriptors, with no links.
+    pub(crate) async fn getattr_open(&self, ino: u64, fh: Option<u64>) -> FuseResult<FileAttr> {
+        let unlinked = match self.key_of(ino) {
+            Ok(_) => return self.getattr(ino).await,
+            Err(e) => e,
+        };
+        let Some(handle) = fh.and_then(|fh| self.handles.get(fh).ok()) else {
+            return Err(unlinked);
+        };
+        let meta = match handle.as_ref() {
+            Handle::Read(file) => file.meta.clone(),
+            Handle::Write(file) => match file.state.lock().await.size() {
+                Some(size) => Metadata::file(size, Some(SystemTime::now())),
+                None => return Err(unlinked),
+            },
+            Handle::Dir(_) => return Err(unlinked),
+        };
+        let mut attr = self.attrs.attr(ino, &meta);
+        attr.nlink = 0;
+        Ok(attr)
     }
 
     /// Size (through the open upload or a short one of its own), then mode, owner and times, which the core
@@ -255,7 +287,8 @@ impl Shared {
                 ..Access::default()
             };
             self.fs.access(&key, read).await?;
-            self.read_handle(ino)
+            let meta = self.fs.stat(&key).await?;
+            self.read_handle(ino, meta)
         } else {
             let writer = self.fs.open_write(&key, write_intent(flags)).await?;
             self.write_handle(ino, pid, writer)
@@ -280,33 +313,34 @@ impl Shared {
         let ino = self.inodes.lookup(&key);
         let handle = if is_read_only_open(flags) {
             // O_RDONLY | O_CREAT: the (empty) file must exist when open returns; the descriptor only reads.
-            writer.close().await?;
-            self.read_handle(ino)
+            let meta = writer.close().await?;
+            self.read_handle(ino, meta)
         } else {
             self.write_handle(ino, pid, writer)
         };
         Ok((self.attrs.attr(ino, &meta), self.handles.insert(handle)))
     }
 
-    /// `mknod`: a regular file is created empty through the core's create path (what `touch` would leave);
-    /// FIFOs, sockets and devices cannot be stored in a bucket.
+    /// `mknod`: a regular file is created empty through the core's create path (what `touch` would leave); a
+    /// FIFO, socket or device node is stored as s3fs stores one (an empty object whose mode says what it is; the
+    /// kernel gives it its meaning).
     pub(crate) async fn mknod(
         &self,
         parent: u64,
         name: &OsStr,
         creator: Creator,
+        rdev: u32,
     ) -> FuseResult<FileAttr> {
         let key = self.child_of(parent, name)?;
         // The kernel sends S_IFREG for a plain file; 0 means the same to mknod(2).
         let kind = creator.mode & libc::S_IFMT;
         if kind != libc::S_IFREG && kind != 0 {
-            return Err(FuseError::refused(
-                Refusal::NodeType,
-                format!(
-                    "{}: only regular files and directories can be stored (mknod of type {kind:#o})",
-                    key.display()
-                ),
-            ));
+            let (gid, _) = self.group_for_new(parent, creator).await;
+            let meta = self
+                .fs
+                .mknod(&key, kind, creator.mode, rdev, Some((creator.uid, gid)))
+                .await?;
+            return Ok(self.attrs.attr(self.inodes.lookup(&key), &meta));
         }
         let mut writer = self.fs.open_write(&key, WriteIntent::CreateNew).await?;
         self.stamp_new(parent, &mut writer, creator).await;
@@ -386,9 +420,10 @@ impl Shared {
         Ok(())
     }
 
-    fn read_handle(&self, ino: u64) -> Handle {
+    fn read_handle(&self, ino: u64, meta: Metadata) -> Handle {
         Handle::Read(ReadFile {
             ino,
+            meta,
             reader: AsyncMutex::new(None),
         })
     }
@@ -406,8 +441,9 @@ impl Shared {
             Handle::Read(file) => file,
             // Reading back through the descriptor that writes (O_RDWR).
             Handle::Write(file) => {
-                let key = self.key_of(file.ino)?;
-                let open_reader = async { Ok(self.fs.open_read(&key).await?) };
+                // The name is needed only once the upload is committed: bytes still in the upload read back
+                // after an unlink too.
+                let open_reader = async { Ok(self.fs.open_read(&self.key_of(file.ino)?).await?) };
                 return file
                     .state
                     .lock()

@@ -336,6 +336,9 @@ impl BucketFs {
         };
         let entry = self.writers().register(key, start).await?;
         entry.update_attrs(|attrs| *attrs = inherited.clone());
+        if existing.is_none() {
+            self.entry_changed(key);
+        }
         let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
         Ok(WriteHandle {
             fs: self.clone(),
