@@ -260,6 +260,18 @@ impl HandleTable {
         self.lock().drain().map(|(_, handle)| handle).collect()
     }
 
+    /// A handle of the file `ino` (to answer `fstat` of a file unlinked while open).
+    pub(crate) fn open_file(&self, ino: u64) -> Option<Arc<Handle>> {
+        self.lock()
+            .values()
+            .find(|h| match h.as_ref() {
+                Handle::Read(r) => r.ino == ino,
+                Handle::Write(w) => w.ino == ino,
+                Handle::Dir(_) => false,
+            })
+            .cloned()
+    }
+
     /// Every handle writing inode `ino` (a truncate by path goes through the open upload, if there is one).
     pub(crate) fn writers_of(&self, ino: u64) -> Vec<Arc<Handle>> {
         self.lock()

@@ -120,14 +120,17 @@ impl Shared {
         Ok(self.attrs.attr(ino, &meta))
     }
 
-    /// `fstat` of an open file (the kernel names the handle): a file unlinked while open has no name any more
-    /// but is still there for its descriptors, with no links.
+    /// `stat` of an inode the kernel may hold open: a file unlinked while open has no name any more but is still
+    /// there for its descriptors (`fstat`), with no links.
     pub(crate) async fn getattr_open(&self, ino: u64, fh: Option<u64>) -> FuseResult<FileAttr> {
         let unlinked = match self.key_of(ino) {
             Ok(_) => return self.getattr(ino).await,
             Err(e) => e,
         };
-        let Some(handle) = fh.and_then(|fh| self.handles.get(fh).ok()) else {
+        let handle = fh
+            .and_then(|fh| self.handles.get(fh).ok())
+            .or_else(|| self.handles.open_file(ino));
+        let Some(handle) = handle else {
             return Err(unlinked);
         };
         let meta = match handle.as_ref() {

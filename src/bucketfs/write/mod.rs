@@ -472,8 +472,9 @@ impl WriteHandle {
     }
 
     /// Reads back bytes written through this handle (or kept from the old file): what is still in memory, and the
-    /// old object's bytes that are still the file's. Bytes already sent to the store as parts of the upload
-    /// cannot be read until the commit.
+    /// old object's bytes that are still the file's (read from the store, also after a big file's old bytes were
+    /// copied into the upload). New bytes already sent to the store as parts of the upload cannot be read until
+    /// the commit.
     pub async fn read_at(&mut self, offset: u64, len: u32) -> FsResult<Bytes> {
         self.ensure_open()?;
         let end = (offset + u64::from(len)).min(self.size());
@@ -486,6 +487,10 @@ impl WriteHandle {
         if offset >= self.buffer.start() {
             let held = self.buffer.read_at(offset, (end - offset) as usize);
             return Ok(Bytes::copy_from_slice(held));
+        }
+        if offset < self.old_len && self.buffer.start() >= self.old_len {
+            // The old object's bytes, copied into the upload server-side: unchanged, and still in the store.
+            return self.read_old(offset, end.min(self.old_len) - offset).await;
         }
         Err(FsError::new(
             FsErrorKind::Unsupported,
