@@ -74,7 +74,7 @@ impl BucketFs {
         let found = self.stat_store(key).await?;
         self.cache().put_observed(key, found.clone(), seen);
         found
-            .map(|meta| self.cache().with_dir_changes(key, meta))
+            .map(|meta| self.cache().with_local_times(key, meta))
             .ok_or_else(|| FsError::not_found(&key.display()))
     }
 
@@ -112,10 +112,13 @@ impl BucketFs {
                 Ok(())
             })
             .await?;
-        if changed.is_dir() && change.mtime.is_some() {
-            self.cache().dir_times_set(key);
+        if key.is_root() {
+            // No object keeps the root's attributes; its change time moves all the same.
+            self.cache().node_changed(key, now);
+        } else if changed.is_dir() && change.mtime.is_some() {
+            self.cache().times_set(key);
         }
-        Ok(changed)
+        Ok(self.cache().with_local_times(key, changed))
     }
 
     /// The value of the extended attribute `name` (`user.*`).

@@ -19,9 +19,11 @@
 //! `metadata_cache_size` as well. Directories are listed as bare prefixes, with no version to compare: theirs
 //! come back to a listing only from a stat within the TTL.
 //!
-//! And the times of the directories this account changed (an entry added, removed or renamed): a directory's
-//! modification and change times move forward then, as on a local disk, without a write of its marker per
-//! change. Kept in memory only (bounded); an explicit time set on the directory (`touch`, `rsync -t`) wins.
+//! And the times this account moved without writing them: a directory's modification and change times when
+//! one of its entries is added, removed or renamed, an entry's change time when it is renamed (a rename is a
+//! copy that keeps the metadata), the root's when its attributes change (it has no object). As on a local disk,
+//! but without a write of a marker or an object per change: kept in memory only (bounded), shown as long as they
+//! are later than what is stored; an explicit time set on a directory (`touch`, `rsync -t`) wins.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -39,8 +41,16 @@ use super::types::Metadata;
 /// Bytes of an entry beyond its key and ETag: the metadata, the instant, the map's own bookkeeping.
 const ENTRY_OVERHEAD: u64 = 160;
 
-/// Directories whose change times are remembered (the most recently changed ones).
-const DIR_CHANGES: usize = 16 * 1024;
+/// Entries whose unstored times are remembered (the most recently changed ones).
+const LOCAL_TIMES: usize = 16 * 1024;
+
+/// Times moved by this account and not stored (see the module documentation).
+#[derive(Debug, Clone, Copy)]
+struct LocalTimes {
+    /// A directory's entries changed.
+    modified: Option<SystemTime>,
+    changed: SystemTime,
+}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -90,8 +100,8 @@ pub(crate) struct MetaCache {
     entries: Cache<Key, Entry, EntryWeight>,
     /// Stored attributes by version, kept beyond the TTL (see the module documentation).
     known: Cache<Key, Known, KnownWeight>,
-    /// When this account last changed each directory's entries (see the module documentation).
-    dir_changes: Cache<Key, SystemTime>,
+    /// Times this account moved without storing them (see the module documentation).
+    local_times: Cache<Key, LocalTimes>,
     /// Changes made through this account so far. Held while an observation is stored, so that a change cannot
     /// slip in between the check and the insert.
     changes: Mutex<u64>,
@@ -121,7 +131,7 @@ impl MetaCache {
             ttl,
             entries: Cache::with_weighter(estimated_items, max_bytes.max(1), EntryWeight),
             known: Cache::with_weighter(estimated_items, max_bytes.max(1), KnownWeight),
-            dir_changes: Cache::new(DIR_CHANGES),
+            local_times: Cache::new(LOCAL_TIMES),
             changes: Mutex::new(0),
         }
     }
@@ -183,26 +193,67 @@ impl MetaCache {
         *changes += 1;
         self.entries.retain(|k, _| !k.starts_with(key));
         self.known.retain(|k, _| !k.starts_with(key));
-        self.dir_changes.retain(|k, _| !k.starts_with(key));
     }
 
     /// This account added, removed or renamed an entry of the directory `dir` at `at`.
     pub fn dir_changed(&self, dir: &Key, at: SystemTime) {
-        self.dir_changes.insert(dir.clone(), at);
+        self.local_times.insert(
+            dir.clone(),
+            LocalTimes {
+                modified: Some(at),
+                changed: at,
+            },
+        );
+    }
+
+    /// `key` changed at `at` in a way that is not stored (a rename; the root's attributes): its change time.
+    pub fn node_changed(&self, key: &Key, at: SystemTime) {
+        let modified = self.local_times.get(key).and_then(|t| t.modified);
+        self.local_times.insert(
+            key.clone(),
+            LocalTimes {
+                modified,
+                changed: at,
+            },
+        );
     }
 
     /// The directory's times were set explicitly: they are what it shows from now on.
-    pub fn dir_times_set(&self, dir: &Key) {
-        self.dir_changes.remove(dir);
+    pub fn times_set(&self, key: &Key) {
+        self.local_times.remove(key);
     }
 
-    /// `meta` of the directory `key` with its times moved to the last change this account made to its entries.
-    pub fn with_dir_changes(&self, key: &Key, meta: Metadata) -> Metadata {
-        if !meta.is_dir() {
-            return meta;
+    /// `key` is gone (removed by this account): what it showed is forgotten with it, so that a new entry of the
+    /// same name starts from its own times.
+    pub fn forget_local_times(&self, key: &Key) {
+        self.local_times.remove(key);
+    }
+
+    /// `from` (and what is below it) is now `to`: its unstored times move with it, and those of what `to`
+    /// replaced are forgotten.
+    pub fn move_local_times(&self, from: &Key, to: &Key) {
+        self.local_times.retain(|k, _| !k.starts_with(to));
+        let moved = Mutex::new(Vec::new());
+        self.local_times
+            .retain(|k, times| match k.rebase(from, to) {
+                Some(new) => {
+                    moved
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((new, *times));
+                    false
+                }
+                None => true,
+            });
+        for (key, times) in moved.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            self.local_times.insert(key, times);
         }
-        match self.dir_changes.get(key) {
-            Some(at) => meta.changed_at(at),
+    }
+
+    /// `meta` of `key` with the times this account moved without storing them, where they are later.
+    pub fn with_local_times(&self, key: &Key, meta: Metadata) -> Metadata {
+        match self.local_times.get(key) {
+            Some(times) => meta.changed_at(times.modified, times.changed),
             None => meta,
         }
     }
@@ -361,6 +412,62 @@ mod tests {
         cache.forget_tree(&k("d"));
         assert_eq!(cache.get(&k("d/x")), Cached::Unknown);
         assert_eq!(cache.get(&k("dx")), Cached::Present(Metadata::directory()));
+    }
+
+    #[test]
+    fn local_times_move_forward_follow_renames_and_go_with_removals() {
+        let cache = MetaCache::new(Duration::from_secs(60), 1 << 20);
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let stored = |mtime: u64| {
+            Metadata::file(1, Some(t(mtime))).with_attrs(Arc::new(FileAttrs {
+                mtime: Some(t(mtime)),
+                ..FileAttrs::default()
+            }))
+        };
+        let times = |meta: &Metadata| {
+            let attrs = meta.attrs.as_deref().expect("attributes");
+            // The change time shown: the modification time where none is kept.
+            (meta.mtime, attrs.mtime, attrs.ctime.or(meta.mtime))
+        };
+
+        // A directory whose entries changed: modification and change time move; a file renamed: its change time.
+        cache.dir_changed(&k("d/sub"), t(100));
+        cache.node_changed(&k("d/sub/f"), t(100));
+        let dir = cache.with_local_times(&k("d/sub"), stored(50));
+        assert_eq!(times(&dir), (Some(t(100)), Some(t(100)), Some(t(100))));
+        let file = cache.with_local_times(&k("d/sub/f"), stored(50));
+        assert_eq!(times(&file), (Some(t(50)), Some(t(50)), Some(t(100))));
+        // Never back: what is stored later wins.
+        let newer = cache.with_local_times(&k("d/sub"), stored(200));
+        assert_eq!(times(&newer), (Some(t(200)), Some(t(200)), Some(t(200))));
+
+        // A rename takes them along, and drops those of what it replaced.
+        cache.dir_changed(&k("e/sub"), t(300));
+        cache.move_local_times(&k("d"), &k("e"));
+        assert_eq!(
+            times(&cache.with_local_times(&k("d/sub"), stored(50))).0,
+            Some(t(50))
+        );
+        assert_eq!(
+            times(&cache.with_local_times(&k("e/sub"), stored(50))).0,
+            Some(t(100))
+        );
+        assert_eq!(
+            times(&cache.with_local_times(&k("e/sub/f"), stored(50))).2,
+            Some(t(100))
+        );
+
+        // A removed entry's are forgotten; an explicit time set on a directory wins.
+        cache.forget_local_times(&k("e/sub/f"));
+        assert_eq!(
+            times(&cache.with_local_times(&k("e/sub/f"), stored(50))).2,
+            Some(t(50))
+        );
+        cache.times_set(&k("e/sub"));
+        assert_eq!(
+            times(&cache.with_local_times(&k("e/sub"), stored(50))).0,
+            Some(t(50))
+        );
     }
 
     #[test]

@@ -143,6 +143,7 @@ impl ReadDir {
                     // The stored attributes of a version this server has seen come back without a HEAD.
                     entry.meta = self.fs.cache().enrich(&key, entry.meta);
                     self.fs.cache().put(&key, Some(entry.meta.clone()));
+                    entry.meta = self.fs.cache().with_local_times(&key, entry.meta);
                 }
                 if !self.wanted(&entry.name) {
                     continue;

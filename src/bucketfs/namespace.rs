@@ -11,6 +11,7 @@ use super::object_meta::FileAttrs;
 use super::path::Key;
 use super::types::{FileKind, Metadata};
 use super::{cache::Cached, BucketFs};
+use crate::storage::objects::ObjectMeta;
 
 /// What `access(2)` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,14 +35,16 @@ impl BucketFs {
 
     pub(crate) async fn stat_key(&self, key: &Key) -> FsResult<Metadata> {
         if key.is_root() {
-            return Ok(Metadata::directory());
+            // No object keeps the root's attributes: it shows the times this account moved, if any.
+            let root = Metadata::directory().with_attrs(Arc::new(FileAttrs::default()));
+            return Ok(self.cache().with_local_times(key, root));
         }
         if let Some(entry) = self.writers().get(key) {
             let now = std::time::SystemTime::now();
             return Ok(Metadata::file(entry.size(), Some(now)).with_attrs(Arc::new(entry.attrs())));
         }
         match self.cache().get(key) {
-            Cached::Present(meta) => return Ok(self.cache().with_dir_changes(key, meta)),
+            Cached::Present(meta) => return Ok(self.cache().with_local_times(key, meta)),
             Cached::Absent => return Err(FsError::not_found(&key.display())),
             Cached::Unknown => {}
         }
@@ -49,7 +52,7 @@ impl BucketFs {
         let found = self.stat_store(key).await?;
         self.cache().put_observed(key, found.clone(), seen);
         found
-            .map(|meta| self.cache().with_dir_changes(key, meta))
+            .map(|meta| self.cache().with_local_times(key, meta))
             .ok_or_else(|| FsError::not_found(&key.display()))
     }
 
@@ -227,6 +230,7 @@ impl BucketFs {
             .await
             .map_err(|e| FsError::store(&format!("rmdir {}", key.display()), e))?;
         self.cache().put(key, None);
+        self.cache().forget_local_times(key);
         self.entry_changed(key);
         info!(path = %key.display(), "directory removed");
         Ok(())
@@ -271,6 +275,7 @@ impl BucketFs {
                 }
             }
             self.cache().put(key, None);
+            self.cache().forget_local_times(key);
             self.entry_changed(key);
             info!(path = %key.display(), "file deleted while open for writing");
             return Ok(());
@@ -287,6 +292,7 @@ impl BucketFs {
             .await
             .map_err(|e| FsError::store(&format!("delete {}", key.display()), e))?;
         self.cache().put(key, None);
+        self.cache().forget_local_times(key);
         self.entry_changed(key);
         info!(path = %key.display(), "file deleted");
         Ok(())
@@ -372,11 +378,17 @@ impl BucketFs {
         if result.is_ok() {
             // Files being written under the old name commit under the new one.
             self.writers().rename(from, to);
-            self.entry_changed(from);
-            self.entry_changed(to);
         }
         self.cache().forget_tree(from);
         self.cache().forget_tree(to);
+        if result.is_ok() {
+            // The entry keeps its times (a rename copies the metadata), but its change time moves, and so do the
+            // times of both directories.
+            self.cache().move_local_times(from, to);
+            self.cache().node_changed(to, std::time::SystemTime::now());
+            self.entry_changed(from);
+            self.entry_changed(to);
+        }
         result
     }
 
@@ -488,7 +500,34 @@ impl BucketFs {
 
     /// Server-side copy where the store has one (S3 and COS: CopyObject, or multipart copy above 5 GiB);
     /// otherwise the bytes are streamed through this process.
+    /// Copies an object with its content type and user metadata (its attributes).
     async fn copy_object(&self, from: &str, to: &str) -> opendal::Result<()> {
+        if self.objects().copy_keeps_metadata() {
+            return self.copy_bytes(from, to).await;
+        }
+        let Some(source) = self.objects().head(from).await? else {
+            return Err(opendal::Error::new(
+                opendal::ErrorKind::NotFound,
+                format!("{from}: gone before it could be copied"),
+            ));
+        };
+        self.copy_bytes(from, to).await?;
+        if source.meta == ObjectMeta::default() {
+            return Ok(());
+        }
+        let Some(copied) = self.objects().head(to).await? else {
+            return Err(opendal::Error::new(
+                opendal::ErrorKind::NotFound,
+                format!("{to}: gone right after it was copied"),
+            ));
+        };
+        self.objects()
+            .replace_metadata(to, &copied, &source.meta)
+            .await
+            .map(|_| ())
+    }
+
+    async fn copy_bytes(&self, from: &str, to: &str) -> opendal::Result<()> {
         if self.op().info().capability().copy {
             return self.op().copy(from, to).await.map(|_| ());
         }

@@ -37,9 +37,10 @@ const UID: &str = "uid";
 const GID: &str = "gid";
 const XATTR: &str = "xattr";
 
-/// The one namespace of extended attributes a bucket keeps (`user.*`); the kernel's own (`security.*`,
-/// `system.*`, `trusted.*`) mean nothing on an object store.
-pub const XATTR_NAMESPACE: &str = "user.";
+/// The kernel's own namespaces of extended attributes (capabilities, ACLs, SELinux labels, the administrator's):
+/// they mean nothing on an object store and are not kept. Every other name is (`user.*`, and names without a
+/// namespace, as macOS programs and s3fs use them).
+const KERNEL_NAMESPACES: [&str; 3] = ["security.", "system.", "trusted."];
 
 /// User metadata a store keeps per object: S3 allows 2 KB in all (names and values), COS 2 KB per entry. Times,
 /// mode, owner and extended attributes share it with other tools' entries.
@@ -184,7 +185,8 @@ impl FileAttrs {
     }
 
     /// The attributes a new version of a file keeps from the old one (`O_TRUNC`, an FTP overwrite, an append):
-    /// mode, owner and extended attributes, not the times. What replaces a link or a special node is a plain
+    /// mode, owner, extended attributes and the access time (writing is no access), not the modification and
+    /// change times. What replaces a link or a special node is a plain
     /// file, with a plain file's default mode.
     pub fn inherited(&self) -> Self {
         let plain = self.file_type.is_none_or(|t| t == S_IFREG);
@@ -192,6 +194,7 @@ impl FileAttrs {
             mode: self.mode.filter(|_| plain),
             uid: self.uid,
             gid: self.gid,
+            atime: self.atime,
             xattrs: self.xattrs.clone(),
             ..Self::default()
         }
@@ -206,7 +209,7 @@ impl FileAttrs {
         }
     }
 
-    /// Applies a change; a change of mode or owner also sets the change time, as on a local disk.
+    /// Applies a change; every change also sets the change time, as on a local disk.
     pub fn apply(&mut self, change: &AttrChange, now: SystemTime) {
         if change.mode.is_some() || change.uid.is_some() || change.gid.is_some() {
             self.ctime = Some(now);
@@ -222,6 +225,7 @@ impl FileAttrs {
         }
         if change.atime.is_some() {
             self.atime = change.atime;
+            self.ctime = Some(now);
         }
         if change.mtime.is_some() {
             self.mtime = change.mtime;
@@ -284,15 +288,23 @@ pub fn check_size(user: &BTreeMap<String, String>, path: &str) -> FsResult<()> {
     Ok(())
 }
 
-/// Checks an extended attribute's name: `user.` and a name s3fs can read back (no `"`, `,`, `\` or control
-/// characters: its format separates entries with `,` and quotes names).
+/// Whether an extended attribute of this name can be kept (not one of the kernel's own namespaces).
+pub fn is_kept_xattr(name: &str) -> bool {
+    !KERNEL_NAMESPACES.iter().any(|ns| name.starts_with(ns))
+}
+
+/// Checks an extended attribute's name: not one of the kernel's namespaces, and a name s3fs can read back (no
+/// `"`, `,`, `\` or control characters: its format separates entries with `,` and quotes names).
 pub fn check_xattr_name(name: &str) -> FsResult<()> {
-    let Some(rest) = name.strip_prefix(XATTR_NAMESPACE) else {
+    if !is_kept_xattr(name) {
         return Err(FsError::new(
             FsErrorKind::Unsupported,
-            format!("extended attribute {name:?}: only the user. namespace can be stored"),
+            format!(
+                "extended attribute {name:?}: the kernel's namespaces are not kept in a bucket"
+            ),
         ));
-    };
+    }
+    let rest = name.strip_prefix("user.").unwrap_or(name);
     if rest.is_empty()
         || rest
             .chars()
@@ -577,7 +589,7 @@ mod tests {
             },
             now,
         );
-        assert_eq!((attrs.atime, attrs.ctime), (Some(at(5, 0)), None));
+        assert_eq!((attrs.atime, attrs.ctime), (Some(at(5, 0)), Some(now)));
         attrs.apply(
             &AttrChange {
                 mode: Some(0o100_600),
@@ -589,8 +601,43 @@ mod tests {
     }
 
     #[test]
+    fn a_new_version_keeps_mode_owner_xattrs_and_access_time_not_the_other_times() {
+        let old = FileAttrs {
+            mode: Some(0o640),
+            uid: Some(7),
+            gid: Some(8),
+            mtime: Some(at(10, 0)),
+            atime: Some(at(20, 0)),
+            ctime: Some(at(30, 0)),
+            xattrs: BTreeMap::from([("user.a".to_string(), b"1".to_vec())]),
+            ..FileAttrs::default()
+        };
+        let new = old.inherited();
+        assert_eq!(
+            (new.mode, new.uid, new.gid, new.atime),
+            (Some(0o640), Some(7), Some(8), Some(at(20, 0)))
+        );
+        assert_eq!((new.mtime, new.ctime), (None, None));
+        assert_eq!(new.xattrs, old.xattrs);
+        let link = FileAttrs {
+            file_type: Some(S_IFLNK),
+            mode: Some(0o777),
+            ..FileAttrs::default()
+        };
+        assert_eq!(
+            link.inherited().mode,
+            None,
+            "what replaces a link is a plain file"
+        );
+    }
+
+    #[test]
     fn names_and_sizes() {
         assert!(check_xattr_name("user.comment").is_ok());
+        assert!(
+            check_xattr_name("key1").is_ok(),
+            "no namespace, as s3fs keeps them"
+        );
         assert_eq!(
             check_xattr_name("security.capability").unwrap_err().kind(),
             FsErrorKind::Unsupported

@@ -123,20 +123,22 @@ impl Metadata {
         self
     }
 
-    /// The times moved forward to `at` (modification and, where attributes are known, change time); never back.
-    pub(crate) fn changed_at(mut self, at: SystemTime) -> Self {
-        if self.mtime.is_none_or(|t| t < at) {
+    /// The times moved forward: the modification time to `modified` (a directory whose entries changed), the
+    /// change time (where the attributes are known) to `changed`; never back.
+    pub(crate) fn changed_at(mut self, modified: Option<SystemTime>, changed: SystemTime) -> Self {
+        let later = |t: Option<SystemTime>, than: SystemTime| t.is_none_or(|t| t < than);
+        if let Some(at) = modified.filter(|at| later(self.mtime, *at)) {
             self.mtime = Some(at);
         }
-        if let Some(attrs) = &self.attrs {
-            if attrs.ctime.is_none_or(|t| t < at) {
-                let mut attrs = FileAttrs::clone(attrs);
-                attrs.ctime = Some(at);
-                if attrs.mtime.is_some_and(|t| t < at) {
-                    attrs.mtime = Some(at);
-                }
-                self.attrs = Some(Arc::new(attrs));
+        if let Some(stored) = &self.attrs {
+            let mut attrs = FileAttrs::clone(stored);
+            if attrs.mtime.is_some() {
+                attrs.mtime = self.mtime;
             }
+            if later(attrs.ctime.or(self.mtime), changed) {
+                attrs.ctime = Some(changed);
+            }
+            self.attrs = Some(Arc::new(attrs));
         }
         self
     }

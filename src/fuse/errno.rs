@@ -26,7 +26,8 @@ pub(crate) enum Refusal {
     /// A node an object store cannot hold: a FIFO, socket or device (`mknod`), a hard link. EPERM: mknod(2) and
     /// link(2) say so for a filesystem without them.
     NodeType,
-    /// An extended attribute outside `user.*`, which a bucket does not keep: ENODATA, "no such attribute".
+    /// An extended attribute in one of the kernel's namespaces, which a bucket does not keep: ENODATA, "no such
+    /// attribute".
     NoXattr,
     /// An extended attribute's value or list is longer than the caller's buffer: ERANGE.
     XattrRange,

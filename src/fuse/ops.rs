@@ -372,14 +372,14 @@ impl Shared {
         Ok(self.fs.readlink(&self.key_of(ino)?).await?)
     }
 
-    /// The value of an extended attribute; only `user.*` ones are kept, so any other name is answered at once
-    /// (the kernel asks for `security.capability` before writes, `ls` for ACLs).
+    /// The value of an extended attribute; the kernel's own namespaces are not kept, so such a name is answered
+    /// at once (the kernel asks for `security.capability` before writes, `ls` for ACLs).
     pub(crate) async fn getxattr(&self, ino: u64, name: &OsStr) -> FuseResult<Vec<u8>> {
         let name = xattr_name(name)?;
-        if !name.starts_with(crate::bucketfs::object_meta::XATTR_NAMESPACE) {
+        if !crate::bucketfs::object_meta::is_kept_xattr(name) {
             return Err(FuseError::refused(
                 Refusal::NoXattr,
-                format!("no extended attribute {name:?} (only user.* ones are stored)"),
+                format!("no extended attribute {name:?} (the kernel's namespaces are not kept)"),
             ));
         }
         Ok(self.fs.get_xattr(&self.key_of(ino)?, name).await?)

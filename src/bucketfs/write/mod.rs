@@ -620,11 +620,25 @@ impl WriteHandle {
                     self.buffer.start()
                 )));
             }
-            if len > self.buffer.start() + self.fs.settings().part_size {
-                return Err(self.invalid_offset(format!(
-                    "truncate to {len}: an object can only grow by writing ({} bytes now)",
-                    self.size()
-                )));
+            let limit = self.fs.settings().single_file_max_size;
+            if len > limit {
+                return Err(FsError::new(
+                    FsErrorKind::TooLarge,
+                    format!(
+                        "{}: truncate to {len}: over the size limit of {limit} bytes (single_file_max_size)",
+                        self.key().display()
+                    ),
+                ));
+            }
+            // Growing past this part: it is completed with zeros and sent, as for a write past it (a sparse file
+            // is stored with its holes as zeros).
+            while len > self.buffer.start() + self.fs.settings().part_size {
+                let part_end = self.buffer.start() + self.fs.settings().part_size;
+                let whole_parts = self.upload.is_some();
+                self.buffer
+                    .truncate(part_end, self.fs.budget(), whole_parts)
+                    .await;
+                self.send_buffer().await?;
             }
             let whole_parts = self.upload.is_some();
             self.buffer

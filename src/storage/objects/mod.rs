@@ -232,6 +232,13 @@ impl ObjectStore {
         }
     }
 
+    /// Whether a plain copy (OpenDAL's, or a read and a write where the store has no copy) keeps the object's
+    /// content type and user metadata: on S3 and COS (CopyObject copies them); a local directory's and the
+    /// memory store's copies carry the bytes only.
+    pub fn copy_keeps_metadata(&self) -> bool {
+        matches!(&self.backend, Backend::S3(_))
+    }
+
     /// Whether this is Tencent COS (its own client, cosfs, reads whole-second times in `x-cos-meta-mtime`).
     pub fn is_cos(&self) -> bool {
         matches!(&self.backend, Backend::S3(s) if s.is_cos())
