@@ -176,6 +176,9 @@ else
     cargo fmt --all -- --check
     say "cargo clippy --all-targets -- -D warnings"
     cargo clippy --all-targets -- -D warnings
+    # The product as it ships: without the test-only `fault-injection` feature the tests turn on.
+    say "cargo clippy --lib --bins -- -D warnings (without test features)"
+    cargo clippy --lib --bins -- -D warnings
 fi
 
 # ---------------------------------------------------------------------------------------------------------------

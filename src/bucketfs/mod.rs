@@ -33,7 +33,7 @@ pub use path::{Key, MAX_KEY_BYTES};
 pub use policy::{Permissions, Policy};
 pub use read::{ByteStream, ReadHandle};
 pub use types::{DirEntry, FileKind, Metadata};
-pub use write::{WriteHandle, WriteIntent};
+pub use write::{sweep_interval, SweepReport, WriteHandle, WriteIntent};
 
 use cache::MetaCache;
 
@@ -54,6 +54,8 @@ pub struct Settings {
     pub metadata_cache_bytes: u64,
     /// Permission bits of files that carry none of their own (the mount's `file_mode`).
     pub file_mode: u16,
+    /// How long an interrupted FTP upload is kept for resume (`upload_resume_ttl`; zero: aborted at once).
+    pub upload_resume_ttl: Duration,
 }
 
 impl Settings {
@@ -67,6 +69,7 @@ impl Settings {
             metadata_ttl: config.optional.metadata_ttl,
             metadata_cache_bytes: config.optional.metadata_cache_size,
             file_mode: config.optional.file_mode,
+            upload_resume_ttl: config.optional.upload_resume_ttl,
         }
     }
 }
@@ -82,6 +85,7 @@ impl Default for Settings {
             metadata_ttl: Duration::from_secs(1),
             metadata_cache_bytes: 16 * 1024 * 1024,
             file_mode: 0o644,
+            upload_resume_ttl: Duration::ZERO,
         }
     }
 }
@@ -101,6 +105,8 @@ struct Inner {
     cache: MetaCache,
     /// Files being written now, with their size so far: `stat` shows them, a second writer is refused.
     writers: write::WriterTable,
+    /// Uploads kept for resume that this process knows of (for listings).
+    pending: write::PendingIndex,
     /// Longest name (one path segment) the store can hold, where it is shorter than a key may be.
     max_name_bytes: Option<usize>,
 }
@@ -130,6 +136,7 @@ impl BucketFs {
                 budget,
                 cache,
                 writers: write::WriterTable::default(),
+                pending: write::PendingIndex::default(),
                 max_name_bytes,
             }),
         }
@@ -172,6 +179,10 @@ impl BucketFs {
 
     pub(crate) fn writers(&self) -> &write::WriterTable {
         &self.inner.writers
+    }
+
+    pub(crate) fn pending(&self) -> &write::PendingIndex {
+        &self.inner.pending
     }
 
     pub(crate) fn cache(&self) -> &MetaCache {

@@ -280,12 +280,23 @@ impl BucketFs {
             info!(path = %key.display(), "file deleted while open for writing");
             return Ok(());
         }
-        let meta = self.stat_key(key).await?;
+        let meta = match self.stat_key(key).await {
+            Ok(meta) => meta,
+            // A name that is only an upload kept for resume: deleting it discards the upload.
+            Err(e) if e.kind() == FsErrorKind::NotFound && self.discard_pending(key).await? => {
+                info!(path = %key.display(), "interrupted upload discarded");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if meta.is_dir() {
             return Err(FsError::new(
                 FsErrorKind::IsADirectory,
                 format!("{}: is a directory", key.display()),
             ));
+        }
+        if self.pending().remove(key) {
+            self.discard_pending(key).await?;
         }
         self.op()
             .delete(key.as_str())

@@ -50,6 +50,9 @@ pub struct DirEntry {
     /// The child's own name (no `/`).
     pub name: String,
     pub meta: Metadata,
+    /// An upload of this name was interrupted and is kept for resume: `meta.size` is its durable size (only FTP
+    /// listings show such entries; the name is not an object yet).
+    pub partial: bool,
 }
 
 impl Metadata {

@@ -251,6 +251,9 @@ pub struct Optional {
     pub metadata_ttl: Duration,
     /// `metadata_cache_size`, bytes per account, default 16 MiB.
     pub metadata_cache_size: u64,
+    /// `upload_resume_ttl`: how long an interrupted FTP upload is kept for resume, default 24 h; 0 = abort at
+    /// once.
+    pub upload_resume_ttl: Duration,
     /// `max_rename_objects`, default 10000.
     pub max_rename_objects: usize,
     /// `allow_other`, default true.

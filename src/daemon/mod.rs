@@ -119,6 +119,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
         );
     }
 
+    let mut sweeps = uploads::start_sweeps(&accounts);
     let mounts = mounts::mount_all(&config, &accounts, options.mode)?;
     let ftp = match options.mode {
         Mode::Serve => Some(ftp_listener::start(Arc::clone(&config), &accounts).await?),
@@ -140,6 +141,7 @@ pub async fn run(config: Config, options: RunOptions) -> Result<(), DaemonError>
     }
     info!("shutting down");
     service_manager::stopping();
+    sweeps.abort_all();
     if let Some(ftp) = ftp {
         ftp.shutdown().await;
     }
@@ -191,6 +193,38 @@ impl Signals {
             }
             _ = self.hup.recv() => SignalEvent::Reload,
         }
+    }
+}
+
+mod uploads {
+    //! The sweep of pending multipart uploads: at start (what a crash or a kill left behind) and then periodically,
+    //! aborting uploads kept for resume past `upload_resume_ttl`. With resume off it does not run: uploads are
+    //! aborted when they fail, and a pending upload in the bucket may be another tool's.
+    use super::*;
+    use crate::bucketfs::sweep_interval;
+    use tokio::task::JoinSet;
+
+    pub fn start_sweeps(accounts: &[AccountFs]) -> JoinSet<()> {
+        let mut sweeps = JoinSet::new();
+        // Accounts on one bucket share its pending uploads: one sweep per distinct store is enough, but a sweep
+        // per account is harmless (aborts are idempotent) and each account indexes what its FTP users may resume.
+        for a in accounts {
+            let fs = a.fs.clone();
+            if !fs.resume_enabled() {
+                continue;
+            }
+            let every = sweep_interval(fs.settings().upload_resume_ttl);
+            let user = a.account.user.clone();
+            sweeps.spawn(async move {
+                loop {
+                    if let Err(e) = fs.sweep_uploads().await {
+                        warn!(user = %user, error = %e, "sweeping pending uploads failed; retried later");
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            });
+        }
+        sweeps
     }
 }
 

@@ -55,10 +55,21 @@ impl LineFormat {
         name: &str,
         meta: &Metadata,
     ) -> Result<(), UnlistableName> {
+        self.write_marked(out, name, meta, false)
+    }
+
+    /// `write`; `partial` marks an upload kept for resume where the format can (MLSD's `x.partial` fact).
+    pub fn write_marked(
+        &self,
+        out: &mut String,
+        name: &str,
+        meta: &Metadata,
+        partial: bool,
+    ) -> Result<(), UnlistableName> {
         match self {
             LineFormat::List { now } => list_line(out, name, meta, *now),
             LineFormat::Nlst => nlst_line(out, name),
-            LineFormat::Mlsd { format, dir } => format.mlsd_line(out, dir, name, meta),
+            LineFormat::Mlsd { format, dir } => format.mlsd_line_of(out, dir, name, meta, partial),
         }
     }
 }
@@ -316,6 +327,19 @@ impl MlsxFormat {
         name: &str,
         meta: &Metadata,
     ) -> Result<(), UnlistableName> {
+        self.mlsd_line_of(out, dir, name, meta, false)
+    }
+
+    /// `mlsd_line`; `partial` adds `x.partial=true;` (an upload of the name was interrupted and is kept for resume:
+    /// `size` is what the store holds so far).
+    pub fn mlsd_line_of(
+        &self,
+        out: &mut String,
+        dir: &str,
+        name: &str,
+        meta: &Metadata,
+        partial: bool,
+    ) -> Result<(), UnlistableName> {
         check(name)?;
         let mut hash = Fnv1a::new();
         hash.write(dir.as_bytes());
@@ -323,7 +347,7 @@ impl MlsxFormat {
             hash.write(b"/");
         }
         hash.write(name.as_bytes());
-        self.write_facts(out, meta, hash.finish());
+        self.write_facts(out, meta, hash.finish(), partial);
         out.push(' ');
         out.push_str(name);
         out.push_str("\r\n");
@@ -334,17 +358,27 @@ impl MlsxFormat {
     /// CRLF, since it goes in the middle of a multi-line [`super::reply::Reply`]. `path` should be the absolute
     /// virtual path: it is also what the `unique` fact is computed from.
     pub fn mlst_line(&self, path: &str, meta: &Metadata) -> Result<String, UnlistableName> {
+        self.mlst_line_of(path, meta, false)
+    }
+
+    /// `mlst_line`, with `x.partial=true;` for an upload kept for resume.
+    pub fn mlst_line_of(
+        &self,
+        path: &str,
+        meta: &Metadata,
+        partial: bool,
+    ) -> Result<String, UnlistableName> {
         check(path)?;
         let mut hash = Fnv1a::new();
         hash.write(path.as_bytes());
         let mut line = String::from(" ");
-        self.write_facts(&mut line, meta, hash.finish());
+        self.write_facts(&mut line, meta, hash.finish(), partial);
         line.push(' ');
         line.push_str(path);
         Ok(line)
     }
 
-    fn write_facts(&self, out: &mut String, meta: &Metadata, unique: u64) {
+    fn write_facts(&self, out: &mut String, meta: &Metadata, unique: u64, partial: bool) {
         let facts = self.facts;
         if facts.contains(Facts::TYPE) {
             out.push_str(match meta.kind {
@@ -368,6 +402,10 @@ impl MlsxFormat {
         }
         if facts.contains(Facts::UNIQUE) {
             let _ = write!(out, "unique={unique:016x};");
+        }
+        // RFC 3659 §7.5 leaves `X.`-prefixed facts to private use; clients ignore facts they do not know.
+        if partial {
+            out.push_str("x.partial=true;");
         }
     }
 }

@@ -224,8 +224,7 @@ impl Builder {
             let server = FtpServer::start(Arc::new(context))
                 .await
                 .expect("FTP server start");
-            let filesystems = accounts.into_iter().map(|a| a.fs).collect::<Vec<_>>();
-            (server, filesystems)
+            (server, accounts.into_iter().map(|a| a.fs).collect())
         });
         let addrs = server.local_addrs().to_vec();
         TestServer {
@@ -254,7 +253,8 @@ pub struct TestServer {
     /// The server's certificate (PEM), when TLS is on.
     pub cert: Option<PathBuf>,
     pub accounts: Vec<Account>,
-    /// Each account's filesystem, the one its FTP sessions use (a test may mount it, as `serve` does).
+    /// Each account's filesystem, the one its FTP sessions use (a test may mount it, as `serve` does; the daemon's
+    /// background tasks drive it, e.g. the upload sweep).
     filesystems: Vec<BucketFs>,
     _dir: tempfile::TempDir,
 }
@@ -344,6 +344,19 @@ impl TestServer {
     }
 
     /// Control connections the server has admitted and not yet ended.
+    /// Runs the sweep of pending uploads of every account once (the daemon runs it at start and periodically).
+    pub fn sweep(&self) -> cosftpd::bucketfs::SweepReport {
+        let runtime = self.runtime.as_ref().expect("runtime");
+        let mut total = cosftpd::bucketfs::SweepReport::default();
+        for fs in &self.filesystems {
+            let report = runtime.block_on(fs.sweep_uploads()).expect("sweep");
+            total.kept += report.kept;
+            total.expired += report.expired;
+            total.failed += report.failed;
+        }
+        total
+    }
+
     pub fn connections(&self) -> usize {
         self.server.as_ref().map_or(0, FtpServer::connections)
     }

@@ -16,7 +16,11 @@
 //! the handle follows its entry in the writer table, so the commit goes to the new name, or nowhere.
 
 mod buffer;
+mod resume;
 mod upload;
+
+pub(crate) use resume::PendingIndex;
+pub use resume::{sweep_interval, SweepReport};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -256,10 +260,14 @@ pub struct WriteHandle {
     /// Whether anything was written or truncated (a handle that changed nothing commits nothing).
     changed: bool,
     /// The metadata the multipart upload was created with: if the attributes change before the commit, the
-    /// completed object gets the new ones by a copy onto itself.
+    /// completed object gets the new ones by a copy onto itself. `None` for an upload resumed from an earlier
+    /// session (created with the metadata of then): the commit replaces it.
     upload_meta: Option<ObjectMeta>,
     /// The attributes at the open (inherited from the old version), to tell whether they changed since.
     attrs_at_open: FileAttrs,
+    /// A client that can resume (FTP) writes this: a store failure keeps the upload for resume instead of
+    /// aborting it.
+    resumable: bool,
     /// Set by a failed or refused operation and by close/abort: nothing more happens.
     finished: bool,
 }
@@ -286,6 +294,30 @@ impl BucketFs {
             Some(meta) => (Some(meta.size), self.inherited_attrs(key, meta).await?),
             None => (None, FileAttrs::default()),
         };
+        // An upload kept for resume is continued by REST n + STOR at its durable size, or by APPE.
+        let resumable = match intent {
+            WriteIntent::ResumeAt(1..) | WriteIntent::Append
+                if self.writers().get(key).is_none() =>
+            {
+                self.find_resumable(key).await?
+            }
+            _ => None,
+        };
+        if let Some(resumable) = resumable {
+            return self
+                .resume_write(key, intent, existing, inherited, resumable)
+                .await;
+        }
+        if matches!(
+            intent,
+            WriteIntent::Replace | WriteIntent::ResumeAt(0) | WriteIntent::CreateNew
+        ) && self.pending().remove(key)
+        {
+            // A fresh upload from byte 0 replaces an upload kept for resume.
+            if let Err(e) = self.discard_pending(key).await {
+                warn!(path = %key.display(), error = %e, "discarding the upload kept for resume failed");
+            }
+        }
         let base = match (intent, existing) {
             (WriteIntent::CreateNew, Some(_)) => {
                 return Err(FsError::new(
@@ -344,8 +376,8 @@ impl BucketFs {
             fs: self.clone(),
             entry,
             upload_key: None,
-            base,
             old_len: start,
+            base,
             overwrite,
             buffer: PartBuffer::new(0, part_size),
             upload: None,
@@ -353,6 +385,67 @@ impl BucketFs {
             changed: matches!(base, Base::Empty),
             upload_meta: None,
             attrs_at_open: inherited,
+            resumable: false,
+            finished: false,
+        })
+    }
+
+    /// Continues an upload kept for resume at its durable size (REST n + STOR with n the durable size, or APPE).
+    async fn resume_write(
+        &self,
+        key: &Key,
+        intent: WriteIntent,
+        existing: Option<u64>,
+        inherited: FileAttrs,
+        resumable: resume::Resumable,
+    ) -> FsResult<WriteHandle> {
+        let durable = resumable.durable;
+        if let WriteIntent::ResumeAt(n) = intent {
+            if n != durable {
+                return Err(FsError::new(
+                    FsErrorKind::InvalidOffset,
+                    format!(
+                        "{}: cannot resume at byte {n}: the interrupted upload of this file holds {durable} bytes; \
+                         resume at {durable} (REST {durable}), or send the whole file again",
+                        key.display()
+                    ),
+                ));
+            }
+        }
+        // The upload will replace the object of that name, if there is one.
+        if existing.is_some_and(|n| n > 0) {
+            self.policy().check_destroy("overwrite", &key.display())?;
+        }
+        let overwrite = if existing.is_none() && !self.policy().delete_enable {
+            Overwrite::Forbid
+        } else {
+            Overwrite::Allow
+        };
+        let entry = self.writers().register(key, durable).await?;
+        entry.update_attrs(|attrs| *attrs = inherited.clone());
+        self.pending().remove(key);
+        let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
+        let upload = MultipartUpload::resume(
+            self.objects(),
+            key.as_str(),
+            resumable.id,
+            resumable.parts,
+            self.settings().upload_concurrency,
+        );
+        info!(path = %key.display(), durable, "resuming an interrupted upload");
+        Ok(WriteHandle {
+            fs: self.clone(),
+            entry,
+            upload_key: Some(key.clone()),
+            old_len: 0,
+            base: Base::Empty,
+            overwrite,
+            buffer: PartBuffer::new(durable, part_size),
+            upload: Some(upload),
+            changed: true,
+            upload_meta: None,
+            attrs_at_open: inherited,
+            resumable: true,
             finished: false,
         })
     }
@@ -411,6 +504,47 @@ impl WriteHandle {
     pub fn set_idle(&self, idle: bool) {
         let _entries = self.fs.writers().lock();
         self.entry.idle.store(idle, Ordering::Relaxed);
+    }
+
+    /// Says that the client can resume this upload (FTP REST/APPE): a broken connection or a store failure then
+    /// keeps the upload in the store (see `suspend`) instead of aborting it, when `upload_resume_ttl` allows.
+    pub fn set_resumable(&mut self, resumable: bool) {
+        self.resumable = resumable;
+    }
+
+    /// The client went away (or the store failed) mid-upload: keep what is in the store for a later resume. The
+    /// part in memory is sent first when the store accepts it as a part (at least the store's smallest part),
+    /// so at most that much is sent again. Returns the durable size, or `None` when nothing was kept (resume
+    /// off, nothing stored yet: then it is as `abort`).
+    pub async fn suspend(mut self) -> Option<u64> {
+        self.finished = true;
+        let keep = self.fs.resume_enabled() && !self.entry.unlinked.load(Ordering::Relaxed);
+        let Some(mut upload) = self.upload.take().filter(|_| keep) else {
+            if let Some(upload) = self.upload.take() {
+                upload.abort().await;
+            }
+            self.fs.writers().unregister(&self.entry);
+            return None;
+        };
+        if self.buffer.len() as u64 >= self.fs.objects().limits().min_part {
+            let (bytes, memory) = self.buffer.take();
+            if let Err(e) = upload.send_part(bytes, memory).await {
+                debug!(error = %e, "the last part before a suspend failed; resuming before it");
+            }
+        }
+        let durable = upload.suspend().await;
+        let key = self.upload_key.clone().unwrap_or_else(|| self.key());
+        self.fs.writers().unregister(&self.entry);
+        if durable == 0 {
+            // Nothing useful is stored: leave nothing behind.
+            let _ = self.fs.discard_pending(&key).await;
+            return None;
+        }
+        self.fs
+            .pending()
+            .insert(&key, durable, Some(SystemTime::now()));
+        info!(path = %key.display(), durable, "upload interrupted; kept for resume");
+        Some(durable)
     }
 
     /// Sets the modification time the object is committed with (FTP MFMT before the upload ends, `utimens` on
@@ -873,13 +1007,35 @@ impl WriteHandle {
     /// not, so committing what came before would store a wrong file. The upload is aborted; `close` then fails
     /// and the old object (if any) stays as it was.
     async fn spend_on_error(&mut self, result: FsResult<()>) -> FsResult<()> {
-        if result.is_err() && !self.finished {
-            self.finished = true;
-            if let Some(upload) = self.upload.take() {
-                upload.abort().await;
-            }
-            self.fs.writers().unregister(&self.entry);
+        let Err(e) = &result else {
+            return result;
+        };
+        if self.finished {
+            return result;
         }
+        self.finished = true;
+        let store_failure = matches!(
+            e.kind(),
+            FsErrorKind::Store | FsErrorKind::RateLimited | FsErrorKind::StoreDenied
+        );
+        match self.upload.take() {
+            // What the store holds can be resumed by a client that can (FTP); the failure is told as usual.
+            Some(upload) if self.resumable && store_failure && self.fs.resume_enabled() => {
+                let durable = upload.suspend().await;
+                let key = self.upload_key.clone().unwrap_or_else(|| self.key());
+                if durable > 0 {
+                    self.fs
+                        .pending()
+                        .insert(&key, durable, Some(SystemTime::now()));
+                    info!(path = %key.display(), durable, "upload failed; kept for resume");
+                } else {
+                    let _ = self.fs.discard_pending(&key).await;
+                }
+            }
+            Some(upload) => upload.abort().await,
+            None => {}
+        }
+        self.fs.writers().unregister(&self.entry);
         result
     }
 

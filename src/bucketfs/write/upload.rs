@@ -46,6 +46,46 @@ impl MultipartUpload {
         })
     }
 
+    /// Continues an upload kept for resume: `parts` are what the store holds (numbered 1, 2, … without a gap).
+    pub(super) fn resume(
+        objects: &ObjectStore,
+        key: &str,
+        id: UploadId,
+        parts: Vec<UploadedPart>,
+        concurrency: usize,
+    ) -> Self {
+        debug!(key, upload_id = %id.0, parts = parts.len(), "multipart upload resumed");
+        Self {
+            objects: objects.clone(),
+            key: key.to_string(),
+            id,
+            next_part: u32::try_from(parts.len() + 1).unwrap_or(u32::MAX),
+            done: parts,
+            in_flight: JoinSet::new(),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Keeps the upload in the store for a later resume: the parts in flight are let finish. Returns the durable
+    /// size (the bytes in parts 1, 2, … without a gap); a part that failed ends the durable prefix there.
+    pub(super) async fn suspend(mut self) -> u64 {
+        while let Some(joined) = self.in_flight.join_next().await {
+            if let Ok(Ok(part)) = joined {
+                self.done.push(part);
+            }
+        }
+        self.done.sort_by_key(|p| p.number);
+        let durable = self
+            .done
+            .iter()
+            .enumerate()
+            .take_while(|(i, p)| p.number as usize == i + 1)
+            .map(|(_, p)| p.size)
+            .sum();
+        debug!(key = %self.key, upload_id = %self.id.0, durable, "multipart upload kept for resume");
+        durable
+    }
+
     /// Copies `range` of the object at `source` into the next part, server-side.
     pub(super) async fn copy_part(
         &mut self,

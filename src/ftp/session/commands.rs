@@ -222,10 +222,20 @@ impl Session {
         }
     }
 
+    /// SIZE: the file's size; for a name whose upload was interrupted and is kept for resume, the bytes the store
+    /// holds (where `REST` + `STOR` or `APPE` continue).
     pub(super) async fn size(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
-        match self.file_meta(account, arg).await? {
-            Some(meta) => self.send_continue(Reply::size(meta.size)).await,
-            None => Ok(Flow::Continue),
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
+        match account.fs.resumable_size(&target).await {
+            Ok(Some(durable)) => return self.send_continue(Reply::size(durable)).await,
+            Ok(None) => {}
+            Err(e) => return self.fs_error(&e).await,
+        }
+        match account.fs.stat_file(&target).await {
+            Ok(meta) => self.send_continue(Reply::size(meta.size)).await,
+            Err(e) => self.fs_error(&e).await,
         }
     }
 
@@ -314,14 +324,19 @@ impl Session {
             },
             None => self.cwd.clone(),
         };
-        match account.fs.stat(&target).await {
-            Ok(meta) => {
+        let found = match account.fs.resumable_size(&target).await {
+            Ok(Some(durable)) => Ok((Metadata::file(durable, None), true)),
+            Ok(None) => account.fs.stat(&target).await.map(|meta| (meta, false)),
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok((meta, partial)) => {
                 let format = listing::MlsxFormat {
                     facts: self.mlst_facts,
                     policy: account.fs.policy(),
                 };
                 let path = target.display();
-                let Ok(line) = format.mlst_line(&path, &meta) else {
+                let Ok(line) = format.mlst_line_of(&path, &meta, partial) else {
                     return self
                         .reply(
                             ReplyCode::FileNameNotAllowed,

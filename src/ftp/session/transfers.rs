@@ -73,10 +73,12 @@ impl Session {
                 account.fs.open_write(&target, intent).await
             }
         };
-        let handle = match opened {
+        let mut handle = match opened {
             Ok(h) => h,
             Err(e) => return self.fs_error(&e).await,
         };
+        // An FTP client can continue a broken upload (REST + STOR, APPE): keep what the store holds then.
+        handle.set_resumable(true);
         let target = handle.key().clone();
         let text = match kind {
             StoreKind::Stou => format!("FILE: {}", target.display()),
@@ -125,8 +127,12 @@ impl Session {
         }
         // LIST of a file lists that file (ls semantics); MLSD needs a directory.
         let listing = match kind {
-            ListKind::Mlsd => account.fs.read_dir(&target).await.map(Listing::Directory),
-            _ => account.fs.list(&target).await,
+            ListKind::Mlsd => account
+                .fs
+                .read_dir_with_partial(&target)
+                .await
+                .map(Listing::Directory),
+            _ => account.fs.list_with_partial(&target).await,
         };
         // `NLST *.txt` (mget) and `LIST *.txt`, as vsftpd serves them: a last name that does not exist and has
         // pattern characters lists the matching names of its directory. MLSD takes no patterns (RFC 3659).
@@ -189,7 +195,7 @@ impl Session {
         let line = move |entry: &DirEntry| -> Option<Vec<u8>> {
             let mut line = String::new();
             let name = format!("{prefix}{}", entry.name);
-            match format.write(&mut line, &name, &entry.meta) {
+            match format.write_marked(&mut line, &name, &entry.meta, entry.partial) {
                 Ok(()) => Some(encoding::encode(&line, encoding).into_owned()),
                 Err(_) => {
                     info!(

@@ -2,34 +2,29 @@
 //! `memory`, the operation standing for it) is checked against the rules before it runs. Without the
 //! `fault-injection` feature (the product) the hook is empty and every check passes.
 
-#[cfg(feature = "fault-injection")]
-use opendal::{Error, ErrorKind};
-
 use crate::storage::StorageOptions;
 
 #[derive(Clone, Debug, Default)]
-pub(super) struct FaultHook {
-    #[cfg(feature = "fault-injection")]
-    faults: Option<crate::storage::FaultInjector>,
-}
+pub(super) struct FaultHook(
+    #[cfg(feature = "fault-injection")] Option<crate::storage::FaultInjector>,
+);
 
 impl FaultHook {
     #[cfg(feature = "fault-injection")]
     pub(super) fn new(options: &StorageOptions) -> Self {
-        FaultHook {
-            faults: options.faults.clone(),
-        }
+        FaultHook(options.faults.clone())
     }
 
     #[cfg(not(feature = "fault-injection"))]
     pub(super) fn new(_options: &StorageOptions) -> Self {
-        FaultHook {}
+        FaultHook()
     }
 
     /// Fails as the injector's transport does: `Unexpected`, permanent, so no retry hides the fault.
     #[cfg(feature = "fault-injection")]
     pub(super) fn check(&self, method: &str, query: &str) -> opendal::Result<()> {
-        match &self.faults {
+        use opendal::{Error, ErrorKind};
+        match &self.0 {
             Some(faults) if faults.should_fail(method, query) => {
                 Err(Error::new(ErrorKind::Unexpected, "injected fault")
                     .with_context("method", method)
