@@ -512,7 +512,7 @@ impl BucketFs {
     /// Server-side copy where the store has one (S3 and COS: CopyObject, or multipart copy above 5 GiB);
     /// otherwise the bytes are streamed through this process.
     /// Copies an object with its content type and user metadata (its attributes).
-    async fn copy_object(&self, from: &str, to: &str) -> opendal::Result<()> {
+    pub(crate) async fn copy_object(&self, from: &str, to: &str) -> opendal::Result<()> {
         if self.objects().copy_keeps_metadata() {
             return self.copy_bytes(from, to).await;
         }

@@ -958,8 +958,7 @@ impl WriteHandle {
     async fn move_committed(&self, from: &Key, to: &Key) -> FsResult<()> {
         let context = format!("move {} to {}", from.display(), to.display());
         self.fs
-            .op()
-            .copy(from.as_str(), to.as_str())
+            .copy_object(from.as_str(), to.as_str())
             .await
             .map_err(|e| FsError::store(&context, e))?;
         self.fs
