@@ -709,3 +709,31 @@ fn s3fs_and_cosftpd_read_each_others_attributes() {
     );
     assert_eq!(mode(&m.path("dir-s3fs")), 0o710);
 }
+
+/// The attributes and the digests computed while uploading (`cosftpd-sha256`, see tests/digests.rs) share an
+/// object's user metadata: a chmod and a utimens (copies of the object onto itself) and a rename keep both.
+#[test]
+fn attributes_and_digests_share_the_metadata_through_changes_and_renames() {
+    use sha2::Digest;
+    let Some(server) = start_s3() else {
+        return;
+    };
+    let Some(m) = mount_bucket(&server, Duration::ZERO) else {
+        return;
+    };
+    let body = b"attributes and digests\n";
+    let sha256 = hex::encode(sha2::Sha256::digest(body));
+    fs::write(m.path("f.txt"), body).expect("write");
+    assert_eq!(
+        meta(&head(&server, "f.txt"), "cosftpd-sha256"),
+        Some(sha256.as_str())
+    );
+    fs::set_permissions(m.path("f.txt"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    sh(&format!("touch -d @1234567890 {}", q(&m.path("f.txt"))));
+    fs::rename(m.path("f.txt"), m.path("g.txt")).expect("rename");
+    let r = head(&server, "g.txt");
+    assert_eq!(meta(&r, "cosftpd-sha256"), Some(sha256.as_str()));
+    assert_eq!(meta(&r, "mode"), Some("33152"), "0100600, decimal");
+    assert_eq!(meta(&r, "mtime"), Some("1234567890"));
+    assert_eq!(fs::read(m.path("g.txt")).expect("read"), body);
+}

@@ -4,6 +4,7 @@
 mod attributes;
 mod budget;
 mod cache;
+pub mod digest;
 mod error;
 mod list;
 mod namespace;
@@ -56,6 +57,10 @@ pub struct Settings {
     pub file_mode: u16,
     /// How long an interrupted FTP upload is kept for resume (`upload_resume_ttl`; zero: aborted at once).
     pub upload_resume_ttl: Duration,
+    /// Digests computed while uploading and kept as metadata (`upload_digests`).
+    pub upload_digests: digest::AlgorithmSet,
+    /// The most bytes read from the store to compute a digest a client asks for (`hash_max_size`).
+    pub hash_max_size: u64,
 }
 
 impl Settings {
@@ -70,6 +75,8 @@ impl Settings {
             metadata_cache_bytes: config.optional.metadata_cache_size,
             file_mode: config.optional.file_mode,
             upload_resume_ttl: config.optional.upload_resume_ttl,
+            upload_digests: config.optional.upload_digests,
+            hash_max_size: config.optional.hash_max_size,
         }
     }
 }
@@ -86,6 +93,11 @@ impl Default for Settings {
             metadata_cache_bytes: 16 * 1024 * 1024,
             file_mode: 0o644,
             upload_resume_ttl: Duration::ZERO,
+            upload_digests: digest::AlgorithmSet::of(&[
+                digest::Algorithm::Sha256,
+                digest::Algorithm::Crc32,
+            ]),
+            hash_max_size: 1024 * 1024 * 1024,
         }
     }
 }

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use thiserror::Error;
 
 use super::listing::Facts;
+use crate::bucketfs::digest::Algorithm;
 
 /// The longest verb-shaped word that is reported back as [`Command::Unknown`] rather than as junk.
 const MAX_VERB: usize = 16;
@@ -138,6 +139,14 @@ pub enum Command {
     Pbsz(u64),
     Prot(ProtectionLevel),
     Site(SiteCommand),
+    /// HASH (draft-bryan-ftpext-hash): the digest of a file in the session's algorithm (`OPTS HASH`), over the
+    /// session's range (`RANG`).
+    Hash(RawPath),
+    /// RANG start end: the bytes HASH covers, `start` to `end` (exclusive); `RANG 1 0` resets to the whole file.
+    Rang(u64, u64),
+    /// XMD5, XSHA1, XSHA256, XSHA512, XCRC (`250 <hex>`) and MD5 (`251 <path> <hex>`): one digest of a file,
+    /// optionally of `start end` given after the name.
+    Digest(DigestRequest),
     /// A well-formed verb (letters only) that we do not implement, upper-cased: answer 502.
     Unknown(String),
 }
@@ -188,6 +197,9 @@ impl Command {
             Command::Pbsz(_) => "PBSZ",
             Command::Prot(_) => "PROT",
             Command::Site(_) => "SITE",
+            Command::Hash(_) => "HASH",
+            Command::Rang(..) => "RANG",
+            Command::Digest(d) => d.verb,
             Command::Unknown(_) => "UNKNOWN",
         }
     }
@@ -292,8 +304,22 @@ pub enum OptsArg {
     Utf8(bool),
     /// `OPTS MLST type;size;…`: the facts to show from now on.
     Mlst(Facts),
+    /// `OPTS HASH` (ask which) or `OPTS HASH <name>` (choose HASH's algorithm).
+    Hash(Option<String>),
     /// An option of another command, upper-cased: answer 501.
     Other(String),
+}
+
+/// One of the X-digest commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestRequest {
+    pub verb: &'static str,
+    pub algorithm: Algorithm,
+    /// MD5's reply names the file (`251 <path> <hex>`); the X forms answer the digest alone (`250 <hex>`).
+    pub names_path: bool,
+    pub path: RawPath,
+    /// `start..end`, when given.
+    pub range: Option<(u64, u64)>,
 }
 
 /// SITE's sub-command.
@@ -327,7 +353,8 @@ pub enum ParseError {
     },
     #[error("command is not valid UTF-8")]
     VerbNotUtf8,
-    /// Not even verb-shaped (empty, digits, punctuation, too long); the text is cut to a few characters for logs.
+    /// Not even verb-shaped (empty, starting with a digit, punctuation, too long; XSHA256 has digits); the text
+    /// is cut to a few characters for logs.
     #[error("unrecognised command {0:?}")]
     UnknownCommand(String),
     /// EPRT or EPSV with a protocol number other than 1 and 2 (RFC 2428).
@@ -347,7 +374,11 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         None => (line, None),
     };
     let verb = std::str::from_utf8(verb).map_err(|_| ParseError::VerbNotUtf8)?;
-    if verb.is_empty() || verb.len() > MAX_VERB || !verb.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if verb.is_empty()
+        || verb.len() > MAX_VERB
+        || !verb.as_bytes()[0].is_ascii_alphabetic()
+        || !verb.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return Err(ParseError::UnknownCommand(
             verb.chars().take(MAX_VERB).collect(),
         ));
@@ -404,6 +435,24 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "PBSZ" => Command::Pbsz(decimal("PBSZ", arg.trimmed_text("PBSZ")?)?),
         "PROT" => Command::Prot(parse_prot(arg.trimmed_text("PROT")?)?),
         "SITE" => Command::Site(parse_site(arg.nonempty("SITE")?)?),
+        "HASH" => Command::Hash(arg.path("HASH")?),
+        "RANG" => parse_rang(arg.trimmed_text("RANG")?)?,
+        "XMD5" => digest_request("XMD5", Algorithm::Md5, false, arg.nonempty("XMD5")?),
+        "MD5" => digest_request("MD5", Algorithm::Md5, true, arg.nonempty("MD5")?),
+        "XSHA" | "XSHA1" => digest_request("XSHA1", Algorithm::Sha1, false, arg.nonempty("XSHA1")?),
+        "XSHA256" => digest_request(
+            "XSHA256",
+            Algorithm::Sha256,
+            false,
+            arg.nonempty("XSHA256")?,
+        ),
+        "XSHA512" => digest_request(
+            "XSHA512",
+            Algorithm::Sha512,
+            false,
+            arg.nonempty("XSHA512")?,
+        ),
+        "XCRC" => digest_request("XCRC", Algorithm::Crc32, false, arg.nonempty("XCRC")?),
         _ => Command::Unknown(verb),
     };
     Ok(command)
@@ -601,8 +650,52 @@ fn parse_opts(text: &str) -> OptsArg {
         }
         "UTF8" | "UTF-8" if rest.eq_ignore_ascii_case("OFF") => OptsArg::Utf8(false),
         "MLST" => OptsArg::Mlst(Facts::parse(rest)),
+        "HASH" if rest.is_empty() => OptsArg::Hash(None),
+        "HASH" => OptsArg::Hash(Some(rest.to_string())),
         _ => OptsArg::Other(name),
     }
+}
+
+/// `RANG start end`, two decimal offsets.
+fn parse_rang(text: &str) -> Result<Command, ParseError> {
+    let mut words = text.split_ascii_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(start), Some(end), None) => Ok(Command::Rang(
+            decimal("RANG", start)?,
+            decimal("RANG", end)?,
+        )),
+        _ => Err(bad("RANG", "expected a start and an end offset")),
+    }
+}
+
+/// XMD5 and friends: the name, then optionally `start end` (or only `end`), as proftpd's mod_digest reads them.
+fn digest_request(
+    verb: &'static str,
+    algorithm: Algorithm,
+    names_path: bool,
+    arg: &[u8],
+) -> Command {
+    let words: Vec<&[u8]> = arg.rsplitn(3, |&b| b == b' ').collect();
+    let number = |w: &[u8]| -> Option<u64> {
+        std::str::from_utf8(w)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
+    };
+    let (path, range) = match words.as_slice() {
+        [end, start, path] if !path.is_empty() => match (number(start), number(end)) {
+            (Some(start), Some(end)) => (*path, Some((start, end))),
+            _ => (arg, None),
+        },
+        _ => (arg, None),
+    };
+    Command::Digest(DigestRequest {
+        verb,
+        algorithm,
+        names_path,
+        path: RawPath::from(path),
+        range,
+    })
 }
 
 fn parse_site(arg: &[u8]) -> Result<SiteCommand, ParseError> {
@@ -1422,31 +1515,17 @@ mod tests {
         assert_eq!(ok("FOO").verb(), "UNKNOWN");
     }
 
-    /// xorshift64*: a few lines of deterministic randomness, no dependency.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     /// Random lines, biased toward the shapes the parser branches on: known verbs, spaces, digits, commas,
     /// delimiters, dashes, multi-byte UTF-8 and invalid bytes.
-    fn random_line(rng: &mut XorShift) -> Vec<u8> {
+    fn line_strategy() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
         const VERBS: &[&str] = &[
             "USER", "PASS", "QUIT", "BYE", "SYST", "FEAT", "OPTS", "HELP", "NOOP", "STAT", "PWD",
             "XPWD", "CWD", "XCWD", "CDUP", "XCUP", "MKD", "XMKD", "RMD", "XRMD", "DELE", "RNFR",
             "RNTO", "LIST", "NLST", "MLSD", "MLST", "SIZE", "MDTM", "RETR", "STOR", "STOU", "APPE",
             "REST", "ABOR", "TYPE", "MODE", "STRU", "ALLO", "PASV", "EPSV", "PORT", "EPRT", "AUTH",
-            "PBSZ", "PROT", "SITE", "type", "eprt", "opts",
+            "PBSZ", "PROT", "SITE", "HASH", "RANG", "XSHA256", "XCRC", "MD5", "type", "eprt",
+            "opts",
         ];
         const PIECES: &[&[u8]] = &[
             b" ",
@@ -1471,6 +1550,8 @@ mod tests {
             b"type;",
             b"HELP",
             b"ALL",
+            b"HASH",
+            b"SHA-1",
             b"::",
             b"127.0.0.1",
             b".",
@@ -1482,47 +1563,59 @@ mod tests {
             b"\xff",
             b"\xc3",
             b"\xc3\xa9",
-            "中".as_bytes(),
+            b"\xe4\xb8\xad",
             b"\xf0\x9f\x98",
-            "😀".as_bytes(),
             b"\t",
         ];
-        let mut line = Vec::new();
-        if rng.below(4) != 0 {
-            line.extend_from_slice(VERBS[rng.below(VERBS.len())].as_bytes());
-        }
-        for _ in 0..rng.below(12) {
-            match rng.below(3) {
-                0 => line.push(rng.next() as u8),
-                _ => line.extend_from_slice(PIECES[rng.below(PIECES.len())]),
+        let verb = prop_oneof![
+            1 => Just(Vec::new()),
+            3 => proptest::sample::select(VERBS).prop_map(|v| v.as_bytes().to_vec()),
+        ];
+        let piece = prop_oneof![
+            1 => any::<u8>().prop_map(|b| vec![b]),
+            2 => proptest::sample::select(PIECES).prop_map(|p| p.to_vec()),
+        ];
+        (verb, proptest::collection::vec(piece, 0..12)).prop_map(|(mut line, pieces)| {
+            for p in pieces {
+                line.extend_from_slice(&p);
             }
-        }
-        line
+            line
+        })
     }
 
-    #[test]
-    fn never_panics_on_random_input() {
-        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-        let mut parsed = 0;
-        for _ in 0..200_000 {
-            let line = random_line(&mut rng);
-            if parse(&line).is_ok() {
-                parsed += 1;
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5_000))]
+
+        /// Any line parses or is refused with a reason; a parsed command names a verb.
+        #[test]
+        fn never_panics_on_shaped_input(line in line_strategy()) {
+            if let Ok(command) = parse(&line) {
+                proptest::prop_assert!(!command.verb().is_empty());
             }
         }
-        // The bias works: both outcomes are common.
-        assert!(parsed > 10_000, "{parsed}");
-        assert!(parsed < 190_000, "{parsed}");
-    }
 
-    #[test]
-    fn never_panics_on_uniform_random_bytes() {
-        let mut rng = XorShift(0x0123_4567_89ab_cdef);
-        for _ in 0..50_000 {
-            let len = rng.below(64);
-            let line: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        #[test]
+        fn never_panics_on_uniform_random_bytes(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
             let _ = parse(&line);
         }
+    }
+
+    /// The shaped strategy reaches both outcomes often (else it would test only one side of the parser).
+    #[test]
+    fn shaped_lines_both_parse_and_fail() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = line_strategy();
+        let parsed = (0..5_000)
+            .filter(|_| {
+                let line = strategy
+                    .new_tree(&mut runner)
+                    .map(|t| t.current())
+                    .unwrap_or_default();
+                parse(&line).is_ok()
+            })
+            .count();
+        assert!((250..4_500).contains(&parsed), "{parsed} of 5000 parsed");
     }
 
     #[test]

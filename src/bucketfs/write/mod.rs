@@ -30,6 +30,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use tracing::{debug, info, instrument, warn};
 
+use super::digest::{AlgorithmSet, Digests, HashWorker, Hasher};
 use super::error::{FsError, FsErrorKind, FsResult};
 use super::object_meta::{AttrChange, FileAttrs};
 use super::path::Key;
@@ -268,6 +269,11 @@ pub struct WriteHandle {
     /// A client that can resume (FTP) writes this: a store failure keeps the upload for resume instead of
     /// aborting it.
     resumable: bool,
+    /// Hashes the parts sent so far, in order (started with the first part of a multipart upload).
+    hasher: Option<HashWorker>,
+    /// Whether every byte of the file passes through this handle, so that its digests are the file's (not after
+    /// a server-side copy of old bytes, or a resume).
+    hashes_whole_file: bool,
     /// Set by a failed or refused operation and by close/abort: nothing more happens.
     finished: bool,
 }
@@ -386,6 +392,8 @@ impl BucketFs {
             upload_meta: None,
             attrs_at_open: inherited,
             resumable: false,
+            hasher: None,
+            hashes_whole_file: true,
             finished: false,
         })
     }
@@ -446,6 +454,8 @@ impl BucketFs {
             upload_meta: None,
             attrs_at_open: inherited,
             resumable: true,
+            hasher: None,
+            hashes_whole_file: false,
             finished: false,
         })
     }
@@ -795,6 +805,8 @@ impl WriteHandle {
             self.buffer.write_at(0, &old, self.fs.budget(), false).await;
             return Ok(());
         }
+        // The old bytes are copied inside the store: the digests of the new file are computed later, from the store.
+        self.hashes_whole_file = false;
         let upload = self.start_upload().await?;
         // Parts but the last must be at least the store's minimum: split evenly.
         let count = size.div_ceil(MAX_COPY_PART);
@@ -859,6 +871,7 @@ impl WriteHandle {
     async fn send_buffer(&mut self) -> FsResult<()> {
         let key = self.key();
         let (bytes, memory) = self.buffer.take();
+        self.hash(&bytes);
         let upload = self.start_upload().await?;
         upload
             .send_part(bytes, memory)
@@ -890,17 +903,45 @@ impl WriteHandle {
         let committed = match self.upload.take() {
             None => {
                 let (bytes, _memory) = self.buffer.take();
-                self.fs
+                let (digests, md5) =
+                    digests_of(&bytes, self.fs.digest_set(), self.crc64_wanted()).await;
+                // The attributes and the digests share the object's user metadata.
+                let mut meta = meta.clone();
+                meta.user.extend(digests.to_user_meta());
+                let committed = self
+                    .fs
                     .objects()
-                    .put(key.as_str(), bytes, &meta, self.overwrite)
+                    .put_checked(key.as_str(), bytes, &meta, self.overwrite, Some(md5))
                     .await
-                    .map_err(|e| self.commit_error(&context, e))?
+                    .map_err(|e| self.commit_error(&context, e))?;
+                // A store that ignores Content-MD5 still names the MD5 of what it stored in the ETag.
+                if committed.checksums.md5.is_some_and(|theirs| theirs != md5) {
+                    return Err(self
+                        .damaged(&key, "its ETag is not the MD5 of what was sent")
+                        .await);
+                }
+                self.check_crc64(&key, committed.checksums.crc64ecma, digests.crc64)
+                    .await?;
+                committed
             }
             Some(upload) => {
                 let (bytes, _memory) = self.buffer.take();
+                self.hash(&bytes);
                 let upload_key = self.upload_key.clone().unwrap_or_else(|| key.clone());
                 let result = upload.complete(Some(bytes), self.overwrite).await;
                 let mut committed = result.map_err(|e| self.commit_error(&context, e))?;
+                let digests = match self.hasher.take() {
+                    Some(hasher) if self.hashes_whole_file => hasher.finish().await,
+                    _ => None,
+                };
+                self.check_crc64(
+                    &upload_key,
+                    committed.checksums.crc64ecma,
+                    digests.as_ref().and_then(|d| d.crc64),
+                )
+                .await?;
+                // Attributes changed after the upload began go in first; the digests are added to that version
+                // (a copy onto itself changes the ETag they are conditional on).
                 if self.upload_meta.as_ref() != Some(&meta) {
                     committed = self
                         .replace_committed_meta(&upload_key, size, committed, &meta)
@@ -909,6 +950,8 @@ impl WriteHandle {
                 if upload_key != key {
                     self.move_committed(&upload_key, &key).await?;
                 }
+                // A multipart upload's metadata was fixed when it began: the digests are added afterwards.
+                keep_digests_later(&self.fs, &key, committed.etag.clone(), digests);
                 committed
             }
         };
@@ -936,6 +979,57 @@ impl WriteHandle {
             .replace_metadata(key.as_str(), &current, meta)
             .await
             .map_err(|e| FsError::store(&format!("set the attributes of {}", key.display()), e))
+    }
+
+    /// Feeds bytes leaving the part in memory to the hasher (started on first use; not at all when nothing is to
+    /// be computed).
+    fn hash(&mut self, bytes: &Bytes) {
+        if !self.hashes_whole_file {
+            return;
+        }
+        let set = self.fs.digest_set();
+        let crc64 = self.crc64_wanted();
+        if set.is_empty() && !crc64 {
+            return;
+        }
+        self.hasher
+            .get_or_insert_with(|| HashWorker::start(set, crc64))
+            .feed(bytes.clone());
+    }
+
+    /// COS reports the CRC-64 of what it stored: computing ours lets the two be compared.
+    fn crc64_wanted(&self) -> bool {
+        self.fs.objects().reports_crc64()
+    }
+
+    /// Compares the store's CRC-64 of the committed object with the one of the bytes streamed.
+    async fn check_crc64(&self, key: &Key, store: Option<u64>, ours: Option<u64>) -> FsResult<()> {
+        match (store, ours) {
+            (Some(store), Some(ours)) if store != ours => Err(self
+                .damaged(
+                    key,
+                    &format!("the store's CRC-64 is {store}, the bytes sent had {ours}"),
+                )
+                .await),
+            _ => Ok(()),
+        }
+    }
+
+    /// The committed object differs from what was sent: it is deleted (a damaged object is never left in the
+    /// store), and the upload fails. An object it replaced is gone too (the store had replaced it already).
+    async fn damaged(&self, key: &Key, why: &str) -> FsError {
+        warn!(path = %key.display(), "{why}: the object is deleted");
+        if let Err(e) = self.fs.op().delete(key.as_str()).await {
+            warn!(path = %key.display(), error = %e, "deleting the damaged object failed");
+        }
+        self.fs.cache().forget_tree(key);
+        FsError::new(
+            FsErrorKind::Store,
+            format!(
+                "{}: the bytes were damaged on the way to the store ({why}); nothing was kept",
+                key.display()
+            ),
+        )
     }
 
     /// A failed commit: the upload is gone (the store aborts it or it was never made); the reason is told.
@@ -1045,6 +1139,47 @@ impl WriteHandle {
             format!("{}: {message}", self.key().display()),
         )
     }
+}
+
+/// The digests of a whole file in one buffer, and its MD5 (sent as Content-MD5 and compared with the ETag). A
+/// buffer of more than a MiB is hashed off the async runtime.
+async fn digests_of(bytes: &Bytes, set: AlgorithmSet, crc64: bool) -> (Digests, [u8; 16]) {
+    let hash = {
+        let bytes = bytes.clone();
+        move || {
+            let mut hasher = Hasher::new(set, crc64);
+            hasher.update(&bytes);
+            (hasher.finish(), super::digest::md5(&bytes))
+        }
+    };
+    if bytes.len() <= 1024 * 1024 {
+        return hash();
+    }
+    let fallback = bytes.clone();
+    match tokio::task::spawn_blocking(hash).await {
+        Ok(done) => done,
+        Err(_) => (Digests::default(), super::digest::md5(&fallback)),
+    }
+}
+
+/// Adds the digests of a committed multipart upload to its metadata, in the background (a copy of the object onto
+/// itself, conditional on its ETag, so a newer version is never overwritten). When they are not known (old bytes
+/// were copied inside the store, or the upload was resumed), they are computed from the store's bytes first, up
+/// to `hash_max_size`.
+fn keep_digests_later(fs: &BucketFs, key: &Key, etag: Option<String>, digests: Option<Digests>) {
+    let set = fs.digest_set();
+    if set.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let (fs, key) = (fs.clone(), key.clone());
+    runtime.spawn(async move {
+        if let Err(e) = fs.store_digests(&key, etag, digests).await {
+            debug!(path = %key.display(), error = %e, "digests not kept");
+        }
+    });
 }
 
 impl Drop for WriteHandle {

@@ -3,6 +3,7 @@
 
 mod commands;
 mod connection;
+mod digests;
 mod transfers;
 
 use std::net::SocketAddr;
@@ -132,6 +133,10 @@ struct Session {
     pbsz: bool,
     protect_data: bool,
     mlst_facts: listing::Facts,
+    /// HASH's algorithm (`OPTS HASH`).
+    hash_algorithm: crate::bucketfs::digest::Algorithm,
+    /// The bytes the next RETR or HASH covers (`RANG`), end exclusive.
+    range: Option<std::ops::Range<u64>>,
     connected_at: Instant,
     transfer: Option<Transfer>,
     /// QUIT came during a transfer: the session ends once the transfer has ended and been answered.
@@ -167,6 +172,8 @@ impl Session {
             pbsz: implicit_tls,
             protect_data: implicit_tls,
             mlst_facts: listing::Facts::default(),
+            hash_algorithm: crate::bucketfs::digest::Algorithm::Sha256,
+            range: None,
             connected_at: Instant::now(),
             transfer: None,
             quit_pending: false,
@@ -523,6 +530,7 @@ impl Session {
             }
             Command::Rest(offset) => {
                 self.rest = offset;
+                self.range = None;
                 self.send_continue(Reply::restart_accepted(offset)).await
             }
             Command::Pasv => self.pasv().await,
@@ -536,6 +544,9 @@ impl Session {
                 )
                 .await
             }
+            Command::Hash(arg) => self.hash(&account, arg.as_bytes()).await,
+            Command::Rang(start, end) => self.rang(start, end).await,
+            Command::Digest(request) => self.digest(&account, request).await,
             Command::Retr(arg) => self.retr(&account, arg.as_bytes()).await,
             Command::Stor(arg) => self.store(&account, arg.as_bytes(), StoreKind::Stor).await,
             Command::Appe(arg) => self.store(&account, arg.as_bytes(), StoreKind::Appe).await,
@@ -582,7 +593,9 @@ impl Session {
                 "PROT".to_string(),
             ]);
         }
-        features.extend(["EPRT", "EPSV", "MDTM", "MFMT"].map(String::from));
+        features.extend(["EPRT", "EPSV"].map(String::from));
+        features.extend(self.digest_features());
+        features.extend(["MDTM", "MFMT"].map(String::from));
         features.push(listing::Facts::ALL.feat_line());
         features.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
         Reply::feat(features)
@@ -708,10 +721,11 @@ fn help_reply() -> Reply {
         ReplyCode::HelpMessage,
         vec![
             "The following commands are recognized.".to_string(),
-            " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MFMT".to_string(),
-            " MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD  QUIT".to_string(),
-            " REST RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER".to_string(),
-            " XCUP XCWD XMKD XPWD XRMD".to_string(),
+            " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HASH HELP LIST MD5".to_string(),
+            " MDTM MFMT MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD"
+                .to_string(),
+            " QUIT RANG REST RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST".to_string(),
+            " TYPE USER XCRC XCUP XCWD XMD5 XMKD XPWD XRMD XSHA XSHA1 XSHA256 XSHA512".to_string(),
             "SITE commands: HELP UTIME.".to_string(),
             "Help OK.".to_string(),
         ],

@@ -29,15 +29,22 @@ impl Session {
         if !self.data.is_set() {
             return self.send_continue(Reply::no_data_connection()).await;
         }
-        let (meta, stream) = match account.fs.read_stream(&target, offset).await {
+        let opened = match self.range.take() {
+            Some(range) => account.fs.read_stream_range(&target, range).await,
+            None => account
+                .fs
+                .read_stream(&target, offset)
+                .await
+                .map(|(meta, stream)| (meta.size - offset, stream)),
+        };
+        let (bytes, stream) = match opened {
             Ok(found) => found,
             Err(e) => return self.fs_error(&e).await,
         };
         let mode = if self.binary { "BINARY" } else { "ASCII" };
         let text = format!(
-            "Opening {mode} mode data connection for {} ({} bytes).",
+            "Opening {mode} mode data connection for {} ({bytes} bytes).",
             target.display(),
-            meta.size - offset
         );
         let Some(data) = self.open_data(text).await? else {
             return Ok(Flow::Continue);
@@ -56,6 +63,14 @@ impl Session {
         kind: StoreKind,
     ) -> Io<Flow> {
         let rest = std::mem::take(&mut self.rest);
+        if self.range.take().is_some() {
+            return self
+                .reply(
+                    ReplyCode::CommandNotImplementedForParameter,
+                    "RANG applies to RETR and HASH only; the range is reset.",
+                )
+                .await;
+        }
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(Flow::Continue);
         };

@@ -40,3 +40,23 @@ impl FaultHook {
         Ok(())
     }
 }
+
+impl FaultHook {
+    /// The body as it arrives at the store: with its middle byte flipped when a corruption rule matches.
+    #[cfg(feature = "fault-injection")]
+    pub(super) fn deliver(&self, method: &str, query: &str, body: bytes::Bytes) -> bytes::Bytes {
+        match &self.0 {
+            Some(faults) if !body.is_empty() && faults.should_corrupt(method, query) => {
+                let mut damaged = body.to_vec();
+                damaged[body.len() / 2] ^= 0x20;
+                bytes::Bytes::from(damaged)
+            }
+            _ => body,
+        }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    pub(super) fn deliver(&self, _method: &str, _query: &str, body: bytes::Bytes) -> bytes::Bytes {
+        body
+    }
+}

@@ -218,7 +218,12 @@ impl MemoryObjects {
         let mut state = self.state();
         let upload = upload_of(&mut state, op, key, id)?;
         upload.parts.insert(number, (etag.clone(), body));
-        Ok(UploadedPart { number, etag, size })
+        Ok(UploadedPart {
+            number,
+            etag,
+            size,
+            checksums: Default::default(),
+        })
     }
 
     pub(super) async fn copy_part(
@@ -259,6 +264,7 @@ impl MemoryObjects {
                 number: *number,
                 etag: etag.clone(),
                 size: body.len() as u64,
+                checksums: Default::default(),
             })
             .collect())
     }

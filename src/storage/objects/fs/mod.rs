@@ -390,7 +390,12 @@ impl Inner {
             file.sync_data().map_err(|e| io_error(OP, e))?;
             let size = file.metadata().map_err(|e| io_error(OP, e))?.len();
             std::fs::rename(&temp, &final_path).map_err(|e| upload_io_error(OP, e))?;
-            Ok(UploadedPart { number, etag, size })
+            Ok(UploadedPart {
+                number,
+                etag,
+                size,
+                checksums: Default::default(),
+            })
         })();
         discard_on_error(&temp, result)
     }
@@ -448,7 +453,12 @@ impl Inner {
                 Err(e) => return Err(io_error(OP, e)),
             };
             let (etag, size) = hash_file(OP, &mut file)?;
-            parts.push(UploadedPart { number, etag, size });
+            parts.push(UploadedPart {
+                number,
+                etag,
+                size,
+                checksums: Default::default(),
+            });
         }
         parts.sort_by_key(|p| p.number);
         Ok(parts)
