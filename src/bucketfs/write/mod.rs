@@ -572,6 +572,7 @@ impl WriteHandle {
             mode: Some(mode),
             ..AttrChange::default()
         });
+        self.created_with_attrs();
     }
 
     /// Sets the owner the object is committed with (the creating user on the mount).
@@ -581,6 +582,14 @@ impl WriteHandle {
             gid: Some(gid),
             ..AttrChange::default()
         });
+        self.created_with_attrs();
+    }
+
+    /// The attributes of the creation are part of the open, not a change made through the descriptor: a close
+    /// that wrote nothing still waits for the last reference (`dd` opens its output, moves the descriptor and
+    /// closes the first one before it writes).
+    fn created_with_attrs(&mut self) {
+        self.attrs_at_open = self.entry.attrs();
     }
 
     /// Whether the attributes changed since the open (`touch` sets the times through a descriptor it never
