@@ -28,7 +28,9 @@ pub enum Listing {
 /// Entries of one ListObjects page (the stores' default and maximum).
 const PAGE: usize = 1000;
 
-/// An open directory listing. Entries carry the metadata of the listing itself, so no per-entry HEAD is made.
+/// An open directory listing. Entries carry the metadata of the listing itself (size, Last-Modified, ETag), so
+/// no per-entry HEAD is made; a file's stored attributes come with it only when the cache knows them for that
+/// version.
 pub struct ReadDir {
     fs: BucketFs,
     dir: Key,
@@ -169,9 +171,12 @@ impl ReadDir {
                 }
                 return Ok(None);
             }
-            if let Some(entry) = self.ready.pop_front() {
+            if let Some(mut entry) = self.ready.pop_front() {
                 if let Ok(key) = self.dir.join(&entry.name) {
+                    // The stored attributes of a version this server has seen come back without a HEAD.
+                    entry.meta = self.fs.cache().enrich(&key, entry.meta);
                     self.fs.cache().put(&key, Some(entry.meta.clone()));
+                    entry.meta = self.fs.cache().with_local_times(&key, entry.meta);
                 }
                 if !self.wanted(&entry.name) {
                     continue;

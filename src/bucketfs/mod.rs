@@ -1,12 +1,14 @@
 //! The filesystem core: names ↔ keys, directories, listing, streaming reads and writes, and the policy.
 //! It knows nothing of FUSE or FTP: it speaks paths, byte streams and `FsError`.
 
+mod attributes;
 mod budget;
 mod cache;
 pub mod digest;
 mod error;
 mod list;
 mod namespace;
+pub mod object_meta;
 mod path;
 mod policy;
 mod read;
@@ -22,10 +24,12 @@ use crate::config::{Account, Config};
 use crate::storage::objects::ObjectStore;
 use crate::storage::AccountStore;
 
+pub use attributes::XattrWrite;
 pub use budget::{MemoryBudget, Reservation};
 pub use error::{FsError, FsErrorKind, FsResult};
 pub use list::{Listing, ReadDir};
 pub use namespace::Access;
+pub use object_meta::{AttrChange, FileAttrs};
 pub use path::{Key, MAX_KEY_BYTES};
 pub use policy::{Permissions, Policy};
 pub use read::{ByteStream, ReadHandle};

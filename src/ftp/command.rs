@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::time::SystemTime;
 
 use thiserror::Error;
 
@@ -109,9 +110,15 @@ pub enum Command {
     Mlsd(Option<RawPath>),
     Mlst(Option<RawPath>),
     Size(RawPath),
-    /// MDTM query (RFC 3659 §3). The two-argument "set time" form is not recognised: its argument is read as one
-    /// path, which will not exist, so the client gets a 550.
+    /// MDTM (RFC 3659 §3). The argument stays whole: `MDTM <time> <path>` sets the time (vsftpd's extension,
+    /// ncftp and lftp send it) only when the whole argument is not itself a file, which the session finds out
+    /// (see [`split_time_arg`]).
     Mdtm(RawPath),
+    /// MFMT (draft-somers-ftp-mfxx): set a file's modification time.
+    Mfmt {
+        mtime: SystemTime,
+        path: RawPath,
+    },
     Retr(RawPath),
     Stor(RawPath),
     /// STOU, with the name hint some clients send.
@@ -171,6 +178,7 @@ impl Command {
             Command::Mlst(_) => "MLST",
             Command::Size(_) => "SIZE",
             Command::Mdtm(_) => "MDTM",
+            Command::Mfmt { .. } => "MFMT",
             Command::Retr(_) => "RETR",
             Command::Stor(_) => "STOR",
             Command::Stou(_) => "STOU",
@@ -318,6 +326,14 @@ pub struct DigestRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SiteCommand {
     Help,
+    /// `SITE UTIME` in either form clients send (ProFTPD's `mod_site_misc`): `<time> <path>` (lftp's "utime2"),
+    /// or `<path> <atime> <mtime> <ctime> UTC` (ncftp, lftp, WinSCP). The change time cannot be set; it is
+    /// accepted and ignored.
+    Utime {
+        atime: Option<SystemTime>,
+        mtime: SystemTime,
+        path: RawPath,
+    },
     /// Any other sub-command (upper-cased) with its raw argument: answer 500/502.
     Other {
         verb: String,
@@ -393,6 +409,14 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "MLST" => Command::Mlst(arg.optional_path()),
         "SIZE" => Command::Size(arg.path("SIZE")?),
         "MDTM" => Command::Mdtm(arg.path("MDTM")?),
+        "MFMT" => {
+            let (mtime, path) = split_time_arg(arg.nonempty("MFMT")?)
+                .ok_or(bad("MFMT", "expected <time> <path>"))?;
+            Command::Mfmt {
+                mtime,
+                path: RawPath::from(path),
+            }
+        }
         "RETR" => Command::Retr(arg.path("RETR")?),
         "STOR" => Command::Stor(arg.path("STOR")?),
         "STOU" => Command::Stou(arg.optional_path()),
@@ -410,7 +434,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "AUTH" => Command::Auth(parse_auth(arg.trimmed_text("AUTH")?)),
         "PBSZ" => Command::Pbsz(decimal("PBSZ", arg.trimmed_text("PBSZ")?)?),
         "PROT" => Command::Prot(parse_prot(arg.trimmed_text("PROT")?)?),
-        "SITE" => Command::Site(parse_site(arg.nonempty("SITE")?)),
+        "SITE" => Command::Site(parse_site(arg.nonempty("SITE")?)?),
         "HASH" => Command::Hash(arg.path("HASH")?),
         "RANG" => parse_rang(arg.trimmed_text("RANG")?)?,
         "XMD5" => digest_request("XMD5", Algorithm::Md5, false, arg.nonempty("XMD5")?),
@@ -674,21 +698,90 @@ fn digest_request(
     })
 }
 
-fn parse_site(arg: &[u8]) -> SiteCommand {
+fn parse_site(arg: &[u8]) -> Result<SiteCommand, ParseError> {
     let arg = trim_ascii_start(arg);
     let (verb, rest) = match arg.iter().position(|&b| b == b' ') {
         Some(space) => (&arg[..space], &arg[space + 1..]),
         None => (arg, &b""[..]),
     };
     let verb = String::from_utf8_lossy(verb).to_ascii_uppercase();
-    if verb == "HELP" {
-        SiteCommand::Help
-    } else {
-        SiteCommand::Other {
+    Ok(match verb.as_str() {
+        "HELP" => SiteCommand::Help,
+        "UTIME" => parse_utime(rest)?,
+        _ => SiteCommand::Other {
             verb,
             arg: RawPath::from(rest),
+        },
+    })
+}
+
+/// `<path> <atime> <mtime> <ctime> UTC` (read from the right, so the path may hold spaces), else
+/// `<time> <path>`.
+fn parse_utime(arg: &[u8]) -> Result<SiteCommand, ParseError> {
+    let mut words = arg.rsplitn(5, |&b| b == b' ');
+    let five = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    );
+    if let (Some(utc), Some(_ctime), Some(mtime), Some(atime), Some(path)) = five {
+        if utc.eq_ignore_ascii_case(b"UTC") && !path.is_empty() {
+            if let (Some(atime), Some(mtime)) = (parse_time_val(atime), parse_time_val(mtime)) {
+                return Ok(SiteCommand::Utime {
+                    atime: Some(atime),
+                    mtime,
+                    path: RawPath::from(path),
+                });
+            }
         }
     }
+    let (mtime, path) = split_time_arg(arg).ok_or(bad(
+        "SITE UTIME",
+        "expected <time> <path> or <path> <atime> <mtime> <ctime> UTC",
+    ))?;
+    Ok(SiteCommand::Utime {
+        atime: None,
+        mtime,
+        path: RawPath::from(path),
+    })
+}
+
+/// Splits `<time> <path>`: an RFC 3659 time (`YYYYMMDDHHMMSS`, optionally `.` and up to nine digits of a
+/// second, in UTC; ProFTPD's `YYYYMMDDHHMM` too), one space, and a non-empty path. `None` when the argument has
+/// no such shape.
+pub fn split_time_arg(arg: &[u8]) -> Option<(SystemTime, &[u8])> {
+    let space = arg.iter().position(|&b| b == b' ')?;
+    let path = &arg[space + 1..];
+    if path.is_empty() {
+        return None;
+    }
+    Some((parse_time_val(&arg[..space])?, path))
+}
+
+/// An RFC 3659 `time-val` in UTC: `YYYYMMDDHHMMSS[.F+]` (a fraction of up to nine digits), or `YYYYMMDDHHMM`.
+pub fn parse_time_val(text: &[u8]) -> Option<SystemTime> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || fraction.len() > 9
+        || (text.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let whole = match whole.len() {
+        14 => whole.to_string(),
+        12 if fraction.is_empty() => format!("{whole}00"),
+        _ => return None,
+    };
+    let time = chrono::NaiveDateTime::parse_from_str(&whole, "%Y%m%d%H%M%S").ok()?;
+    let nanos: u32 = format!("{fraction:0<9}").parse().ok()?;
+    let time = time
+        .and_utc()
+        .checked_add_signed(chrono::TimeDelta::nanoseconds(i64::from(nanos)))?;
+    Some(SystemTime::from(time))
 }
 
 fn trim_ascii_start(mut bytes: &[u8]) -> &[u8] {
@@ -1276,6 +1369,81 @@ mod tests {
         assert_eq!(err(b"OPTS"), ParseError::MissingArgument { verb: "OPTS" });
     }
 
+    fn t(secs: u64, nanos: u32) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::new(secs, nanos)
+    }
+
+    #[test]
+    fn times_and_time_arguments() {
+        // 2024-01-02 03:04:05 UTC.
+        const T0: u64 = 1_704_164_645;
+        assert_eq!(parse_time_val(b"20240102030405"), Some(t(T0, 0)));
+        assert_eq!(
+            parse_time_val(b"20240102030405.5"),
+            Some(t(T0, 500_000_000))
+        );
+        assert_eq!(
+            parse_time_val(b"20240102030405.123456789"),
+            Some(t(T0, 123_456_789))
+        );
+        assert_eq!(parse_time_val(b"202401020304"), Some(t(T0 - 5, 0)));
+        for bad in [
+            &b"2024010203040"[..],
+            b"20240102030405.",
+            b"20241302030405",
+            b"20240102030405.1234567890",
+            b"2024-01-02 03:04",
+            b"",
+        ] {
+            assert_eq!(parse_time_val(bad), None, "{}", bad.escape_ascii());
+        }
+        assert_eq!(
+            split_time_arg(b"20240102030405 a b.txt"),
+            Some((t(T0, 0), &b"a b.txt"[..]))
+        );
+        assert_eq!(split_time_arg(b"20240102030405 "), None);
+        assert_eq!(split_time_arg(b"notatime file"), None);
+    }
+
+    #[test]
+    fn mfmt_and_site_utime() {
+        const T0: u64 = 1_704_164_645;
+        assert_eq!(
+            ok("MFMT 20240102030405 dir/my file"),
+            Command::Mfmt {
+                mtime: t(T0, 0),
+                path: path("dir/my file")
+            }
+        );
+        assert!(matches!(
+            err(b"MFMT 2024 f"),
+            ParseError::BadArgument { verb: "MFMT", .. }
+        ));
+        assert_eq!(err(b"MFMT"), ParseError::MissingArgument { verb: "MFMT" });
+        // lftp's "utime2" and ProFTPD's form.
+        assert_eq!(
+            ok("SITE UTIME 20240102030405 a file"),
+            Command::Site(SiteCommand::Utime {
+                atime: None,
+                mtime: t(T0, 0),
+                path: path("a file"),
+            })
+        );
+        // ncftp's and lftp's five-argument form, the path first (spaces and all).
+        assert_eq!(
+            ok("site utime my file.txt 20240102030400 20240102030405 20240102030405 UTC"),
+            Command::Site(SiteCommand::Utime {
+                atime: Some(t(T0 - 5, 0)),
+                mtime: t(T0, 0),
+                path: path("my file.txt"),
+            })
+        );
+        assert!(matches!(
+            err(b"SITE UTIME file"),
+            ParseError::BadArgument { .. }
+        ));
+    }
+
     #[test]
     fn site() {
         assert_eq!(ok("SITE HELP"), Command::Site(SiteCommand::Help));
@@ -1301,7 +1469,7 @@ mod tests {
     fn unknown_and_malformed_verbs() {
         assert_eq!(ok("ACCT x"), Command::Unknown("ACCT".into()));
         assert_eq!(ok("rein"), Command::Unknown("REIN".into()));
-        assert_eq!(ok("MFMT 20240102030405 f"), Command::Unknown("MFMT".into()));
+        assert_eq!(ok("MFMX 20240102030405 f"), Command::Unknown("MFMX".into()));
         assert_eq!(err(b""), ParseError::UnknownCommand(String::new()));
         assert_eq!(err(b"   "), ParseError::UnknownCommand(String::new()));
         assert_eq!(err(b" "), ParseError::UnknownCommand(String::new()));

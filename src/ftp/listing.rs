@@ -107,10 +107,7 @@ pub fn list_line(
     now: SystemTime,
 ) -> Result<(), UnlistableName> {
     check(name)?;
-    let mode = match meta.kind {
-        FileKind::Directory => "drwxr-xr-x",
-        FileKind::File => "-rw-r--r--",
-    };
+    let mode = mode_string(meta);
     // Directories have no size on a store; `ls` would show a block count, 0 is honest.
     let size = if meta.is_dir() { 0 } else { meta.size };
     let _ = write!(out, "{mode} {:>4} {:<8} {:<8} {size:>8} ", 1, "ftp", "ftp");
@@ -119,6 +116,34 @@ pub fn list_line(
     out.push_str(name);
     out.push_str("\r\n");
     Ok(())
+}
+
+/// `drwxr-xr-x` / `-rw-r--r--`, or the file's own permission bits where they are known. FTP shows a symbolic
+/// link as the file it is in the store (its content is the target), with a file's default bits.
+fn mode_string(meta: &Metadata) -> String {
+    let (kind, default) = match meta.kind {
+        FileKind::Directory => ('d', 0o755),
+        FileKind::File | FileKind::Symlink | FileKind::Special => ('-', 0o644),
+    };
+    let bits = match meta.kind {
+        FileKind::Symlink | FileKind::Special => default,
+        _ => meta.attrs.as_ref().and_then(|a| a.mode).unwrap_or(default),
+    };
+    let mut mode = String::with_capacity(10);
+    mode.push(kind);
+    for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
+        let triple = (bits >> shift) & 0o7;
+        mode.push(if triple & 4 != 0 { 'r' } else { '-' });
+        mode.push(if triple & 2 != 0 { 'w' } else { '-' });
+        let exec = triple & 1 != 0;
+        mode.push(match (bits & special != 0, exec) {
+            (true, true) => special_char,
+            (true, false) => special_char.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    mode
 }
 
 fn list_date(out: &mut String, mtime: Option<SystemTime>, now: SystemTime) {
@@ -164,7 +189,7 @@ pub fn nlst_line(out: &mut String, name: &str) -> Result<(), UnlistableName> {
 /// `e` enter, `f` rename, `l` list, `m` make directories, `p` purge (delete contents).
 fn perm_letters(kind: FileKind, p: Permissions) -> String {
     match kind {
-        FileKind::File => letters(&[
+        FileKind::File | FileKind::Symlink | FileKind::Special => letters(&[
             ('a', p.append),
             ('d', p.delete),
             ('f', p.rename),
@@ -358,7 +383,7 @@ impl MlsxFormat {
         if facts.contains(Facts::TYPE) {
             out.push_str(match meta.kind {
                 FileKind::Directory => "type=dir;",
-                FileKind::File => "type=file;",
+                FileKind::File | FileKind::Symlink | FileKind::Special => "type=file;",
             });
         }
         // RFC 3659 §7.5.7: size applies to non-directory files.
@@ -464,6 +489,8 @@ mod tests {
             size,
             mtime,
             etag: Some("d41d8cd98f00b204e9800998ecf8427e".to_owned()),
+            modified: mtime,
+            attrs: None,
         }
     }
 
@@ -473,6 +500,8 @@ mod tests {
             size: 4096,
             mtime,
             etag: None,
+            modified: mtime,
+            attrs: None,
         }
     }
 

@@ -10,7 +10,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use tracing::{debug, warn};
 
 use super::errno::{FuseError, FuseResult, Refusal};
-use crate::bucketfs::{DirEntry, FsError, Key, ReadDir, ReadHandle, WriteHandle};
+use crate::bucketfs::{DirEntry, FsError, Key, Metadata, ReadDir, ReadHandle, WriteHandle};
 
 pub(crate) enum Handle {
     Read(ReadFile),
@@ -21,6 +21,8 @@ pub(crate) enum Handle {
 /// A file open for reading; the core's reader is opened by the first read.
 pub(crate) struct ReadFile {
     pub ino: u64,
+    /// What the file was at the open (`fstat` of it after an unlink).
+    pub meta: Metadata,
     pub reader: AsyncMutex<Option<ReadHandle>>,
 }
 
@@ -78,6 +80,11 @@ impl WriteState {
             reader: None,
             failed: None,
         }
+    }
+
+    /// The size of the file being written, while an upload is open.
+    pub(crate) fn size(&self) -> Option<u64> {
+        self.writer.as_ref().map(WriteHandle::size)
     }
 
     /// Whether an upload is open now (otherwise a write must start a new one, see `reopen`).
@@ -165,10 +172,15 @@ impl WriteState {
             return Ok(());
         }
         if !self.dirty && !died_of_signal {
-            if let Some(writer) = &self.writer {
-                writer.set_idle(true);
+            match &self.writer {
+                // Attributes set through the descriptor (`touch`): stored now, as a write would be.
+                Some(writer) if writer.attrs_changed() => {}
+                Some(writer) => {
+                    writer.set_idle(true);
+                    return Ok(());
+                }
+                None => return Ok(()),
             }
-            return Ok(());
         }
         if died_of_signal {
             if let Some(writer) = self.writer.take() {
@@ -252,6 +264,18 @@ impl HandleTable {
     /// Takes every handle out (the session is ending).
     pub(crate) fn drain(&self) -> Vec<Arc<Handle>> {
         self.lock().drain().map(|(_, handle)| handle).collect()
+    }
+
+    /// A handle of the file `ino` (to answer `fstat` of a file unlinked while open).
+    pub(crate) fn open_file(&self, ino: u64) -> Option<Arc<Handle>> {
+        self.lock()
+            .values()
+            .find(|h| match h.as_ref() {
+                Handle::Read(r) => r.ino == ino,
+                Handle::Write(w) => w.ino == ino,
+                Handle::Dir(_) => false,
+            })
+            .cloned()
     }
 
     /// Every handle writing inode `ino` (a truncate by path goes through the open upload, if there is one).

@@ -14,6 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cosftpd::bucketfs::BucketFs;
 use cosftpd::config::Config;
 use cosftpd::daemon::{self, Mode, RunOptions};
 use cosftpd::ftp::server::{FtpServer, ServerContext};
@@ -229,12 +230,12 @@ impl Builder {
         TestServer {
             runtime: Some(runtime),
             server: Some(server),
-            filesystems,
             addr: addrs[0],
             implicit_addr: addrs.get(1).copied(),
             root,
             cert: cert_files,
             accounts,
+            filesystems,
             _dir: dir,
         }
     }
@@ -244,8 +245,6 @@ impl Builder {
 pub struct TestServer {
     runtime: Option<tokio::runtime::Runtime>,
     server: Option<FtpServer>,
-    /// Each account's filesystem (what the daemon's background tasks would drive, e.g. the upload sweep).
-    filesystems: Vec<cosftpd::bucketfs::BucketFs>,
     pub addr: SocketAddr,
     /// The implicit-FTPS listener, when configured.
     pub implicit_addr: Option<SocketAddr>,
@@ -254,6 +253,9 @@ pub struct TestServer {
     /// The server's certificate (PEM), when TLS is on.
     pub cert: Option<PathBuf>,
     pub accounts: Vec<Account>,
+    /// Each account's filesystem, the one its FTP sessions use (a test may mount it, as `serve` does; the daemon's
+    /// background tasks drive it, e.g. the upload sweep).
+    filesystems: Vec<BucketFs>,
     _dir: tempfile::TempDir,
 }
 
@@ -278,6 +280,16 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Account `n`'s filesystem: what its FTP sessions see, shared with a mount of it as in `serve`.
+    pub fn fs(&self, n: usize) -> BucketFs {
+        self.filesystems[n].clone()
+    }
+
+    /// The server's runtime, for a mount of an account's filesystem.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.runtime.as_ref().expect("running").handle().clone()
     }
 
     /// `ftp://user:pass@127.0.0.1:PORT/` of the first account.

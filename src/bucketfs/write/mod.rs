@@ -32,10 +32,11 @@ use tracing::{debug, info, instrument, warn};
 
 use super::digest::{AlgorithmSet, Digests, HashWorker, Hasher};
 use super::error::{FsError, FsErrorKind, FsResult};
+use super::object_meta::{AttrChange, FileAttrs};
 use super::path::Key;
-use super::types::Metadata;
+use super::types::{FileKind, Metadata};
 use super::BucketFs;
-use crate::storage::objects::{ObjectMeta, Overwrite};
+use crate::storage::objects::{Committed, ObjectHead, ObjectMeta, Overwrite};
 use buffer::PartBuffer;
 use upload::MultipartUpload;
 
@@ -75,6 +76,9 @@ pub(crate) struct WriterEntry {
     committing: AtomicBool,
     /// Woken when the writer leaves the table.
     gone: tokio::sync::Notify,
+    /// The attributes the commit gives the object (mode, owner, times, extended attributes): inherited from the
+    /// old version, changed while the file is open (`chmod`, `utimens`, FTP `MFMT` from another session).
+    attrs: Mutex<FileAttrs>,
 }
 
 impl WriterEntry {
@@ -84,6 +88,15 @@ impl WriterEntry {
 
     pub(crate) fn size(&self) -> u64 {
         self.size.load(Ordering::Relaxed)
+    }
+
+    /// The attributes the object will be committed with.
+    pub(crate) fn attrs(&self) -> FileAttrs {
+        self.attrs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn update_attrs<T>(&self, change: impl FnOnce(&mut FileAttrs) -> T) -> T {
+        change(&mut self.attrs.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -159,6 +172,7 @@ impl WriterTable {
             idle: AtomicBool::new(false),
             committing: AtomicBool::new(false),
             gone: tokio::sync::Notify::new(),
+            attrs: Mutex::new(FileAttrs::default()),
         });
         entries.insert(key.clone(), Arc::clone(&entry));
         Ok(Some(entry))
@@ -322,8 +336,12 @@ pub struct WriteHandle {
     upload: Option<MultipartUpload>,
     /// Whether anything was written or truncated (a handle that changed nothing commits nothing).
     changed: bool,
-    /// The modification time the object will carry; `None` is the time of the commit.
-    mtime: Option<SystemTime>,
+    /// The metadata the multipart upload was created with: if the attributes change before the commit, the
+    /// completed object gets the new ones by a copy onto itself. `None` for an upload resumed from an earlier
+    /// session (created with the metadata of then): the commit replaces it.
+    upload_meta: Option<ObjectMeta>,
+    /// The attributes at the open (inherited from the old version), to tell whether they changed since.
+    attrs_at_open: FileAttrs,
     /// A client that can resume (FTP) writes this: a store failure keeps the upload for resume instead of
     /// aborting it.
     resumable: bool,
@@ -348,15 +366,15 @@ impl BucketFs {
         if let Some(parent) = key.parent() {
             self.require_dir(&parent).await?;
         }
-        let existing = match self.lookup_key(key).await? {
+        let (existing, inherited) = match self.lookup_key(key).await? {
             Some(meta) if meta.is_dir() => {
                 return Err(FsError::new(
                     FsErrorKind::IsADirectory,
                     format!("{}: is a directory", key.display()),
                 ))
             }
-            Some(meta) => Some(meta.size),
-            None => None,
+            Some(meta) => (Some(meta.size), self.inherited_attrs(key, meta).await?),
+            None => (None, FileAttrs::default()),
         };
         // An upload kept for resume is continued by REST n + STOR at its durable size, or by APPE.
         let resumable = match intent {
@@ -368,7 +386,9 @@ impl BucketFs {
             _ => None,
         };
         if let Some(resumable) = resumable {
-            return self.resume_write(key, intent, existing, resumable).await;
+            return self
+                .resume_write(key, intent, existing, inherited, resumable)
+                .await;
         }
         if matches!(
             intent,
@@ -429,6 +449,10 @@ impl BucketFs {
             _ => 0,
         };
         let entry = self.writers().register(key, start).await?;
+        entry.update_attrs(|attrs| *attrs = inherited.clone());
+        if existing.is_none() {
+            self.entry_changed(key);
+        }
         let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
         Ok(WriteHandle {
             fs: self.clone(),
@@ -441,7 +465,8 @@ impl BucketFs {
             upload: None,
             // An O_TRUNC of an existing file, or a new file, is a change even if nothing is written.
             changed: matches!(base, Base::Empty),
-            mtime: None,
+            upload_meta: None,
+            attrs_at_open: inherited,
             resumable: false,
             hasher: None,
             hashes_whole_file: true,
@@ -455,6 +480,7 @@ impl BucketFs {
         key: &Key,
         intent: WriteIntent,
         existing: Option<u64>,
+        inherited: FileAttrs,
         resumable: resume::Resumable,
     ) -> FsResult<WriteHandle> {
         let durable = resumable.durable;
@@ -480,6 +506,7 @@ impl BucketFs {
             Overwrite::Allow
         };
         let entry = self.writers().register(key, durable).await?;
+        entry.update_attrs(|attrs| *attrs = inherited.clone());
         self.pending().remove(key);
         let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
         let upload = MultipartUpload::resume(
@@ -500,7 +527,8 @@ impl BucketFs {
             buffer: PartBuffer::new(durable, part_size),
             upload: Some(upload),
             changed: true,
-            mtime: None,
+            upload_meta: None,
+            attrs_at_open: inherited,
             resumable: true,
             hasher: None,
             hashes_whole_file: false,
@@ -608,7 +636,48 @@ impl WriteHandle {
     /// Sets the modification time the object is committed with (FTP MFMT before the upload ends, `utimens` on
     /// the mount); by default it is the time of the commit.
     pub fn set_mtime(&mut self, mtime: SystemTime) {
-        self.mtime = Some(mtime);
+        self.set_attributes(&AttrChange {
+            mtime: Some(mtime),
+            ..AttrChange::default()
+        });
+    }
+
+    /// Sets the permission bits the object is committed with (the create mode of `open`, `mknod`).
+    pub fn set_mode(&mut self, mode: u32) {
+        self.set_attributes(&AttrChange {
+            mode: Some(mode),
+            ..AttrChange::default()
+        });
+        self.created_with_attrs();
+    }
+
+    /// Sets the owner the object is committed with (the creating user on the mount).
+    pub fn set_owner(&mut self, uid: u32, gid: u32) {
+        self.set_attributes(&AttrChange {
+            uid: Some(uid),
+            gid: Some(gid),
+            ..AttrChange::default()
+        });
+        self.created_with_attrs();
+    }
+
+    /// The attributes of the creation are part of the open, not a change made through the descriptor: a close
+    /// that wrote nothing still waits for the last reference (`dd` opens its output, moves the descriptor and
+    /// closes the first one before it writes).
+    fn created_with_attrs(&mut self) {
+        self.attrs_at_open = self.entry.attrs();
+    }
+
+    /// Whether the attributes changed since the open (`touch` sets the times through a descriptor it never
+    /// writes to: its close should store them, not wait for the release).
+    pub fn attrs_changed(&self) -> bool {
+        self.entry.attrs() != self.attrs_at_open
+    }
+
+    /// Changes the attributes the object is committed with (see [`BucketFs::set_attributes`]).
+    pub fn set_attributes(&mut self, change: &AttrChange) {
+        let now = SystemTime::now();
+        self.entry.update_attrs(|attrs| attrs.apply(change, now));
     }
 
     /// Appends `data` at the current end.
@@ -632,8 +701,9 @@ impl WriteHandle {
     }
 
     /// Reads back bytes written through this handle (or kept from the old file): what is still in memory, and the
-    /// old object's bytes that are still the file's. Bytes already sent to the store as parts of the upload
-    /// cannot be read until the commit.
+    /// old object's bytes that are still the file's (read from the store, also after a big file's old bytes were
+    /// copied into the upload). New bytes already sent to the store as parts of the upload cannot be read until
+    /// the commit.
     pub async fn read_at(&mut self, offset: u64, len: u32) -> FsResult<Bytes> {
         self.ensure_open()?;
         let end = (offset + u64::from(len)).min(self.size());
@@ -646,6 +716,10 @@ impl WriteHandle {
         if offset >= self.buffer.start() {
             let held = self.buffer.read_at(offset, (end - offset) as usize);
             return Ok(Bytes::copy_from_slice(held));
+        }
+        if offset < self.old_len && self.buffer.start() >= self.old_len {
+            // The old object's bytes, copied into the upload server-side: unchanged, and still in the store.
+            return self.read_old(offset, end.min(self.old_len) - offset).await;
         }
         Err(FsError::new(
             FsErrorKind::Unsupported,
@@ -775,11 +849,25 @@ impl WriteHandle {
                     self.buffer.start()
                 )));
             }
-            if len > self.buffer.start() + self.fs.settings().part_size {
-                return Err(self.invalid_offset(format!(
-                    "truncate to {len}: an object can only grow by writing ({} bytes now)",
-                    self.size()
-                )));
+            let limit = self.fs.settings().single_file_max_size;
+            if len > limit {
+                return Err(FsError::new(
+                    FsErrorKind::TooLarge,
+                    format!(
+                        "{}: truncate to {len}: over the size limit of {limit} bytes (single_file_max_size)",
+                        self.key().display()
+                    ),
+                ));
+            }
+            // Growing past this part: it is completed with zeros and sent, as for a write past it (a sparse file
+            // is stored with its holes as zeros).
+            while len > self.buffer.start() + self.fs.settings().part_size {
+                let part_end = self.buffer.start() + self.fs.settings().part_size;
+                let whole_parts = self.upload.is_some();
+                self.buffer
+                    .truncate(part_end, self.fs.budget(), whole_parts)
+                    .await;
+                self.send_buffer().await?;
             }
             let whole_parts = self.upload.is_some();
             self.buffer
@@ -846,6 +934,7 @@ impl WriteHandle {
         if self.upload.is_none() {
             let key = self.key();
             let meta = self.object_meta(&key);
+            self.upload_meta = Some(meta.clone());
             let upload = MultipartUpload::create(
                 self.fs.objects(),
                 key.as_str(),
@@ -886,23 +975,23 @@ impl WriteHandle {
             return Ok(Metadata::file(self.size(), Some(SystemTime::now())));
         }
         if !self.changed {
-            // Nothing written: the file stays as it was.
-            return match self.fs.stat_store(&key).await? {
-                Some(meta) => Ok(meta),
-                None => Err(FsError::not_found(&key.display())),
-            };
+            // Nothing written: the bytes stay as they were; attributes changed while it was open (`touch`
+            // opens the file and sets the times through the descriptor) are stored.
+            return self.fs.store_attrs(&key, &self.entry.attrs()).await;
         }
         if let Base::Old(n) = self.base {
             self.load_old(n).await?;
         }
         let size = self.size();
         let context = format!("close {}", key.display());
+        let meta = self.object_meta(&key);
         let committed = match self.upload.take() {
             None => {
                 let (bytes, _memory) = self.buffer.take();
                 let (digests, md5) =
                     digests_of(&bytes, self.fs.digest_set(), self.crc64_wanted()).await;
-                let mut meta = self.object_meta(&key);
+                // The attributes and the digests share the object's user metadata.
+                let mut meta = meta.clone();
                 meta.user.extend(digests.to_user_meta());
                 let committed = self
                     .fs
@@ -925,7 +1014,7 @@ impl WriteHandle {
                 self.hash(&bytes);
                 let upload_key = self.upload_key.clone().unwrap_or_else(|| key.clone());
                 let result = upload.complete(Some(bytes), self.overwrite).await;
-                let committed = result.map_err(|e| self.commit_error(&context, e))?;
+                let mut committed = result.map_err(|e| self.commit_error(&context, e))?;
                 let digests = match self.hasher.take() {
                     Some(hasher) if self.hashes_whole_file => hasher.finish().await,
                     _ => None,
@@ -936,6 +1025,13 @@ impl WriteHandle {
                     digests.as_ref().and_then(|d| d.crc64),
                 )
                 .await?;
+                // Attributes changed after the upload began go in first; the digests are added to that version
+                // (a copy onto itself changes the ETag they are conditional on).
+                if self.upload_meta.as_ref() != Some(&meta) {
+                    committed = self
+                        .replace_committed_meta(&upload_key, size, committed, &meta)
+                        .await?;
+                }
                 if upload_key != key {
                     self.move_committed(&upload_key, &key).await?;
                 }
@@ -944,9 +1040,30 @@ impl WriteHandle {
                 committed
             }
         };
-        let mut meta = Metadata::file(size, Some(self.mtime.unwrap_or_else(SystemTime::now)));
-        meta.etag = committed.etag;
-        Ok(meta)
+        Ok(committed_metadata(size, &meta, committed))
+    }
+
+    /// The attributes changed after the multipart upload was created (`cp -p` sets the times after writing): the
+    /// completed object gets them by a copy onto itself.
+    async fn replace_committed_meta(
+        &self,
+        key: &Key,
+        size: u64,
+        committed: Committed,
+        meta: &ObjectMeta,
+    ) -> FsResult<Committed> {
+        let current = ObjectHead {
+            size,
+            etag: committed.etag.clone(),
+            last_modified: committed.last_modified,
+            meta: self.upload_meta.clone().unwrap_or_default(),
+            checksums: committed.checksums.clone(),
+        };
+        self.fs
+            .objects()
+            .replace_metadata(key.as_str(), &current, meta)
+            .await
+            .map_err(|e| FsError::store(&format!("set the attributes of {}", key.display()), e))
     }
 
     /// Feeds bytes leaving the part in memory to the hasher (started on first use; not at all when nothing is to
@@ -1020,8 +1137,7 @@ impl WriteHandle {
     async fn move_committed(&self, from: &Key, to: &Key) -> FsResult<()> {
         let context = format!("move {} to {}", from.display(), to.display());
         self.fs
-            .op()
-            .copy(from.as_str(), to.as_str())
+            .copy_object(from.as_str(), to.as_str())
             .await
             .map_err(|e| FsError::store(&context, e))?;
         self.fs
@@ -1033,7 +1149,8 @@ impl WriteHandle {
         Ok(())
     }
 
-    /// What the new object carries besides its bytes: the content type its name suggests and the time.
+    /// What the new object carries besides its bytes: the content type its name suggests and the file's
+    /// attributes (see `object_meta.rs`); the times are those of the first call, when not set.
     fn object_meta(&self, key: &Key) -> ObjectMeta {
         let mut meta = ObjectMeta {
             content_type: mime_guess::from_path(key.as_str())
@@ -1041,11 +1158,13 @@ impl WriteHandle {
                 .map(|m| m.essence_str().to_string()),
             ..ObjectMeta::default()
         };
-        let mtime = self.mtime.unwrap_or_else(SystemTime::now);
-        if let Ok(since) = mtime.duration_since(SystemTime::UNIX_EPOCH) {
-            meta.user
-                .insert("mtime".to_string(), since.as_secs().to_string());
-        }
+        let now = SystemTime::now();
+        let attrs = self.entry.update_attrs(|attrs| {
+            attrs.mtime.get_or_insert(now);
+            attrs.ctime.get_or_insert(now);
+            attrs.clone()
+        });
+        attrs.write_user_metadata(FileKind::File, self.fs.time_format(), &mut meta.user);
         meta
     }
 
@@ -1167,5 +1286,18 @@ impl std::fmt::Debug for WriteHandle {
             .field("size", &self.size())
             .field("base", &self.base)
             .finish()
+    }
+}
+
+/// The metadata of a version this handle committed: the attributes as written (as they will read back).
+fn committed_metadata(size: u64, meta: &ObjectMeta, committed: Committed) -> Metadata {
+    let attrs = FileAttrs::from_user_metadata(&meta.user);
+    Metadata {
+        kind: FileKind::File,
+        size,
+        mtime: attrs.mtime.or(committed.last_modified),
+        etag: committed.etag,
+        modified: committed.last_modified,
+        attrs: Some(Arc::new(attrs)),
     }
 }

@@ -499,6 +499,20 @@ impl Session {
             Command::Rnto(arg) => self.rnto(&account, arg.as_bytes()).await,
             Command::Size(arg) => self.size(&account, arg.as_bytes()).await,
             Command::Mdtm(arg) => self.mdtm(&account, arg.as_bytes()).await,
+            Command::Mfmt { mtime, path } => {
+                self.set_times(&account, path.as_bytes(), None, mtime, TimeCommand::Mfmt)
+                    .await
+            }
+            Command::Site(SiteCommand::Utime { atime, mtime, path }) => {
+                self.set_times(
+                    &account,
+                    path.as_bytes(),
+                    atime,
+                    mtime,
+                    TimeCommand::SiteUtime,
+                )
+                .await
+            }
             Command::Mlst(arg) => {
                 self.mlst(&account, arg.as_ref().map(|a| a.as_bytes()))
                     .await
@@ -581,7 +595,7 @@ impl Session {
         }
         features.extend(["EPRT", "EPSV"].map(String::from));
         features.extend(self.digest_features());
-        features.push("MDTM".into());
+        features.extend(["MDTM", "MFMT"].map(String::from));
         features.push(listing::Facts::ALL.feat_line());
         features.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
         Reply::feat(features)
@@ -634,6 +648,15 @@ enum Flow {
 enum Op {
     Rmdir,
     Delete,
+}
+
+/// Which command sets a time, for its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeCommand {
+    Mfmt,
+    SiteUtime,
+    /// `MDTM <time> <path>`.
+    Mdtm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -699,9 +722,11 @@ fn help_reply() -> Reply {
         vec![
             "The following commands are recognized.".to_string(),
             " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HASH HELP LIST MD5".to_string(),
-            " MDTM MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD".to_string(),
+            " MDTM MFMT MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD"
+                .to_string(),
             " QUIT RANG REST RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST".to_string(),
             " TYPE USER XCRC XCUP XCWD XMD5 XMKD XPWD XRMD XSHA XSHA1 XSHA256 XSHA512".to_string(),
+            "SITE commands: HELP UTIME.".to_string(),
             "Help OK.".to_string(),
         ],
     )

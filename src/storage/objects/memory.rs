@@ -320,7 +320,7 @@ impl MemoryObjects {
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         const OP: &str = "CopyObject";
         self.faults.check("PUT", "")?;
         let _writing = self.writes.lock().await;
@@ -343,9 +343,7 @@ impl MemoryObjects {
                 "the object changed meanwhile",
             ));
         }
-        self.commit(OP, key, body, meta, Overwrite::Allow)
-            .await
-            .map(drop)
+        self.commit(OP, key, body, meta, Overwrite::Allow).await
     }
 }
 

@@ -39,7 +39,7 @@ use super::{StorageError, StorageOptions};
 mod faults;
 mod fs;
 mod memory;
-mod mtime;
+pub(crate) mod mtime;
 mod s3;
 
 use faults::FaultHook;
@@ -254,18 +254,31 @@ impl ObjectStore {
     ///
     /// Why `current` (the brief's shape was `(key, meta)`): every caller HEADs first to merge, so passing that
     /// HEAD saves a request per change, and it turns "copy whatever is there now" into "change the version I
-    /// read", which is what a metadata merge needs.
+    /// read", which is what a metadata merge needs. Returns what the store says of the new version (on `s3` its
+    /// ETag and Last-Modified from the copy's answer).
     pub async fn replace_metadata(
         &self,
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         match &self.backend {
             Backend::S3(s) => s.replace_metadata(key, current, meta).await,
             Backend::Fs(s) => s.replace_metadata(key, current, meta).await,
             Backend::Memory(s) => s.replace_metadata(key, current, meta).await,
         }
+    }
+
+    /// Whether a plain copy (OpenDAL's, or a read and a write where the store has no copy) keeps the object's
+    /// content type and user metadata: on S3 and COS (CopyObject copies them); a local directory's and the
+    /// memory store's copies carry the bytes only.
+    pub fn copy_keeps_metadata(&self) -> bool {
+        matches!(&self.backend, Backend::S3(_))
+    }
+
+    /// Whether this is Tencent COS (its own client, cosfs, reads whole-second times in `x-cos-meta-mtime`).
+    pub fn is_cos(&self) -> bool {
+        matches!(&self.backend, Backend::S3(s) if s.is_cos())
     }
 
     /// Objects larger than `limit` get their metadata replaced by a multipart copy in parts of about `limit`

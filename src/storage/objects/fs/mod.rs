@@ -204,7 +204,7 @@ impl FsObjects {
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         let (key, etag, meta) = (key.to_string(), current.etag.clone(), meta.clone());
         self.run("PUT", String::new(), move |fs| {
             fs.replace_metadata(&key, etag.as_deref(), &meta)
@@ -559,7 +559,7 @@ impl Inner {
         key: &str,
         expected_etag: Option<&str>,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         const OP: &str = "CopyObject";
         let path = self.object_path(OP, key)?;
         let Some((file, md)) =
@@ -579,7 +579,8 @@ impl Inner {
             ));
         }
         xattrs::replace(&file, meta).map_err(|e| io_error(OP, e))?;
-        set_mtime(OP, &file, meta)
+        set_mtime(OP, &file, meta)?;
+        committed(OP, &file)
     }
 }
 

@@ -127,6 +127,10 @@ impl S3Objects {
         self.shared.dialect
     }
 
+    pub(super) fn is_cos(&self) -> bool {
+        self.dialect() == Dialect::Cos
+    }
+
     async fn send(&self, req: &Request) -> opendal::Result<Response> {
         self.shared.transport.send(req).await
     }
@@ -441,7 +445,7 @@ impl S3Objects {
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         if current.size > self.single_copy_limit {
             return self.replace_metadata_in_parts(key, current, meta).await;
         }
@@ -467,7 +471,13 @@ impl S3Objects {
             )?;
         }
         self.add_meta(OP, &mut req.headers, meta)?;
-        self.send(&req).await.map(drop)
+        let response = self.send(&req).await?;
+        let result: xml::ETagResult = parse(OP, &response.body)?;
+        let mut committed = committed(&response.headers, result.etag.as_deref());
+        if let Some(time) = result.last_modified.as_deref().and_then(parse_rfc3339) {
+            committed.last_modified = Some(time);
+        }
+        Ok(committed)
     }
 
     /// A copy onto itself in parts, for objects one CopyObject cannot copy. Every part copy is conditional on
@@ -477,7 +487,7 @@ impl S3Objects {
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         let limits = self.shared.limits;
         let part_size = self
             .single_copy_limit
@@ -498,10 +508,10 @@ impl S3Objects {
         .try_collect()
         .await;
         let result = match copied {
-            Ok(parts) => self
-                .complete_upload(key, &id, &parts, Overwrite::Allow)
-                .await
-                .map(drop),
+            Ok(parts) => {
+                self.complete_upload(key, &id, &parts, Overwrite::Allow)
+                    .await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = &result {
