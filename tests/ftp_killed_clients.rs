@@ -235,11 +235,14 @@ fn killed_clients_commit_nothing_on_s3() {
     };
     let name = common::unique_bucket("killed");
     s3.create_bucket(&name);
+    // Resume off: a killed client's upload is then aborted, and nothing may be left behind. (With resume on, it is
+    // kept for a resume instead: tests/ftp_resume.rs.)
     let server = TestServer::builder()
         .store(Store::S3 {
             endpoint: s3.endpoint(),
             bucket: name.clone(),
         })
+        .optional("upload_resume_ttl = 0")
         .start();
     let bucket = Bucket::S3 { s3, bucket: name };
     // Past 10 MiB (two 5 MiB parts) a multipart upload is under way when the client dies.

@@ -39,6 +39,7 @@ fn every_command() {
         "EPSV",
         "EPRT",
         "MDTM",
+        "MFMT",
         "SIZE",
         "REST STREAM",
         "UTF8",
@@ -704,7 +705,7 @@ fn malformed_commands_keep_the_session() {
     c.expect("EPRT |3|::1|5000|", 522);
     c.expect("EPSV 3", 522);
 
-    for line in ["XYZZY", "FOO bar", "MFMT 20200101000000 file.txt"] {
+    for line in ["XYZZY", "FOO bar", "MFCT 20200101000000 file.txt"] {
         c.expect(line, 502);
     }
     for line in ["123", "!!", "A-B", "AVERYLONGVERBTHATISNOTACOMMAND"] {

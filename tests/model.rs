@@ -298,7 +298,7 @@ impl Subject {
     async fn stat(&self, key: &str) -> Outcome<Stat> {
         let meta = kind(self.fs.stat(&k(key)).await)?;
         Ok(match meta.kind {
-            FileKind::File => Stat::File(meta.size),
+            FileKind::File | FileKind::Symlink | FileKind::Special => Stat::File(meta.size),
             FileKind::Directory => Stat::Dir,
         })
     }
@@ -313,7 +313,9 @@ impl Subject {
             cosftpd::bucketfs::Listing::Directory(mut dir) => {
                 while let Some(entry) = kind(dir.next_entry().await)? {
                     let stat = match entry.meta.kind {
-                        FileKind::File => Stat::File(entry.meta.size),
+                        FileKind::File | FileKind::Symlink | FileKind::Special => {
+                            Stat::File(entry.meta.size)
+                        }
                         FileKind::Directory => Stat::Dir,
                     };
                     assert!(

@@ -542,6 +542,48 @@ fn append_with_the_shell_puts_old_and_new_bytes_in_the_object() {
     assert_eq!(m.pending_uploads(), 0);
 }
 
+/// Files written through the mount carry the digests of `upload_digests` as metadata: a small one from its PUT,
+/// a multipart one right after it completes, an appended one (old bytes copied server-side) computed from the store.
+#[test]
+fn files_written_through_the_mount_carry_their_digests() {
+    use sha2::Digest as _;
+    let Some(m) = mount_full() else {
+        return;
+    };
+    let stored_sha256 = |key: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let response = m
+                .server
+                .request("GET", BUCKET, key, "", &[], b"")
+                .expect("GET");
+            if let Some(value) = response.header("x-amz-meta-cosftpd-sha256") {
+                return value.to_string();
+            }
+            assert!(Instant::now() < deadline, "{key}: no digest after 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    for (name, len) in [("small.bin", 100_000), ("multi.bin", 6 * MIB + 5)] {
+        let body = pattern(len, 21);
+        write_and_close(&m.path(name), &body).expect("write");
+        assert_eq!(
+            stored_sha256(name),
+            hex::encode(sha2::Sha256::digest(&body)),
+            "{name}"
+        );
+    }
+    let old = pattern(6 * MIB + 3, 22);
+    m.put("grown.bin", &old);
+    sh(&format!("echo more >> {}", q(&m.path("grown.bin"))));
+    let mut wanted = old;
+    wanted.extend_from_slice(b"more\n");
+    assert_eq!(
+        stored_sha256("grown.bin"),
+        hex::encode(sha2::Sha256::digest(&wanted))
+    );
+}
+
 /// The store goes away while a file bigger than a part is written through the mount: write or close fails with
 /// EIO, and nothing was committed before (the object only appears at a successful close).
 #[test]

@@ -900,6 +900,7 @@ async fn an_error_inside_a_200_complete_is_an_error_and_retried() {
         number: 1,
         etag: "0123456789abcdef0123456789abcdef".into(),
         size: 10,
+        checksums: Default::default(),
     };
     let committed = canned
         .store()

@@ -10,9 +10,23 @@
 //! The cache is bounded by bytes (`metadata_cache_size`), with quick_cache's scan-resistant eviction: a client
 //! asking for a flood of distinct names churns the cache's probation area, not the entries in regular use.
 //! Changes made by other clients of the bucket show within the TTL.
+//!
+//! Beside it, the stored attributes (mode, owner, times, extended attributes: user metadata, which only a HEAD
+//! brings) of the object versions seen lately, without a TTL: a version's metadata cannot change without the
+//! version changing (a metadata change is a copy, with a new Last-Modified), so a listing entry of the same
+//! size, ETag and Last-Modified gets them back without a HEAD. That is how `ls -l` and FTP `LIST` show a file's
+//! own time and mode after this server has seen it once, and stay free of per-entry HEADs. Bounded by
+//! `metadata_cache_size` as well. Directories are listed as bare prefixes, with no version to compare: theirs
+//! come back to a listing only from a stat within the TTL.
+//!
+//! And the times this account moved without writing them: a directory's modification and change times when
+//! one of its entries is added, removed or renamed, an entry's change time when it is renamed (a rename is a
+//! copy that keeps the metadata), the root's when its attributes change (it has no object). As on a local disk,
+//! but without a write of a marker or an object per change: kept in memory only (bounded), shown as long as they
+//! are later than what is stored; an explicit time set on a directory (`touch`, `rsync -t`) wins.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 // tokio's clock, so that tests can pause and advance it.
 use tokio::time::Instant;
@@ -20,11 +34,23 @@ use tokio::time::Instant;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
+use super::object_meta::FileAttrs;
 use super::path::Key;
 use super::types::Metadata;
 
 /// Bytes of an entry beyond its key and ETag: the metadata, the instant, the map's own bookkeeping.
 const ENTRY_OVERHEAD: u64 = 160;
+
+/// Entries whose unstored times are remembered (the most recently changed ones).
+const LOCAL_TIMES: usize = 16 * 1024;
+
+/// Times moved by this account and not stored (see the module documentation).
+#[derive(Debug, Clone, Copy)]
+struct LocalTimes {
+    /// A directory's entries changed.
+    modified: Option<SystemTime>,
+    changed: SystemTime,
+}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -42,13 +68,40 @@ impl Weighter<Key, Entry> for EntryWeight {
             .as_ref()
             .and_then(|m| m.etag.as_ref())
             .map_or(0, String::len);
-        ENTRY_OVERHEAD + key.as_str().len() as u64 + etag as u64
+        let attrs = entry
+            .meta
+            .as_ref()
+            .and_then(|m| m.attrs.as_ref())
+            .map_or(0, |a| a.heap_size());
+        ENTRY_OVERHEAD + key.as_str().len() as u64 + etag as u64 + attrs as u64
+    }
+}
+
+/// The stored attributes of one version of an object (see the module documentation).
+#[derive(Debug, Clone)]
+struct Known {
+    /// The version: kind, size, ETag and Last-Modified (its attributes are not used).
+    version: Metadata,
+    attrs: Arc<FileAttrs>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct KnownWeight;
+
+impl Weighter<Key, Known> for KnownWeight {
+    fn weight(&self, key: &Key, known: &Known) -> u64 {
+        let etag = known.version.etag.as_ref().map_or(0, String::len);
+        ENTRY_OVERHEAD + (key.as_str().len() + etag + known.attrs.heap_size()) as u64
     }
 }
 
 pub(crate) struct MetaCache {
     ttl: Duration,
     entries: Cache<Key, Entry, EntryWeight>,
+    /// Stored attributes by version, kept beyond the TTL (see the module documentation).
+    known: Cache<Key, Known, KnownWeight>,
+    /// Times this account moved without storing them (see the module documentation).
+    local_times: Cache<Key, LocalTimes>,
     /// Changes made through this account so far. Held while an observation is stored, so that a change cannot
     /// slip in between the check and the insert.
     changes: Mutex<u64>,
@@ -77,6 +130,8 @@ impl MetaCache {
         Self {
             ttl,
             entries: Cache::with_weighter(estimated_items, max_bytes.max(1), EntryWeight),
+            known: Cache::with_weighter(estimated_items, max_bytes.max(1), KnownWeight),
+            local_times: Cache::new(LOCAL_TIMES),
             changes: Mutex::new(0),
         }
     }
@@ -111,12 +166,13 @@ impl MetaCache {
 
     /// Caches what a lookup saw, unless this account changed something since the lookup began.
     pub fn put_observed(&self, key: &Key, meta: Option<Metadata>, seen: Observation) {
-        if !self.enabled() {
-            return;
-        }
         let changes = self.lock();
         if *changes == seen.changes_at_start {
-            self.insert(key, meta);
+            let meta = meta.map(|m| self.enrich(key, m));
+            self.remember(key, meta.as_ref());
+            if self.enabled() {
+                self.insert(key, meta);
+            }
         }
     }
 
@@ -124,6 +180,8 @@ impl MetaCache {
     pub fn put(&self, key: &Key, meta: Option<Metadata>) {
         let mut changes = self.lock();
         *changes += 1;
+        let meta = meta.map(|m| self.enrich(key, m));
+        self.remember(key, meta.as_ref());
         if self.enabled() {
             self.insert(key, meta);
         }
@@ -134,6 +192,133 @@ impl MetaCache {
         let mut changes = self.lock();
         *changes += 1;
         self.entries.retain(|k, _| !k.starts_with(key));
+        self.known.retain(|k, _| !k.starts_with(key));
+    }
+
+    /// This account added, removed or renamed an entry of the directory `dir` at `at`.
+    pub fn dir_changed(&self, dir: &Key, at: SystemTime) {
+        self.local_times.insert(
+            dir.clone(),
+            LocalTimes {
+                modified: Some(at),
+                changed: at,
+            },
+        );
+    }
+
+    /// `key` changed at `at` in a way that is not stored (a rename; the root's attributes): its change time.
+    pub fn node_changed(&self, key: &Key, at: SystemTime) {
+        let modified = self.local_times.get(key).and_then(|t| t.modified);
+        self.local_times.insert(
+            key.clone(),
+            LocalTimes {
+                modified,
+                changed: at,
+            },
+        );
+    }
+
+    /// The directory's times were set explicitly: they are what it shows from now on.
+    pub fn times_set(&self, key: &Key) {
+        self.local_times.remove(key);
+    }
+
+    /// `key` is gone (removed by this account): what it showed is forgotten with it, so that a new entry of the
+    /// same name starts from its own times.
+    pub fn forget_local_times(&self, key: &Key) {
+        self.local_times.remove(key);
+    }
+
+    /// `from` (and what is below it) is now `to`: its unstored times move with it, and those of what `to`
+    /// replaced are forgotten.
+    pub fn move_local_times(&self, from: &Key, to: &Key) {
+        self.local_times.retain(|k, _| !k.starts_with(to));
+        let moved = Mutex::new(Vec::new());
+        self.local_times
+            .retain(|k, times| match k.rebase(from, to) {
+                Some(new) => {
+                    moved
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((new, *times));
+                    false
+                }
+                None => true,
+            });
+        for (key, times) in moved.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            self.local_times.insert(key, times);
+        }
+    }
+
+    /// `meta` of `key` with the times this account moved without storing them, where they are later.
+    pub fn with_local_times(&self, key: &Key, meta: Metadata) -> Metadata {
+        match self.local_times.get(key) {
+            Some(times) => meta.changed_at(times.modified, times.changed),
+            None => meta,
+        }
+    }
+
+    /// `meta` with the stored attributes of its version, if they are known (a listing entry of an object this
+    /// server has seen since, unchanged).
+    pub fn enrich(&self, key: &Key, meta: Metadata) -> Metadata {
+        if meta.attrs.is_some() {
+            return meta;
+        }
+        if meta.is_dir() {
+            // A listing shows a directory as a bare prefix, with nothing to tell a marker's versions apart: its
+            // attributes are only as good as a stat within the TTL.
+            return match self.get(key) {
+                Cached::Present(cached) if cached.is_dir() && cached.attrs.is_some() => cached,
+                _ => meta,
+            };
+        }
+        let Some(known) = self.known.get(key) else {
+            return meta;
+        };
+        if known.version.same_version(&meta) {
+            return meta.with_attrs(known.attrs);
+        }
+        // A version this server committed itself, whose Last-Modified the store did not say (S3 answers a PUT
+        // with its ETag only): the first listing of the same size and ETag tells it.
+        let adopt = known.version.modified.is_none()
+            && meta.modified.is_some()
+            && Metadata {
+                modified: meta.modified,
+                ..known.version.clone()
+            }
+            .same_version(&meta);
+        if adopt {
+            let mut version = known.version.clone();
+            version.modified = meta.modified;
+            self.known.insert(
+                key.clone(),
+                Known {
+                    version,
+                    attrs: Arc::clone(&known.attrs),
+                },
+            );
+            return meta.with_attrs(known.attrs);
+        }
+        meta
+    }
+
+    /// Remembers the stored attributes of the version `meta` describes (or forgets them: `None`).
+    fn remember(&self, key: &Key, meta: Option<&Metadata>) {
+        match meta {
+            Some(m) => {
+                if let (Some(attrs), Some(_)) = (&m.attrs, &m.etag) {
+                    let version = Metadata {
+                        attrs: None,
+                        ..m.clone()
+                    };
+                    let attrs = Arc::clone(attrs);
+                    self.known.insert(key.clone(), Known { version, attrs });
+                }
+            }
+            None => {
+                self.known.remove(key);
+            }
+        }
     }
 
     /// Bytes the entries take, by the cache's own weighing.
@@ -227,6 +412,62 @@ mod tests {
         cache.forget_tree(&k("d"));
         assert_eq!(cache.get(&k("d/x")), Cached::Unknown);
         assert_eq!(cache.get(&k("dx")), Cached::Present(Metadata::directory()));
+    }
+
+    #[test]
+    fn local_times_move_forward_follow_renames_and_go_with_removals() {
+        let cache = MetaCache::new(Duration::from_secs(60), 1 << 20);
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let stored = |mtime: u64| {
+            Metadata::file(1, Some(t(mtime))).with_attrs(Arc::new(FileAttrs {
+                mtime: Some(t(mtime)),
+                ..FileAttrs::default()
+            }))
+        };
+        let times = |meta: &Metadata| {
+            let attrs = meta.attrs.as_deref().expect("attributes");
+            // The change time shown: the modification time where none is kept.
+            (meta.mtime, attrs.mtime, attrs.ctime.or(meta.mtime))
+        };
+
+        // A directory whose entries changed: modification and change time move; a file renamed: its change time.
+        cache.dir_changed(&k("d/sub"), t(100));
+        cache.node_changed(&k("d/sub/f"), t(100));
+        let dir = cache.with_local_times(&k("d/sub"), stored(50));
+        assert_eq!(times(&dir), (Some(t(100)), Some(t(100)), Some(t(100))));
+        let file = cache.with_local_times(&k("d/sub/f"), stored(50));
+        assert_eq!(times(&file), (Some(t(50)), Some(t(50)), Some(t(100))));
+        // Never back: what is stored later wins.
+        let newer = cache.with_local_times(&k("d/sub"), stored(200));
+        assert_eq!(times(&newer), (Some(t(200)), Some(t(200)), Some(t(200))));
+
+        // A rename takes them along, and drops those of what it replaced.
+        cache.dir_changed(&k("e/sub"), t(300));
+        cache.move_local_times(&k("d"), &k("e"));
+        assert_eq!(
+            times(&cache.with_local_times(&k("d/sub"), stored(50))).0,
+            Some(t(50))
+        );
+        assert_eq!(
+            times(&cache.with_local_times(&k("e/sub"), stored(50))).0,
+            Some(t(100))
+        );
+        assert_eq!(
+            times(&cache.with_local_times(&k("e/sub/f"), stored(50))).2,
+            Some(t(100))
+        );
+
+        // A removed entry's are forgotten; an explicit time set on a directory wins.
+        cache.forget_local_times(&k("e/sub/f"));
+        assert_eq!(
+            times(&cache.with_local_times(&k("e/sub/f"), stored(50))).2,
+            Some(t(50))
+        );
+        cache.times_set(&k("e/sub"));
+        assert_eq!(
+            times(&cache.with_local_times(&k("e/sub"), stored(50))).0,
+            Some(t(50))
+        );
     }
 
     #[test]

@@ -24,6 +24,12 @@ pub enum FsErrorKind {
     RootDirectory,
     /// Over `single_file_max_size`.
     TooLarge,
+    /// A file's metadata (times, mode, owner, extended attributes) over what the store keeps per object (2 KB).
+    NoSpace,
+    /// `readlink` of something that is not a symbolic link.
+    NotALink,
+    /// An extended attribute the file does not have.
+    NoAttribute,
     /// A write or truncate at an offset an object store cannot honour, or a resume offset that is not the end.
     InvalidOffset,
     /// A name the store cannot hold (control characters, surrounding whitespace, a directory into itself, …).

@@ -28,7 +28,9 @@ pub enum Listing {
 /// Entries of one ListObjects page (the stores' default and maximum).
 const PAGE: usize = 1000;
 
-/// An open directory listing. Entries carry the metadata of the listing itself, so no per-entry HEAD is made.
+/// An open directory listing. Entries carry the metadata of the listing itself (size, Last-Modified, ETag), so
+/// no per-entry HEAD is made; a file's stored attributes come with it only when the cache knows them for that
+/// version.
 pub struct ReadDir {
     fs: BucketFs,
     dir: Key,
@@ -41,6 +43,8 @@ pub struct ReadDir {
     received: usize,
     /// Ready to be returned, in order.
     ready: VecDeque<DirEntry>,
+    /// Uploads kept for resume in this directory, listed after the objects (names not listed already).
+    partial: VecDeque<DirEntry>,
     yielded: usize,
     cap: usize,
     capped: bool,
@@ -59,6 +63,35 @@ impl BucketFs {
             .await
     }
 
+    /// `list`, with the uploads of this account kept for resume shown as partial entries (FTP LIST and NLST).
+    pub async fn list_with_partial(&self, key: &Key) -> FsResult<Listing> {
+        let listing = self.list(key).await?;
+        Ok(match listing {
+            Listing::Directory(dir) => Listing::Directory(self.with_partial(dir)),
+            file => file,
+        })
+    }
+
+    /// `read_dir`, with the uploads kept for resume shown as partial entries (FTP MLSD).
+    pub async fn read_dir_with_partial(&self, dir: &Key) -> FsResult<ReadDir> {
+        let listing = self.read_dir(dir).await?;
+        Ok(self.with_partial(listing))
+    }
+
+    fn with_partial(&self, mut listing: ReadDir) -> ReadDir {
+        listing.partial = self
+            .pending()
+            .children(&listing.dir)
+            .into_iter()
+            .map(|(name, durable, at)| DirEntry {
+                name,
+                meta: Metadata::file(durable, at),
+                partial: true,
+            })
+            .collect();
+        listing
+    }
+
     /// What `ls path` shows: a directory's entries, or a file as its own single entry. Both need read
     /// permission, as any listing does.
     #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
@@ -75,6 +108,7 @@ impl BucketFs {
         Ok(Listing::File(DirEntry {
             name: key.name().to_string(),
             meta,
+            partial: false,
         }))
     }
 
@@ -117,6 +151,7 @@ impl BucketFs {
             held: VecDeque::new(),
             received: 0,
             ready: VecDeque::new(),
+            partial: VecDeque::new(),
             yielded: 0,
             cap,
             capped: false,
@@ -136,9 +171,12 @@ impl ReadDir {
                 }
                 return Ok(None);
             }
-            if let Some(entry) = self.ready.pop_front() {
+            if let Some(mut entry) = self.ready.pop_front() {
                 if let Ok(key) = self.dir.join(&entry.name) {
+                    // The stored attributes of a version this server has seen come back without a HEAD.
+                    entry.meta = self.fs.cache().enrich(&key, entry.meta);
                     self.fs.cache().put(&key, Some(entry.meta.clone()));
+                    entry.meta = self.fs.cache().with_local_times(&key, entry.meta);
                 }
                 if !self.wanted(&entry.name) {
                     continue;
@@ -148,12 +186,15 @@ impl ReadDir {
             }
             match self.next_store_entry().await? {
                 Some(entry) => self.sort_in(entry),
-                None => {
-                    if self.held.is_empty() {
-                        return Ok(None);
+                None if !self.held.is_empty() => self.release_held(|_| true),
+                None => match self.partial.pop_front() {
+                    Some(entry) if !self.seen.contains(&entry.name) => {
+                        self.yielded += 1;
+                        return Ok(Some(entry));
                     }
-                    self.release_held(|_| true);
-                }
+                    Some(_) => {}
+                    None => return Ok(None),
+                },
             }
         }
     }
@@ -169,14 +210,25 @@ impl ReadDir {
         let received = self.received;
         if meta.is_dir() {
             if !self.seen.contains(&name) {
-                self.held.push_back((received, DirEntry { name, meta }));
+                self.held.push_back((
+                    received,
+                    DirEntry {
+                        name,
+                        meta,
+                        partial: false,
+                    },
+                ));
             }
         } else {
             self.held.retain(|(_, dir)| dir.name != name);
             // Directories that sort before this file can no longer meet a file of their name.
             self.release_held(|dir| dir.name.as_str() < name.as_str());
             if self.seen.insert(name.clone()) {
-                self.ready.push_back(DirEntry { name, meta });
+                self.ready.push_back(DirEntry {
+                    name,
+                    meta,
+                    partial: false,
+                });
             }
         }
         while self

@@ -1,13 +1,16 @@
 //! The filesystem core: names ↔ keys, directories, listing, streaming reads and writes, and the policy.
 //! It knows nothing of FUSE or FTP: it speaks paths, byte streams and `FsError`.
 
+mod attributes;
 mod budget;
 mod cache;
+pub mod digest;
 mod error;
 mod leases;
 mod list;
 pub mod metrics;
 mod namespace;
+pub mod object_meta;
 mod path;
 mod policy;
 mod read;
@@ -23,16 +26,18 @@ use crate::config::{Account, Config};
 use crate::storage::objects::ObjectStore;
 use crate::storage::AccountStore;
 
+pub use attributes::XattrWrite;
 pub use budget::{MemoryBudget, Reservation};
 pub use error::{FsError, FsErrorKind, FsResult};
 pub use leases::{LeaseAnswer, LeaseToken, WriterLeases};
 pub use list::{Listing, ReadDir};
 pub use namespace::Access;
+pub use object_meta::{AttrChange, FileAttrs};
 pub use path::{Key, MAX_KEY_BYTES};
 pub use policy::{Permissions, Policy};
 pub use read::{ByteStream, ReadHandle};
 pub use types::{DirEntry, FileKind, Metadata};
-pub use write::{WriteHandle, WriteIntent};
+pub use write::{sweep_interval, SweepReport, WriteHandle, WriteIntent};
 
 use cache::MetaCache;
 
@@ -55,6 +60,12 @@ pub struct Settings {
     pub file_mode: u16,
     /// "One writer per file" across the nodes of a cluster (`[CLUSTER]`); `None`: this process alone decides.
     pub writer_leases: Option<Arc<dyn WriterLeases>>,
+    /// How long an interrupted FTP upload is kept for resume (`upload_resume_ttl`; zero: aborted at once).
+    pub upload_resume_ttl: Duration,
+    /// Digests computed while uploading and kept as metadata (`upload_digests`).
+    pub upload_digests: digest::AlgorithmSet,
+    /// The most bytes read from the store to compute a digest a client asks for (`hash_max_size`).
+    pub hash_max_size: u64,
 }
 
 impl Settings {
@@ -69,6 +80,9 @@ impl Settings {
             metadata_cache_bytes: config.optional.metadata_cache_size,
             file_mode: config.optional.file_mode,
             writer_leases: None,
+            upload_resume_ttl: config.optional.upload_resume_ttl,
+            upload_digests: config.optional.upload_digests,
+            hash_max_size: config.optional.hash_max_size,
         }
     }
 }
@@ -85,6 +99,12 @@ impl Default for Settings {
             metadata_cache_bytes: 16 * 1024 * 1024,
             file_mode: 0o644,
             writer_leases: None,
+            upload_resume_ttl: Duration::ZERO,
+            upload_digests: digest::AlgorithmSet::of(&[
+                digest::Algorithm::Sha256,
+                digest::Algorithm::Crc32,
+            ]),
+            hash_max_size: 1024 * 1024 * 1024,
         }
     }
 }
@@ -106,6 +126,8 @@ struct Inner {
     cache: MetaCache,
     /// Files being written now, with their size so far: `stat` shows them, a second writer is refused.
     writers: write::WriterTable,
+    /// Uploads kept for resume that this process knows of (for listings).
+    pending: write::PendingIndex,
     /// Longest name (one path segment) the store can hold, where it is shorter than a key may be.
     max_name_bytes: Option<usize>,
 }
@@ -136,6 +158,7 @@ impl BucketFs {
                 budget,
                 cache,
                 writers,
+                pending: write::PendingIndex::default(),
                 max_name_bytes,
             }),
         }
@@ -191,6 +214,10 @@ impl BucketFs {
 
     pub(crate) fn writers(&self) -> &write::WriterTable {
         &self.inner.writers
+    }
+
+    pub(crate) fn pending(&self) -> &write::PendingIndex {
+        &self.inner.pending
     }
 
     pub(crate) fn cache(&self) -> &MetaCache {

@@ -3,10 +3,15 @@
 use futures::{StreamExt, TryStreamExt};
 use tracing::{info, instrument, warn};
 
+use std::sync::Arc;
+
+use super::attributes::{DirState, Probe};
 use super::error::{FsError, FsErrorKind, FsResult};
+use super::object_meta::FileAttrs;
 use super::path::Key;
 use super::types::{FileKind, Metadata};
 use super::{cache::Cached, BucketFs};
+use crate::storage::objects::ObjectMeta;
 
 /// What `access(2)` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,54 +25,72 @@ pub struct Access {
 const RENAME_CONCURRENCY: usize = 8;
 
 impl BucketFs {
-    /// Metadata of a name; directories are markers or implicit prefixes, files win over directories of the
-    /// same name.
+    /// Metadata of a name with its stored attributes (mode, owner, times): a HEAD unless the cache knows them;
+    /// directories are markers or implicit prefixes, files win over directories of the same name.
     #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
     pub async fn stat(&self, key: &Key) -> FsResult<Metadata> {
         self.check_name(key)?;
-        self.stat_key(key).await
+        self.stat_with_attrs(key).await
     }
 
     pub(crate) async fn stat_key(&self, key: &Key) -> FsResult<Metadata> {
         if key.is_root() {
-            return Ok(Metadata::directory());
+            // No object keeps the root's attributes: it shows the times this account moved, if any.
+            let root = Metadata::directory().with_attrs(Arc::new(FileAttrs::default()));
+            return Ok(self.cache().with_local_times(key, root));
         }
-        if let Some(size) = self.writing_size(key) {
-            return Ok(Metadata::file(size, Some(std::time::SystemTime::now())));
+        if let Some(entry) = self.writers().get(key) {
+            let now = std::time::SystemTime::now();
+            return Ok(Metadata::file(entry.size(), Some(now)).with_attrs(Arc::new(entry.attrs())));
         }
         match self.cache().get(key) {
-            Cached::Present(meta) => return Ok(meta),
+            Cached::Present(meta) => return Ok(self.cache().with_local_times(key, meta)),
             Cached::Absent => return Err(FsError::not_found(&key.display())),
             Cached::Unknown => {}
         }
         let seen = self.cache().observe();
         let found = self.stat_store(key).await?;
         self.cache().put_observed(key, found.clone(), seen);
-        found.ok_or_else(|| FsError::not_found(&key.display()))
+        found
+            .map(|meta| self.cache().with_local_times(key, meta))
+            .ok_or_else(|| FsError::not_found(&key.display()))
     }
 
-    /// Asks the store: a HEAD of the object and a one-key listing of the prefix, concurrently.
-    pub(crate) async fn stat_store(&self, key: &Key) -> FsResult<Option<Metadata>> {
-        let (object, dir) = tokio::join!(self.op().stat(key.as_str()), self.dir_has_entries(key));
-        match object {
-            Ok(meta) if meta.is_dir() => return Ok(Some(Metadata::directory())),
-            Ok(meta) => return Ok(Some(Metadata::from_store(&meta))),
-            Err(e) if is_absent(&e) => {}
-            Err(e) => return Err(FsError::store(&format!("stat {}", key.display()), e)),
+    /// An entry of `key`'s directory was added, removed or renamed now: the directory's times move.
+    pub(crate) fn entry_changed(&self, key: &Key) {
+        if let Some(parent) = key.parent() {
+            self.cache()
+                .dir_changed(&parent, std::time::SystemTime::now());
         }
-        Ok(dir?.then(Metadata::directory))
     }
 
-    /// True when a marker or any key exists under `key/`.
-    async fn dir_has_entries(&self, key: &Key) -> FsResult<bool> {
+    /// Asks the store: a HEAD of the object and a one-key listing of the prefix, concurrently (and a HEAD of
+    /// the directory's marker, when there is one, for its attributes).
+    pub(crate) async fn stat_store(&self, key: &Key) -> FsResult<Option<Metadata>> {
+        Ok(match self.probe(key).await? {
+            Probe::Object(head) => Some(Metadata::from_head(&head, false)),
+            Probe::Marker(head) => Some(Metadata::from_head(&head, true)),
+            // No object carries attributes: none are stored, and that is known.
+            Probe::Implicit => {
+                Some(Metadata::directory().with_attrs(Arc::new(FileAttrs::default())))
+            }
+            Probe::Absent => None,
+        })
+    }
+
+    /// Whether a marker, or only other keys, or nothing exists under `key/`.
+    pub(crate) async fn dir_state(&self, key: &Key) -> FsResult<DirState> {
+        let prefix = key.dir_prefix();
         let listed = async {
-            let mut lister = self.op().lister_with(&key.dir_prefix()).limit(1).await?;
+            let mut lister = self.op().lister_with(&prefix).limit(1).await?;
             lister.try_next().await
         }
         .await;
         match listed {
-            Ok(entry) => Ok(entry.is_some()),
-            Err(e) if is_absent(&e) => Ok(false),
+            Ok(Some(entry)) if entry.path() == prefix => Ok(DirState::Marker),
+            Ok(Some(_)) => Ok(DirState::Implicit),
+            Ok(None) => Ok(DirState::Absent),
+            Err(e) if is_absent(&e) => Ok(DirState::Absent),
             Err(e) => Err(FsError::store(&format!("list {}", key.display()), e)),
         }
     }
@@ -116,7 +139,12 @@ impl BucketFs {
         if wanted.write {
             self.policy().check_write("write", &path)?;
         }
-        if wanted.execute && !meta.is_dir() && self.settings().file_mode & 0o111 == 0 {
+        let mode = meta
+            .attrs
+            .as_ref()
+            .and_then(|a| a.mode)
+            .unwrap_or(u32::from(self.settings().file_mode));
+        if wanted.execute && !meta.is_dir() && mode & 0o111 == 0 {
             return Err(FsError::new(
                 FsErrorKind::PermissionDenied,
                 format!("{path}: not executable"),
@@ -140,8 +168,13 @@ impl BucketFs {
     }
 
     /// Creates a directory marker `path/`.
-    #[instrument(level = "info", skip(self), fields(path = %key.display()))]
     pub async fn mkdir(&self, key: &Key) -> FsResult<Metadata> {
+        self.mkdir_with(key, &FileAttrs::default()).await
+    }
+
+    /// Creates a directory marker `path/` carrying `attrs` (the mount's `mkdir`: mode, owner, times).
+    #[instrument(level = "info", skip(self, attrs), fields(path = %key.display()))]
+    pub async fn mkdir_with(&self, key: &Key, attrs: &FileAttrs) -> FsResult<Metadata> {
         self.check_name(key)?;
         self.policy().check_write("mkdir", &key.display())?;
         if key.is_root() || self.lookup_key(key).await?.is_some() {
@@ -153,12 +186,17 @@ impl BucketFs {
         if let Some(parent) = key.parent() {
             self.require_dir(&parent).await?;
         }
-        self.op()
-            .create_dir(&key.dir_prefix())
-            .await
-            .map_err(|e| FsError::store(&format!("mkdir {}", key.display()), e))?;
-        let meta = Metadata::directory();
+        let meta = if *attrs == FileAttrs::default() {
+            self.op()
+                .create_dir(&key.dir_prefix())
+                .await
+                .map_err(|e| FsError::store(&format!("mkdir {}", key.display()), e))?;
+            Metadata::directory()
+        } else {
+            self.put_marker(key, attrs).await?
+        };
         self.cache().put(key, Some(meta.clone()));
+        self.entry_changed(key);
         info!(path = %key.display(), "directory created");
         Ok(meta)
     }
@@ -192,6 +230,8 @@ impl BucketFs {
             .await
             .map_err(|e| FsError::store(&format!("rmdir {}", key.display()), e))?;
         self.cache().put(key, None);
+        self.cache().forget_local_times(key);
+        self.entry_changed(key);
         info!(path = %key.display(), "directory removed");
         Ok(())
     }
@@ -235,21 +275,36 @@ impl BucketFs {
                 }
             }
             self.cache().put(key, None);
+            self.cache().forget_local_times(key);
+            self.entry_changed(key);
             info!(path = %key.display(), "file deleted while open for writing");
             return Ok(());
         }
-        let meta = self.stat_key(key).await?;
+        let meta = match self.stat_key(key).await {
+            Ok(meta) => meta,
+            // A name that is only an upload kept for resume: deleting it discards the upload.
+            Err(e) if e.kind() == FsErrorKind::NotFound && self.discard_pending(key).await? => {
+                info!(path = %key.display(), "interrupted upload discarded");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if meta.is_dir() {
             return Err(FsError::new(
                 FsErrorKind::IsADirectory,
                 format!("{}: is a directory", key.display()),
             ));
         }
+        if self.pending().remove(key) {
+            self.discard_pending(key).await?;
+        }
         self.op()
             .delete(key.as_str())
             .await
             .map_err(|e| FsError::store(&format!("delete {}", key.display()), e))?;
         self.cache().put(key, None);
+        self.cache().forget_local_times(key);
+        self.entry_changed(key);
         info!(path = %key.display(), "file deleted");
         Ok(())
     }
@@ -282,7 +337,8 @@ impl BucketFs {
                 ),
             ));
         }
-        self.writers().settle(from).await;
+        // Held to the end: writers under `from` commit after they were moved to `to`, not behind our back.
+        let _renaming = self.writers().begin_rename(from).await;
         self.writers().settle(to).await;
         // A file being written at the target would lose its name; refuse rather than guess.
         if self.writers().any_under(to) {
@@ -295,13 +351,13 @@ impl BucketFs {
         if let Some(target) = self.lookup_key(to).await? {
             self.policy().check_destroy("rename onto", &to.display())?;
             match (source.kind, target.kind) {
-                (FileKind::File, FileKind::Directory) => {
+                (FileKind::File | FileKind::Symlink | FileKind::Special, FileKind::Directory) => {
                     return Err(FsError::new(
                         FsErrorKind::IsADirectory,
                         format!("{}: is a directory", to.display()),
                     ))
                 }
-                (FileKind::Directory, FileKind::File) => {
+                (FileKind::Directory, FileKind::File | FileKind::Symlink | FileKind::Special) => {
                     return Err(FsError::new(
                         FsErrorKind::NotADirectory,
                         format!("{}: not a directory", to.display()),
@@ -318,13 +374,17 @@ impl BucketFs {
         }
         let result = match source.kind {
             // A file being written that is not in the store yet only changes its name.
-            FileKind::File if self.writing_size(from).is_some() => {
+            FileKind::File | FileKind::Symlink | FileKind::Special
+                if self.writing_size(from).is_some() =>
+            {
                 match self.stat_store(from).await? {
                     Some(_) => self.rename_file(from, to).await,
                     None => Ok(()),
                 }
             }
-            FileKind::File => self.rename_file(from, to).await,
+            FileKind::File | FileKind::Symlink | FileKind::Special => {
+                self.rename_file(from, to).await
+            }
             FileKind::Directory => self.rename_dir(from, to).await,
         };
         if result.is_ok() {
@@ -333,6 +393,14 @@ impl BucketFs {
         }
         self.cache().forget_tree(from);
         self.cache().forget_tree(to);
+        if result.is_ok() {
+            // The entry keeps its times (a rename copies the metadata), but its change time moves, and so do the
+            // times of both directories.
+            self.cache().move_local_times(from, to);
+            self.cache().node_changed(to, std::time::SystemTime::now());
+            self.entry_changed(from);
+            self.entry_changed(to);
+        }
         result
     }
 
@@ -394,7 +462,7 @@ impl BucketFs {
             let target = format!("{to_prefix}{}", &source[from_prefix.len()..]);
             async move {
                 let result = if source.ends_with('/') {
-                    self.op().create_dir(&target).await
+                    self.copy_marker(&source, &target).await
                 } else {
                     self.copy_object(&source, &target).await
                 };
@@ -444,7 +512,34 @@ impl BucketFs {
 
     /// Server-side copy where the store has one (S3 and COS: CopyObject, or multipart copy above 5 GiB);
     /// otherwise the bytes are streamed through this process.
-    async fn copy_object(&self, from: &str, to: &str) -> opendal::Result<()> {
+    /// Copies an object with its content type and user metadata (its attributes).
+    pub(crate) async fn copy_object(&self, from: &str, to: &str) -> opendal::Result<()> {
+        if self.objects().copy_keeps_metadata() {
+            return self.copy_bytes(from, to).await;
+        }
+        let Some(source) = self.objects().head(from).await? else {
+            return Err(opendal::Error::new(
+                opendal::ErrorKind::NotFound,
+                format!("{from}: gone before it could be copied"),
+            ));
+        };
+        self.copy_bytes(from, to).await?;
+        if source.meta == ObjectMeta::default() {
+            return Ok(());
+        }
+        let Some(copied) = self.objects().head(to).await? else {
+            return Err(opendal::Error::new(
+                opendal::ErrorKind::NotFound,
+                format!("{to}: gone right after it was copied"),
+            ));
+        };
+        self.objects()
+            .replace_metadata(to, &copied, &source.meta)
+            .await
+            .map(|_| ())
+    }
+
+    async fn copy_bytes(&self, from: &str, to: &str) -> opendal::Result<()> {
         if self.op().info().capability().copy {
             return self.op().copy(from, to).await.map(|_| ());
         }
@@ -482,7 +577,7 @@ impl BucketFs {
 }
 
 /// Not found, or (on a local directory) a path through a file: the name does not exist.
-fn is_absent(e: &opendal::Error) -> bool {
+pub(crate) fn is_absent(e: &opendal::Error) -> bool {
     matches!(
         e.kind(),
         opendal::ErrorKind::NotFound | opendal::ErrorKind::NotADirectory

@@ -303,4 +303,81 @@ mod tests {
         assert!(!Key::parse("ab").unwrap().starts_with(&a));
         assert!(a.starts_with(&Key::root()));
     }
+
+    /// Paths made of the pieces that matter: names, `.`, `..`, empty segments, spaces, control characters.
+    fn path_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let segment = proptest::sample::select(vec![
+            "a", "b", "中文", ".", "..", "", " ", "x y", "\u{7}", "...", "a.b",
+        ]);
+        (any::<bool>(), proptest::collection::vec(segment, 0..8)).prop_map(
+            |(absolute, segments)| {
+                let path = segments.join("/");
+                if absolute {
+                    format!("/{path}")
+                } else {
+                    path
+                }
+            },
+        )
+    }
+
+    /// The reference: a stack of segments, `..` popping, never above the root.
+    fn model(cwd: &[String], arg: &str) -> Vec<String> {
+        let mut stack = if arg.starts_with('/') {
+            Vec::new()
+        } else {
+            cwd.to_vec()
+        };
+        for segment in arg.split('/') {
+            match segment {
+                "" | "." => {}
+                ".." => {
+                    stack.pop();
+                }
+                name => stack.push(name.to_string()),
+            }
+        }
+        stack
+    }
+
+    proptest::proptest! {
+        /// Whatever is typed in whatever directory, the key is normalised (no empty, `.` or `..` segment, no
+        /// leading or trailing `/`), stays under the root, and is what the stack model says, or it is refused
+        /// for a reason the name itself carries.
+        #[test]
+        fn resolve_is_the_stack_model_and_stays_under_the_root(cwd in path_strategy(), arg in path_strategy()) {
+            use proptest::prelude::*;
+            let Ok(dir) = Key::parse(&cwd) else {
+                return Ok(());
+            };
+            let dir_segments: Vec<String> = dir.segments().map(str::to_string).collect();
+            match dir.resolve(&arg) {
+                Ok(key) => {
+                    prop_assert_eq!(key.segments().map(str::to_string).collect::<Vec<_>>(), model(&dir_segments, &arg));
+                    prop_assert!(!key.as_str().starts_with('/') && !key.as_str().ends_with('/'));
+                    prop_assert!(key.as_str().split('/').all(|s| key.is_root() || !(s.is_empty() || s == "." || s == "..")));
+                    // Resolving the result again from anywhere, as an absolute path, gives it back.
+                    let again = Key::parse(&format!("/{}", key.as_str()));
+                    prop_assert_eq!(again.ok(), Some(key));
+                }
+                Err(e) => {
+                    prop_assert!(
+                        matches!(e.kind(), FsErrorKind::InvalidName | FsErrorKind::NameTooLong),
+                        "{}", e
+                    );
+                    let names = model(&dir_segments, &arg);
+                    let joined = names.join("/");
+                    prop_assert!(
+                        names.iter().any(|n| n.chars().any(char::is_control))
+                            || joined.starts_with(char::is_whitespace)
+                            || joined.ends_with(char::is_whitespace)
+                            // A control character in a segment a later `..` removed is refused all the same.
+                            || arg.chars().any(char::is_control),
+                        "refused without a reason: {:?} in {:?}: {}", arg, cwd, e
+                    );
+                }
+            }
+        }
+    }
 }

@@ -79,7 +79,7 @@ impl Policy {
         let write = self.authority.can_write();
         let destroy = write && self.delete_enable;
         match kind {
-            FileKind::File => Permissions {
+            FileKind::File | FileKind::Symlink | FileKind::Special => Permissions {
                 read,
                 write: destroy,
                 append: write,

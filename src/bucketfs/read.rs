@@ -94,6 +94,31 @@ impl BucketFs {
         Ok((meta, stream))
     }
 
+    /// A stream of bytes `range` of the file (FTP `RANG` + `RETR`, digests of a range), and how many bytes that
+    /// is: an end past the file's end is the file's end; a start past it is `InvalidOffset`.
+    pub async fn read_stream_range(
+        &self,
+        key: &Key,
+        range: std::ops::Range<u64>,
+    ) -> FsResult<(u64, ByteStream)> {
+        let meta = self.readable(key).await?;
+        if range.start > meta.size {
+            return Err(FsError::new(
+                FsErrorKind::InvalidOffset,
+                format!(
+                    "{}: offset {} is past the end ({} bytes)",
+                    key.display(),
+                    range.start,
+                    meta.size
+                ),
+            ));
+        }
+        let end = range.end.min(meta.size);
+        let start = range.start.min(end);
+        let stream = self.range_stream(key, start, end, end - start).await?;
+        Ok((end - start, stream))
+    }
+
     async fn readable(&self, key: &Key) -> FsResult<Metadata> {
         self.check_name(key)?;
         self.policy().check_read("read", &key.display())?;

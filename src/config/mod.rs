@@ -297,6 +297,15 @@ pub struct Optional {
     pub metadata_ttl: Duration,
     /// `metadata_cache_size`, bytes per account, default 16 MiB.
     pub metadata_cache_size: u64,
+    /// `upload_resume_ttl`: how long an interrupted FTP upload is kept for resume, default 24 h; 0 = abort at
+    /// once.
+    pub upload_resume_ttl: Duration,
+    /// `upload_digests`: digests computed while uploading and kept as object metadata, default `sha256,crc32`;
+    /// `none` for none.
+    pub upload_digests: crate::bucketfs::digest::AlgorithmSet,
+    /// `hash_max_size`: the most bytes read to compute a digest a client asks for (objects cosftpd did not write,
+    /// ranges), default 1 GiB.
+    pub hash_max_size: u64,
     /// `max_rename_objects`, default 10000.
     pub max_rename_objects: usize,
     /// `allow_other`, default true.

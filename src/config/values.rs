@@ -145,6 +145,21 @@ pub(super) fn log_level(s: &str) -> Parsed<tracing::Level> {
     }
 }
 
+/// A comma-separated list of digests (`md5, sha1, sha256, sha512, crc32`), or `none`.
+pub(super) fn digests(s: &str) -> Parsed<crate::bucketfs::digest::AlgorithmSet> {
+    use crate::bucketfs::digest::{Algorithm, AlgorithmSet};
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(AlgorithmSet::NONE);
+    }
+    let algorithms = s
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(str::parse::<Algorithm>)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AlgorithmSet::of(&algorithms))
+}
+
 /// GB2312 and CP936 are GBK's subset and Microsoft's name for it, so they decode the same way.
 pub(super) fn legacy_encoding(s: &str) -> Parsed<LegacyEncoding> {
     match s.to_ascii_lowercase().as_str() {

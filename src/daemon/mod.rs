@@ -18,6 +18,7 @@ mod running;
 mod service_manager;
 mod signals;
 pub mod telemetry;
+mod uploads;
 
 /// What the process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

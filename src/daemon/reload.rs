@@ -7,7 +7,7 @@
 //! (`log_level`, `log_dir`, `log_keep_days`, `xferlog_*`) and `shutdown_grace`. Kept until a restart: what is bound
 //! or mounted, and what the running filesystems were built with — listening addresses and ports,
 //! `metrics_address`, an account's store and `home_dir`, part sizes, the memory budget, caches, the mount options,
-//! `log_format`, the `[CLUSTER]` section (the Redis connection and the node's name are made once).
+//! `log_format`, `upload_resume_ttl`, `upload_digests`, `hash_max_size`, the `[CLUSTER]` section (the Redis connection and the node's name are made once).
 
 use crate::config::{Account, Config};
 
@@ -69,6 +69,9 @@ pub fn plan(old: &Config, new: Config) -> Plan {
     keep!("OPTIONAL", optional.dir_mode, "dir_mode");
     keep!("OPTIONAL", optional.mount_nonempty, "mount_nonempty");
     keep!("OPTIONAL", optional.log_format, "log_format");
+    keep!("OPTIONAL", optional.upload_resume_ttl, "upload_resume_ttl");
+    keep!("OPTIONAL", optional.upload_digests, "upload_digests");
+    keep!("OPTIONAL", optional.hash_max_size, "hash_max_size");
     // `Secret` has no `==` (on purpose); compared here on what it holds.
     let cluster = |c: &Option<crate::config::Cluster>| {
         c.as_ref().map(|c| {

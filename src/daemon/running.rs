@@ -39,6 +39,8 @@ struct Running {
     accounts: Vec<AccountFs>,
     /// One health probe per account, by user.
     probes: HashMap<String, Task>,
+    /// The sweep of pending uploads of each account with resume on, by user.
+    sweeps: HashMap<String, Task>,
     /// The accounts' health, as the metrics endpoint reads it.
     stores: Arc<Mutex<Vec<StoreHealth>>>,
     mounts: Mounts,
@@ -108,6 +110,7 @@ pub(super) async fn run(
         cluster,
         accounts: Vec::new(),
         probes: HashMap::new(),
+        sweeps: HashMap::new(),
         stores,
         mounts,
         ftp,
@@ -137,11 +140,20 @@ impl Running {
         }
     }
 
-    /// Makes `accounts` the ones served: probes for the new ones, none for the ones gone, and the health the
-    /// metrics endpoint reports.
+    /// Makes `accounts` the ones served: probes and upload sweeps for the new ones, none for the ones gone, and
+    /// the health the metrics endpoint reports.
     fn serve_accounts(&mut self, accounts: Vec<AccountFs>) {
         self.probes
             .retain(|user, _| accounts.iter().any(|a| &a.account.user == user));
+        self.sweeps
+            .retain(|user, _| accounts.iter().any(|a| &a.account.user == user));
+        for a in &accounts {
+            if !self.sweeps.contains_key(&a.account.user) {
+                if let Some(sweep) = super::uploads::start_sweep(a) {
+                    self.sweeps.insert(a.account.user.clone(), Task(sweep));
+                }
+            }
+        }
         for a in &accounts {
             if self.probes.contains_key(&a.account.user) {
                 continue;
@@ -301,6 +313,7 @@ impl Running {
     async fn stop(mut self, signals: &mut Signals) {
         info!("shutting down");
         service_manager::stopping();
+        self.sweeps.clear();
         if let Some(ftp) = self.ftp.take() {
             ftp.shutdown_gracefully(self.config.optional.shutdown_grace, signals.next_stop())
                 .await;

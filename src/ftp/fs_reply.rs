@@ -19,9 +19,11 @@ pub fn code_for(err: &FsError) -> ReplyCode {
         | FsErrorKind::RootDirectory
         | FsErrorKind::TooManyObjects
         | FsErrorKind::StoreDenied
+        | FsErrorKind::NotALink
+        | FsErrorKind::NoAttribute
         | FsErrorKind::Unsupported => ReplyCode::FileUnavailable,
         // "Requested file action aborted. Exceeded storage allocation."
-        FsErrorKind::TooLarge => ReplyCode::ExceededStorageAllocation,
+        FsErrorKind::TooLarge | FsErrorKind::NoSpace => ReplyCode::ExceededStorageAllocation,
         // "File name not allowed."
         FsErrorKind::InvalidName | FsErrorKind::NameTooLong => ReplyCode::FileNameNotAllowed,
         // "Requested action not taken: invalid REST parameter." (RFC 3659 §5.5)
@@ -56,6 +58,7 @@ mod tests {
         assert_eq!(code(FsErrorKind::RootDirectory), 550);
         assert_eq!(code(FsErrorKind::NotFound), 550);
         assert_eq!(code(FsErrorKind::TooLarge), 552);
+        assert_eq!(code(FsErrorKind::NoSpace), 552);
         assert_eq!(code(FsErrorKind::InvalidName), 553);
         assert_eq!(code(FsErrorKind::NameTooLong), 553);
         assert_eq!(code(FsErrorKind::InvalidOffset), 554);

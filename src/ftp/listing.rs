@@ -55,10 +55,21 @@ impl LineFormat {
         name: &str,
         meta: &Metadata,
     ) -> Result<(), UnlistableName> {
+        self.write_marked(out, name, meta, false)
+    }
+
+    /// `write`; `partial` marks an upload kept for resume where the format can (MLSD's `x.partial` fact).
+    pub fn write_marked(
+        &self,
+        out: &mut String,
+        name: &str,
+        meta: &Metadata,
+        partial: bool,
+    ) -> Result<(), UnlistableName> {
         match self {
             LineFormat::List { now } => list_line(out, name, meta, *now),
             LineFormat::Nlst => nlst_line(out, name),
-            LineFormat::Mlsd { format, dir } => format.mlsd_line(out, dir, name, meta),
+            LineFormat::Mlsd { format, dir } => format.mlsd_line_of(out, dir, name, meta, partial),
         }
     }
 }
@@ -96,10 +107,7 @@ pub fn list_line(
     now: SystemTime,
 ) -> Result<(), UnlistableName> {
     check(name)?;
-    let mode = match meta.kind {
-        FileKind::Directory => "drwxr-xr-x",
-        FileKind::File => "-rw-r--r--",
-    };
+    let mode = mode_string(meta);
     // Directories have no size on a store; `ls` would show a block count, 0 is honest.
     let size = if meta.is_dir() { 0 } else { meta.size };
     let _ = write!(out, "{mode} {:>4} {:<8} {:<8} {size:>8} ", 1, "ftp", "ftp");
@@ -108,6 +116,34 @@ pub fn list_line(
     out.push_str(name);
     out.push_str("\r\n");
     Ok(())
+}
+
+/// `drwxr-xr-x` / `-rw-r--r--`, or the file's own permission bits where they are known. FTP shows a symbolic
+/// link as the file it is in the store (its content is the target), with a file's default bits.
+fn mode_string(meta: &Metadata) -> String {
+    let (kind, default) = match meta.kind {
+        FileKind::Directory => ('d', 0o755),
+        FileKind::File | FileKind::Symlink | FileKind::Special => ('-', 0o644),
+    };
+    let bits = match meta.kind {
+        FileKind::Symlink | FileKind::Special => default,
+        _ => meta.attrs.as_ref().and_then(|a| a.mode).unwrap_or(default),
+    };
+    let mut mode = String::with_capacity(10);
+    mode.push(kind);
+    for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
+        let triple = (bits >> shift) & 0o7;
+        mode.push(if triple & 4 != 0 { 'r' } else { '-' });
+        mode.push(if triple & 2 != 0 { 'w' } else { '-' });
+        let exec = triple & 1 != 0;
+        mode.push(match (bits & special != 0, exec) {
+            (true, true) => special_char,
+            (true, false) => special_char.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    mode
 }
 
 fn list_date(out: &mut String, mtime: Option<SystemTime>, now: SystemTime) {
@@ -153,7 +189,7 @@ pub fn nlst_line(out: &mut String, name: &str) -> Result<(), UnlistableName> {
 /// `e` enter, `f` rename, `l` list, `m` make directories, `p` purge (delete contents).
 fn perm_letters(kind: FileKind, p: Permissions) -> String {
     match kind {
-        FileKind::File => letters(&[
+        FileKind::File | FileKind::Symlink | FileKind::Special => letters(&[
             ('a', p.append),
             ('d', p.delete),
             ('f', p.rename),
@@ -291,6 +327,19 @@ impl MlsxFormat {
         name: &str,
         meta: &Metadata,
     ) -> Result<(), UnlistableName> {
+        self.mlsd_line_of(out, dir, name, meta, false)
+    }
+
+    /// `mlsd_line`; `partial` adds `x.partial=true;` (an upload of the name was interrupted and is kept for resume:
+    /// `size` is what the store holds so far).
+    pub fn mlsd_line_of(
+        &self,
+        out: &mut String,
+        dir: &str,
+        name: &str,
+        meta: &Metadata,
+        partial: bool,
+    ) -> Result<(), UnlistableName> {
         check(name)?;
         let mut hash = Fnv1a::new();
         hash.write(dir.as_bytes());
@@ -298,7 +347,7 @@ impl MlsxFormat {
             hash.write(b"/");
         }
         hash.write(name.as_bytes());
-        self.write_facts(out, meta, hash.finish());
+        self.write_facts(out, meta, hash.finish(), partial);
         out.push(' ');
         out.push_str(name);
         out.push_str("\r\n");
@@ -309,22 +358,32 @@ impl MlsxFormat {
     /// CRLF, since it goes in the middle of a multi-line [`super::reply::Reply`]. `path` should be the absolute
     /// virtual path: it is also what the `unique` fact is computed from.
     pub fn mlst_line(&self, path: &str, meta: &Metadata) -> Result<String, UnlistableName> {
+        self.mlst_line_of(path, meta, false)
+    }
+
+    /// `mlst_line`, with `x.partial=true;` for an upload kept for resume.
+    pub fn mlst_line_of(
+        &self,
+        path: &str,
+        meta: &Metadata,
+        partial: bool,
+    ) -> Result<String, UnlistableName> {
         check(path)?;
         let mut hash = Fnv1a::new();
         hash.write(path.as_bytes());
         let mut line = String::from(" ");
-        self.write_facts(&mut line, meta, hash.finish());
+        self.write_facts(&mut line, meta, hash.finish(), partial);
         line.push(' ');
         line.push_str(path);
         Ok(line)
     }
 
-    fn write_facts(&self, out: &mut String, meta: &Metadata, unique: u64) {
+    fn write_facts(&self, out: &mut String, meta: &Metadata, unique: u64, partial: bool) {
         let facts = self.facts;
         if facts.contains(Facts::TYPE) {
             out.push_str(match meta.kind {
                 FileKind::Directory => "type=dir;",
-                FileKind::File => "type=file;",
+                FileKind::File | FileKind::Symlink | FileKind::Special => "type=file;",
             });
         }
         // RFC 3659 §7.5.7: size applies to non-directory files.
@@ -343,6 +402,10 @@ impl MlsxFormat {
         }
         if facts.contains(Facts::UNIQUE) {
             let _ = write!(out, "unique={unique:016x};");
+        }
+        // RFC 3659 §7.5 leaves `X.`-prefixed facts to private use; clients ignore facts they do not know.
+        if partial {
+            out.push_str("x.partial=true;");
         }
     }
 }
@@ -426,6 +489,8 @@ mod tests {
             size,
             mtime,
             etag: Some("d41d8cd98f00b204e9800998ecf8427e".to_owned()),
+            modified: mtime,
+            attrs: None,
         }
     }
 
@@ -435,6 +500,8 @@ mod tests {
             size: 4096,
             mtime,
             etag: None,
+            modified: mtime,
+            attrs: None,
         }
     }
 

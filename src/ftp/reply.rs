@@ -39,6 +39,8 @@ pub enum ReplyCode {
     /// 234: AUTH accepted, the TLS handshake follows (RFC 4217).
     AuthOkay = 234,
     FileActionOkay = 250,
+    /// 251: the MD5 of a file (`MD5 name`, draft-twine-ftpmd5).
+    FileDigest = 251,
     PathCreated = 257,
     NeedPassword = 331,
     /// 350: waiting for the rest (RNTO after RNFR, the transfer after REST).
@@ -332,6 +334,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+    use proptest::strategy::Strategy as _;
 
     fn wire(reply: &Reply) -> String {
         String::from_utf8(reply.encode()).unwrap()
@@ -554,37 +557,34 @@ mod tests {
         (code, end)
     }
 
-    #[test]
-    fn random_text_never_ends_a_reply_early() {
-        const PIECES: &[&str] = &[
-            "\r", "\n", "\r\n", "\0", "226 ", "226-", "2", " ", "a", "中", "\"", "-", "😀",
-        ];
-        let mut state = 0x0dd_ba11_u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
-        for _ in 0..20_000 {
-            let count = 1 + (next() % 5) as usize;
-            let lines: Vec<String> = (0..count)
-                .map(|_| {
-                    (0..next() % 6)
-                        .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
-                        .collect()
-                })
-                .collect();
-            let reply = Reply::multiline(ReplyCode::ClosingDataConnection, lines.clone());
+    proptest::proptest! {
+        /// Whatever the lines hold (CR, LF, NUL, text that looks like a reply's last line), a client reads one
+        /// reply of exactly those lines, with the right code.
+        #[test]
+        fn random_text_never_ends_a_reply_early(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        "\r", "\n", "\r\n", "\0", "226 ", "226-", "2", " ", "a", "中", "\"", "-", "😀",
+                    ]),
+                    0..6,
+                )
+                .prop_map(|pieces| pieces.concat()),
+                1..6,
+            )
+        ) {
+            use proptest::prelude::*;
+            let count = lines.len();
+            let reply = Reply::multiline(ReplyCode::ClosingDataConnection, lines);
             let wire = wire(&reply);
             let (code, end) = client_reads(&wire);
-            assert_eq!(code, "226", "{wire:?}");
-            assert_eq!(end, count - 1, "{wire:?}");
-            assert_eq!(wire.matches("\r\n").count(), count, "{wire:?}");
-            assert!(
+            prop_assert_eq!(code, "226", "{:?}", wire);
+            prop_assert_eq!(end, count - 1, "{:?}", wire);
+            prop_assert_eq!(wire.matches("\r\n").count(), count, "{:?}", wire);
+            prop_assert!(
                 wire.split_terminator("\r\n")
                     .all(|l| !l.contains(['\r', '\n', '\0'])),
-                "{wire:?}"
+                "{:?}", wire
             );
         }
     }

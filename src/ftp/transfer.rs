@@ -251,15 +251,8 @@ pub async fn receive(
     };
     let bytes = progress.load(Ordering::Relaxed);
     match result {
-        Err(ReceiveError::Stopped(Signal::ClientGone)) => {
-            handle.abort().await;
-            Outcome::failed(
-                ReplyCode::ConnectionClosed,
-                "The client closed the control connection during the upload; nothing was stored.",
-                bytes,
-            )
-        }
-        Err(ReceiveError::Stopped(_)) => {
+        // ABOR: the user cancelled; nothing is kept.
+        Err(ReceiveError::Stopped(Signal::Abort)) => {
             handle.abort().await;
             Outcome::failed(
                 ReplyCode::ConnectionClosed,
@@ -267,14 +260,23 @@ pub async fn receive(
                 bytes,
             )
         }
-        Err(ReceiveError::Data(e)) => {
-            handle.abort().await;
-            Outcome::failed(
-                ReplyCode::ConnectionClosed,
-                format!("Data connection failed ({e}); nothing was stored."),
-                bytes,
-            )
-        }
+        // The connection broke: nothing is committed, and what the store holds is kept for a resume.
+        Err(ReceiveError::Stopped(_)) => Outcome::failed(
+            ReplyCode::ConnectionClosed,
+            format!(
+                "The client closed the control connection during the upload; nothing was committed.{}",
+                kept(handle.suspend().await)
+            ),
+            bytes,
+        ),
+        Err(ReceiveError::Data(e)) => Outcome::failed(
+            ReplyCode::ConnectionClosed,
+            format!(
+                "Data connection failed ({e}); nothing was committed.{}",
+                kept(handle.suspend().await)
+            ),
+            bytes,
+        ),
         // The core already aborted the upload. The client is still sending: read the rest of its data first, so
         // that it gets the 552 as the answer to its STOR and not a reset while it sends (ftplib then reads the 552
         // as the answer to its next command, one reply off from then on).
@@ -297,6 +299,14 @@ pub async fn receive(
             ),
             Err(e) => Outcome::failed(code_for(&e), format!("{e}; nothing was stored."), bytes),
         },
+    }
+}
+
+/// What a broken upload's reply says of the bytes kept for resume.
+fn kept(durable: Option<u64>) -> String {
+    match durable {
+        Some(n) => format!(" {n} bytes are kept: send REST {n} and STOR (or APPE) to continue."),
+        None => String::new(),
     }
 }
 

@@ -23,9 +23,14 @@ pub(crate) enum Refusal {
     NotImplemented,
     /// An `ioctl` the mount does not know (all of them): ENOTTY, as for any file without that ioctl.
     UnknownIoctl,
-    /// A node an object store cannot hold: a FIFO, socket or device (`mknod`), a hard link, and (until they are
-    /// stored) a symbolic link. EPERM: mknod(2), link(2) and symlink(2) say so for a filesystem without them.
+    /// A node an object store cannot hold: a FIFO, socket or device (`mknod`), a hard link. EPERM: mknod(2) and
+    /// link(2) say so for a filesystem without them.
     NodeType,
+    /// An extended attribute in one of the kernel's namespaces, which a bucket does not keep: ENODATA, "no such
+    /// attribute".
+    NoXattr,
+    /// An extended attribute's value or list is longer than the caller's buffer: ERANGE.
+    XattrRange,
 }
 
 /// The errno of a core error kind. The choices that are not obvious:
@@ -41,6 +46,8 @@ pub(crate) enum Refusal {
 ///   deleting the originals — for a tree this large that is exactly what must not happen silently. Not EMFILE,
 ///   whose "Too many open files" sends users to `ulimit -n`.
 /// - `Busy` (another writer has the file, or it is being written) is EBUSY.
+/// - `NoSpace` (a file's metadata over the store's 2 KB) is ENOSPC, what setxattr(2) says when there is no room
+///   for an attribute; `NotALink` is EINVAL (readlink(2)); `NoAttribute` is ENODATA (getxattr(2)).
 /// - `Store` is EIO: the store failed or could not be reached.
 pub(crate) fn errno_for(kind: FsErrorKind) -> Errno {
     match kind {
@@ -53,6 +60,9 @@ pub(crate) fn errno_for(kind: FsErrorKind) -> Errno {
         FsErrorKind::ReadOnly => Errno::EROFS,
         FsErrorKind::DeleteDenied => Errno::EPERM,
         FsErrorKind::TooLarge => Errno::EFBIG,
+        FsErrorKind::NoSpace => Errno::ENOSPC,
+        FsErrorKind::NotALink => Errno::EINVAL,
+        FsErrorKind::NoAttribute => Errno::ENODATA,
         FsErrorKind::InvalidOffset => Errno::EINVAL,
         FsErrorKind::InvalidName => Errno::EINVAL,
         FsErrorKind::NameTooLong => Errno::ENAMETOOLONG,
@@ -76,6 +86,8 @@ fn errno_for_refusal(refusal: Refusal) -> Errno {
         Refusal::NotImplemented => Errno::ENOSYS,
         Refusal::UnknownIoctl => Errno::ENOTTY,
         Refusal::NodeType => Errno::EPERM,
+        Refusal::NoXattr => Errno::ENODATA,
+        Refusal::XattrRange => Errno::ERANGE,
     }
 }
 
@@ -137,11 +149,18 @@ impl FuseError {
     pub(crate) fn log(&self) {
         let errno = self.errno().code();
         match self {
-            FuseError::Fs(e) if matches!(e.kind(), FsErrorKind::NotFound) => {
+            FuseError::Fs(e)
+                if matches!(e.kind(), FsErrorKind::NotFound | FsErrorKind::NoAttribute) =>
+            {
                 tracing::debug!(errno, "{self}")
             }
             FuseError::Refused {
-                refusal: Refusal::NotImplemented | Refusal::UnknownIoctl | Refusal::NodeType,
+                refusal:
+                    Refusal::NotImplemented
+                    | Refusal::UnknownIoctl
+                    | Refusal::NodeType
+                    | Refusal::NoXattr
+                    | Refusal::XattrRange,
                 ..
             } => tracing::debug!(errno, "{self}"),
             FuseError::Fs(e)
@@ -181,6 +200,9 @@ mod tests {
             (ReadOnly, libc::EROFS),
             (DeleteDenied, libc::EPERM),
             (TooLarge, libc::EFBIG),
+            (NoSpace, libc::ENOSPC),
+            (NotALink, libc::EINVAL),
+            (NoAttribute, libc::ENODATA),
             (InvalidOffset, libc::EINVAL),
             (InvalidName, libc::EINVAL),
             (NameTooLong, libc::ENAMETOOLONG),
@@ -253,6 +275,8 @@ mod tests {
             (Refusal::NotImplemented, libc::ENOSYS),
             (Refusal::UnknownIoctl, libc::ENOTTY),
             (Refusal::NodeType, libc::EPERM),
+            (Refusal::NoXattr, libc::ENODATA),
+            (Refusal::XattrRange, libc::ERANGE),
         ] {
             assert_eq!(FuseError::refused(refusal, "x").errno().code(), errno);
         }

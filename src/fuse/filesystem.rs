@@ -7,6 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -22,7 +23,8 @@ use tracing::{debug, Instrument, Span};
 
 use super::errno::{FuseError, FuseResult, Refusal};
 use super::metrics;
-use super::ops::{DirSink, Shared};
+use super::ops::{Creator, DirSink, Shared};
+use crate::bucketfs::AttrChange;
 
 /// Largest write request the kernel sends (and the unit `st_blksize` advertises).
 const MAX_WRITE: u32 = 1024 * 1024;
@@ -78,12 +80,6 @@ fn refuse(op: &'static str, reply: impl ErrorReply, refusal: Refusal, message: &
     tracing::warn_span!("fuse", op).in_scope(|| error.log());
     metrics::answered(op, Some(error.errno()));
     reply.error(error.errno());
-}
-
-/// The answer to a request the mount has no use for (extended attributes): ENOSYS, so that the kernel stops asking.
-fn not_supported(op: &'static str, reply: impl ErrorReply) {
-    metrics::answered(op, Some(Errno::ENOSYS));
-    reply.error(Errno::ENOSYS);
 }
 
 const NOT_IMPLEMENTED: &str = "not implemented by this mount";
@@ -203,7 +199,7 @@ impl Finish for ReplyDirectoryPlus {
 impl DirSink for Sink<'_, ReplyDirectory> {
     const COUNTS_LOOKUP: bool = false;
 
-    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool {
+    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr, _: bool) -> bool {
         // fuser's `add` answers "the buffer is full" (and the entry was not added).
         !self.reply.add(INodeNo(ino), next_offset, attr.kind, name)
     }
@@ -212,10 +208,45 @@ impl DirSink for Sink<'_, ReplyDirectory> {
 impl DirSink for Sink<'_, ReplyDirectoryPlus> {
     const COUNTS_LOOKUP: bool = true;
 
-    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool {
+    fn add(
+        &mut self,
+        ino: u64,
+        next_offset: u64,
+        name: &str,
+        attr: &FileAttr,
+        trusted: bool,
+    ) -> bool {
+        let ttl = if trusted { self.ttl } else { Duration::ZERO };
         !self
             .reply
-            .add(INodeNo(ino), next_offset, name, &self.ttl, attr, GENERATION)
+            .add(INodeNo(ino), next_offset, name, &ttl, attr, GENERATION)
+    }
+}
+
+/// The caller of a creating request and the mode it asked for (the kernel applied the umask already).
+fn creator(req: &Request, mode: u32) -> Creator {
+    Creator {
+        uid: req.uid(),
+        gid: req.gid(),
+        mode,
+    }
+}
+
+/// An extended attribute's value (or the list of names): its size when asked with 0, ERANGE when it does not fit
+/// the caller's buffer.
+fn reply_xattr(reply: ReplyXattr, size: u32, value: &[u8]) {
+    let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
+    if size == 0 {
+        reply.size(len);
+    } else if len > size {
+        let error = FuseError::refused(
+            Refusal::XattrRange,
+            format!("the value ({len} bytes) is longer than the buffer ({size})"),
+        );
+        error.log();
+        reply.error(error.errno());
+    } else {
+        reply.data(value);
     }
 }
 
@@ -267,15 +298,15 @@ impl Filesystem for FuseFs {
         self.shared.inodes.forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let span = request_span!("getattr", req, ino = ino.0);
+    fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        let span = request_span!("getattr", req, ino = ino.0, fh = ?fh);
         let shared = Arc::clone(&self.shared);
         let ok = self.reply_attr();
         self.run(
             "getattr",
             span,
             reply,
-            async move { shared.getattr(ino.0).await },
+            async move { shared.getattr_open(ino.0, fh.map(|fh| fh.0)).await },
             ok,
         );
     }
@@ -284,12 +315,12 @@ impl Filesystem for FuseFs {
         &self,
         req: &Request,
         ino: INodeNo,
-        _mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
-        _mtime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
@@ -298,15 +329,28 @@ impl Filesystem for FuseFs {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let span = request_span!("setattr", req, ino = ino.0, size = ?size);
+        let span = request_span!("setattr", req, ino = ino.0, size = ?size, mode = ?mode,
+            uid = ?uid, gid = ?gid, atime = ?atime, mtime = ?mtime);
         let shared = Arc::clone(&self.shared);
         let fh = fh.map(|fh| fh.0);
         let ok = self.reply_attr();
+        let at = |t: TimeOrNow| match t {
+            TimeOrNow::SpecificTime(t) => t,
+            TimeOrNow::Now => SystemTime::now(),
+        };
+        let mtime_now = matches!(mtime, Some(TimeOrNow::Now));
+        let change = AttrChange {
+            mode,
+            uid,
+            gid,
+            atime: atime.map(at),
+            mtime: mtime.map(at),
+        };
         self.run(
             "setattr",
             span,
             reply,
-            async move { shared.setattr(ino.0, size, fh).await },
+            async move { shared.setattr(ino.0, size, fh, change, mtime_now).await },
             ok,
         );
     }
@@ -316,18 +360,19 @@ impl Filesystem for FuseFs {
         req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
+        mode: u32,
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let span = request_span!("mkdir", req, parent = parent.0, name = ?name);
+        let span = request_span!("mkdir", req, parent = parent.0, name = ?name, mode);
         let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        let creator = creator(req, mode);
         let ok = self.reply_entry();
         self.run(
             "mkdir",
             span,
             reply,
-            async move { shared.mkdir(parent.0, &name).await },
+            async move { shared.mkdir(parent.0, &name, creator).await },
             ok,
         );
     }
@@ -571,42 +616,72 @@ impl Filesystem for FuseFs {
         const BLOCK: u32 = 4096;
         const BLOCKS: u64 = (1 << 50) / BLOCK as u64; // 1 PiB
         const FILES: u64 = 1 << 32;
-        reply.statfs(BLOCKS, BLOCKS, BLOCKS, FILES, FILES, BLOCK, 255, BLOCK);
+        let name_max = u32::try_from(super::ops::NAME_MAX).unwrap_or(u32::MAX);
+        reply.statfs(BLOCKS, BLOCKS, BLOCKS, FILES, FILES, BLOCK, name_max, BLOCK);
     }
 
-    // Objects have no extended attributes. ENOSYS (as fuser's defaults answer) makes the kernel stop asking for
-    // the rest of the mount and tell programs EOPNOTSUPP; answered here only so that the kernel's routine
-    // `security.capability` lookup before the first write, and `cp -a`/`ls` probing xattrs, log nothing.
-    fn getxattr(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _size: u32,
-        reply: ReplyXattr,
-    ) {
-        not_supported("getxattr", reply);
+    // Extended attributes: `user.*` ones are kept in the object's metadata (s3fs's form); other names are
+    // answered without asking the store (the kernel's `security.capability` lookup before writes, `ls` and
+    // `cp -a` probing ACLs).
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let span = request_span!("getxattr", req, ino = ino.0, name = ?name, size);
+        let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        self.run(
+            "getxattr",
+            span,
+            reply,
+            async move { shared.getxattr(ino.0, &name).await },
+            move |reply, value| reply_xattr(reply, size, &value),
+        );
     }
 
-    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
-        not_supported("listxattr", reply);
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let span = request_span!("listxattr", req, ino = ino.0, size);
+        let shared = Arc::clone(&self.shared);
+        self.run(
+            "listxattr",
+            span,
+            reply,
+            async move { shared.listxattr(ino.0).await },
+            move |reply, list| reply_xattr(reply, size, &list),
+        );
     }
 
     fn setxattr(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _value: &[u8],
-        _flags: i32,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        not_supported("setxattr", reply);
+        let span = request_span!("setxattr", req, ino = ino.0, name = ?name, len = value.len());
+        let (shared, name, value) = (
+            Arc::clone(&self.shared),
+            name.to_os_string(),
+            value.to_vec(),
+        );
+        self.run(
+            "setxattr",
+            span,
+            reply,
+            async move { shared.setxattr(ino.0, &name, &value, flags).await },
+            |reply, ()| reply.ok(),
+        );
     }
 
-    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        not_supported("removexattr", reply);
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let span = request_span!("removexattr", req, ino = ino.0, name = ?name);
+        let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        self.run(
+            "removexattr",
+            span,
+            reply,
+            async move { shared.removexattr(ino.0, &name).await },
+            |reply, ()| reply.ok(),
+        );
     }
 
     // No `access`: with `default_permissions` the kernel answers access(2) itself, from the owner and mode in
@@ -619,35 +694,45 @@ impl Filesystem for FuseFs {
         name: &OsStr,
         mode: u32,
         _umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        let span = request_span!("mknod", req, parent = parent.0, name = ?name, mode);
+        let span = request_span!("mknod", req, parent = parent.0, name = ?name, mode, rdev);
         let (shared, name) = (Arc::clone(&self.shared), name.to_os_string());
+        let creator = creator(req, mode);
         let ok = self.reply_entry();
         self.run(
             "mknod",
             span,
             reply,
-            async move { shared.mknod(parent.0, &name, mode).await },
+            async move { shared.mknod(parent.0, &name, creator, rdev).await },
             ok,
         );
     }
 
-    // Symbolic links are to be stored as objects (a later change); until then they cannot be made.
     fn symlink(
         &self,
-        _req: &Request,
-        _parent: INodeNo,
-        _link_name: &OsStr,
-        _target: &Path,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
         reply: ReplyEntry,
     ) {
-        refuse(
+        let span =
+            request_span!("symlink", req, parent = parent.0, name = ?link_name, target = ?target);
+        let shared = Arc::clone(&self.shared);
+        let (name, target) = (
+            link_name.to_os_string(),
+            target.as_os_str().as_bytes().to_vec(),
+        );
+        let creator = creator(req, 0o777);
+        let ok = self.reply_entry();
+        self.run(
             "symlink",
+            span,
             reply,
-            Refusal::NodeType,
-            "symbolic links cannot be stored yet",
+            async move { shared.symlink(parent.0, &name, &target, creator).await },
+            ok,
         );
     }
 
@@ -667,9 +752,16 @@ impl Filesystem for FuseFs {
         );
     }
 
-    // No entry is ever a symbolic link, so the kernel has no reason to ask.
-    fn readlink(&self, _req: &Request, _ino: INodeNo, reply: ReplyData) {
-        refuse("readlink", reply, Refusal::NotImplemented, NOT_IMPLEMENTED);
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        let span = request_span!("readlink", req, ino = ino.0);
+        let shared = Arc::clone(&self.shared);
+        self.run(
+            "readlink",
+            span,
+            reply,
+            async move { shared.readlink(ino.0).await },
+            |reply, target| reply.data(&target),
+        );
     }
 
     // Directories have nothing to sync; on ENOSYS the kernel stops asking and reports success.
@@ -808,20 +900,20 @@ impl Filesystem for FuseFs {
         req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
+        mode: u32,
         _umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let span =
-            request_span!("create", req, parent = parent.0, name = ?name, flags, pid = req.pid());
+        let span = request_span!("create", req, parent = parent.0, name = ?name, flags, mode, pid = req.pid());
         let (shared, name, pid) = (Arc::clone(&self.shared), name.to_os_string(), req.pid());
+        let creator = creator(req, mode);
         let ttl = self.ttl();
         self.run(
             "create",
             span,
             reply,
-            async move { shared.create(parent.0, &name, flags, pid).await },
+            async move { shared.create(parent.0, &name, flags, pid, creator).await },
             move |reply, (attr, fh)| {
                 reply.created(&ttl, &attr, GENERATION, FileHandle(fh), FopenFlags::empty())
             },

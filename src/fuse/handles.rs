@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Mutex as AsyncMutex;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::errno::{FuseError, FuseResult, Refusal};
-use crate::bucketfs::{DirEntry, FsError, Key, ReadDir, ReadHandle, WriteHandle};
+use crate::bucketfs::{DirEntry, FsError, Key, Metadata, ReadDir, ReadHandle, WriteHandle};
 
 pub(crate) enum Handle {
     Read(ReadFile),
@@ -20,6 +21,8 @@ pub(crate) enum Handle {
 /// A file open for reading; the core's reader is opened by the first read.
 pub(crate) struct ReadFile {
     pub ino: u64,
+    /// What the file was at the open (`fstat` of it after an unlink).
+    pub meta: Metadata,
     pub reader: AsyncMutex<Option<ReadHandle>>,
 }
 
@@ -77,6 +80,11 @@ impl WriteState {
             reader: None,
             failed: None,
         }
+    }
+
+    /// The size of the file being written, while an upload is open.
+    pub(crate) fn size(&self) -> Option<u64> {
+        self.writer.as_ref().map(WriteHandle::size)
     }
 
     /// Whether an upload is open now (otherwise a write must start a new one, see `reopen`).
@@ -149,6 +157,11 @@ impl WriteState {
         }
     }
 
+    /// Whether `process` opened the upload (only its `close()` commits, so only then does its health matter).
+    pub(crate) fn is_opener(&self, process: u32) -> bool {
+        process == self.opener
+    }
+
     /// A `close()`: the opener's commits what it wrote (or, if the opener is dying of a signal, abandons it);
     /// others only hear of an earlier failure. An opener that wrote nothing lets the file wait for its last
     /// reference (a descriptor it duplicated may still write: `dd` reopens its output that way) without holding
@@ -159,10 +172,15 @@ impl WriteState {
             return Ok(());
         }
         if !self.dirty && !died_of_signal {
-            if let Some(writer) = &self.writer {
-                writer.set_idle(true);
+            match &self.writer {
+                // Attributes set through the descriptor (`touch`): stored now, as a write would be.
+                Some(writer) if writer.attrs_changed() => {}
+                Some(writer) => {
+                    writer.set_idle(true);
+                    return Ok(());
+                }
+                None => return Ok(()),
             }
-            return Ok(());
         }
         if died_of_signal {
             if let Some(writer) = self.writer.take() {
@@ -248,6 +266,18 @@ impl HandleTable {
         self.lock().drain().map(|(_, handle)| handle).collect()
     }
 
+    /// A handle of the file `ino` (to answer `fstat` of a file unlinked while open).
+    pub(crate) fn open_file(&self, ino: u64) -> Option<Arc<Handle>> {
+        self.lock()
+            .values()
+            .find(|h| match h.as_ref() {
+                Handle::Read(r) => r.ino == ino,
+                Handle::Write(w) => w.ino == ino,
+                Handle::Dir(_) => false,
+            })
+            .cloned()
+    }
+
     /// Every handle writing inode `ino` (a truncate by path goes through the open upload, if there is one).
     pub(crate) fn writers_of(&self, ino: u64) -> Vec<Arc<Handle>> {
         self.lock()
@@ -266,7 +296,28 @@ fn bad_handle(fh: u64) -> FuseError {
 /// SIGINT, …): then the `flush` it sends comes from the kernel closing a dying program's descriptors, not from
 /// a `close()` the program asked for. /proc/<tid>/stat has the task's flags (field 9, PF_EXITING = 0x4) and,
 /// since Linux 3.5, its exit code (field 52; the low 7 bits are the killing signal).
-pub(crate) fn died_of_signal(tid: u32) -> bool {
+pub(crate) async fn died_of_signal(tid: u32) -> bool {
+    let read = tokio::task::spawn_blocking(move || task_died_of_signal(tid));
+    match tokio::time::timeout(DEATH_CHECK_TIMEOUT, read).await {
+        Ok(dying) => dying.unwrap_or(false),
+        Err(_) => {
+            // The read goes on in its blocking thread and ends once our answer lets the exec continue.
+            debug!(
+                tid,
+                "the closing task did not answer in time (in an exec?): taken as alive"
+            );
+            false
+        }
+    }
+}
+
+/// How long a `flush` waits to learn whether its task is dying. Reading /proc/<tid>/stat blocks while the task is
+/// in the middle of an exec, and an exec closing a close-on-exec descriptor on this mount waits for this very
+/// `flush`: waiting for the read would hang both. A task that exec's is not dying, so no answer means alive.
+const DEATH_CHECK_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The check of `died_of_signal`, reading /proc (may block: see `DEATH_CHECK_TIMEOUT`).
+fn task_died_of_signal(tid: u32) -> bool {
     const PF_EXITING: u64 = 0x4;
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{tid}/stat")) else {
         return false;
@@ -302,10 +353,10 @@ pub(crate) fn process_of(pid: u32) -> u32 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_living_process_did_not_die_of_a_signal() {
-        assert!(!died_of_signal(std::process::id()));
-        assert!(!died_of_signal(u32::MAX), "no such task");
+    #[tokio::test]
+    async fn a_living_process_did_not_die_of_a_signal() {
+        assert!(!died_of_signal(std::process::id()).await);
+        assert!(!died_of_signal(u32::MAX).await, "no such task");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Nothing here decides what is allowed; the core does, and its errors go back as they are.
 
 use std::ffi::OsStr;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use fuser::FileAttr;
@@ -14,15 +15,25 @@ use super::handles::{
     WriteState,
 };
 use super::inodes::InodeTable;
-use crate::bucketfs::{Access, BucketFs, Key, Metadata, WriteHandle, WriteIntent};
+use crate::bucketfs::{
+    Access, AttrChange, BucketFs, FileAttrs, Key, Metadata, WriteHandle, WriteIntent, XattrWrite,
+};
 
 /// Where readdir and readdirplus put entries.
 pub(crate) trait DirSink {
     /// Whether the kernel counts each entry as a lookup (readdirplus does; `.` and `..` aside).
     const COUNTS_LOOKUP: bool;
 
-    /// Adds one entry; false when the reply is full and the entry was not added.
-    fn add(&mut self, ino: u64, next_offset: u64, name: &str, attr: &FileAttr) -> bool;
+    /// Adds one entry; false when the reply is full and the entry was not added. `trusted`: the attributes may
+    /// be kept for the TTL (otherwise the kernel asks again before it uses them).
+    fn add(
+        &mut self,
+        ino: u64,
+        next_offset: u64,
+        name: &str,
+        attr: &FileAttr,
+        trusted: bool,
+    ) -> bool;
 }
 
 /// Everything one mount shares between its requests.
@@ -32,6 +43,21 @@ pub(crate) struct Shared {
     pub handles: HandleTable,
     pub attrs: AttrMaker,
 }
+
+/// Who creates a node and with which bits: the caller's ids and the mode the kernel passed (already masked by the
+/// caller's umask).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Creator {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+/// The longest name the mount takes, as `statfs` reports it (Linux's NAME_MAX).
+pub(crate) const NAME_MAX: usize = 255;
+
+/// The set-group-ID bit: a directory that has it passes its group (and, to directories, the bit) to new entries.
+const S_ISGID: u32 = 0o2000;
 
 /// What an open for writing means: the flags say it, the core decides what is allowed.
 fn write_intent(flags: i32) -> WriteIntent {
@@ -70,11 +96,17 @@ impl Shared {
     }
 
     /// The key of `name` in directory `parent`; the core refuses `.`, `..` and other names a key cannot hold.
+    /// A name longer than the mount's NAME_MAX (what `statfs` says, what programs size their buffers by) is
+    /// ENAMETOOLONG here, whatever the store could hold.
     fn child_of(&self, parent: u64, name: &OsStr) -> FuseResult<Key> {
         let name = name.to_str().ok_or_else(|| {
             FuseError::refused(Refusal::NotUtf8, format!("the name {name:?} is not UTF-8"))
         })?;
-        Ok(self.key_of(parent)?.join(name)?)
+        let key = self.key_of(parent)?.join(name)?;
+        if name.len() > NAME_MAX {
+            key.check_name_lengths(NAME_MAX)?;
+        }
+        Ok(key)
     }
 
     pub(crate) async fn lookup(&self, parent: u64, name: &OsStr) -> FuseResult<FileAttr> {
@@ -88,16 +120,54 @@ impl Shared {
         Ok(self.attrs.attr(ino, &meta))
     }
 
-    /// Only the size can change; mode, owner and times are accepted and ignored (objects have none of their
-    /// own), so `cp -p` and `touch` succeed.
+    /// `stat` of an inode the kernel may hold open: a file unlinked while open has no name any more but is still
+    /// there for its descriptors (`fstat`), with no links.
+    pub(crate) async fn getattr_open(&self, ino: u64, fh: Option<u64>) -> FuseResult<FileAttr> {
+        let unlinked = match self.key_of(ino) {
+            Ok(_) => return self.getattr(ino).await,
+            Err(e) => e,
+        };
+        let handle = fh
+            .and_then(|fh| self.handles.get(fh).ok())
+            .or_else(|| self.handles.open_file(ino));
+        let Some(handle) = handle else {
+            return Err(unlinked);
+        };
+        let meta = match handle.as_ref() {
+            Handle::Read(file) => file.meta.clone(),
+            Handle::Write(file) => match file.state.lock().await.size() {
+                Some(size) => Metadata::file(size, Some(SystemTime::now())),
+                None => return Err(unlinked),
+            },
+            Handle::Dir(_) => return Err(unlinked),
+        };
+        let mut attr = self.attrs.attr(ino, &meta);
+        attr.nlink = 0;
+        Ok(attr)
+    }
+
+    /// Size (through the open upload or a short one of its own), then mode, owner and times, which the core
+    /// stores with the object (or the upload that is open). The kernel has checked who may change what
+    /// (`default_permissions`: only root gives a file away; the owner changes mode and times).
     pub(crate) async fn setattr(
         &self,
         ino: u64,
         size: Option<u64>,
         fh: Option<u64>,
+        mut change: AttrChange,
+        mtime_now: bool,
     ) -> FuseResult<FileAttr> {
         if let Some(len) = size {
             self.truncate(ino, fh, len).await?;
+            // truncate(2) also sets the time to "now", which the new version's commit does anyway.
+            if mtime_now {
+                change.mtime = None;
+            }
+        }
+        if !change.is_empty() {
+            let key = self.key_of(ino)?;
+            let meta = self.fs.set_attributes(&key, &change).await?;
+            return Ok(self.attrs.attr(ino, &meta));
         }
         self.getattr(ino).await
     }
@@ -130,10 +200,50 @@ impl Shared {
         Ok(())
     }
 
-    pub(crate) async fn mkdir(&self, parent: u64, name: &OsStr) -> FuseResult<FileAttr> {
+    pub(crate) async fn mkdir(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        creator: Creator,
+    ) -> FuseResult<FileAttr> {
         let key = self.child_of(parent, name)?;
-        let meta = self.fs.mkdir(&key).await?;
+        let (gid, inherit_sgid) = self.group_for_new(parent, creator).await;
+        let now = SystemTime::now();
+        let mode = (creator.mode & 0o7777) | if inherit_sgid { S_ISGID } else { 0 };
+        let attrs = FileAttrs {
+            mode: Some(mode),
+            uid: Some(creator.uid),
+            gid: Some(gid),
+            mtime: Some(now),
+            ctime: Some(now),
+            ..FileAttrs::default()
+        };
+        let meta = self.fs.mkdir_with(&key, &attrs).await?;
         Ok(self.attrs.attr(self.inodes.lookup(&key), &meta))
+    }
+
+    /// The group of a new entry in `parent`: the parent's when it has the set-group-ID bit (and then a new
+    /// directory gets the bit too), else the creator's. An unreadable parent changes nothing.
+    async fn group_for_new(&self, parent: u64, creator: Creator) -> (u32, bool) {
+        let Ok(parent_key) = self.key_of(parent) else {
+            return (creator.gid, false);
+        };
+        let Ok(meta) = self.fs.stat(&parent_key).await else {
+            return (creator.gid, false);
+        };
+        match meta.attrs.as_deref() {
+            Some(attrs) if attrs.mode.is_some_and(|m| m & S_ISGID != 0) => {
+                (attrs.gid.unwrap_or(self.attrs.owner().1), true)
+            }
+            _ => (creator.gid, false),
+        }
+    }
+
+    /// Gives a file being created its mode and owner.
+    async fn stamp_new(&self, parent: u64, writer: &mut WriteHandle, creator: Creator) {
+        let (gid, _) = self.group_for_new(parent, creator).await;
+        writer.set_mode(creator.mode & 0o7777);
+        writer.set_owner(creator.uid, gid);
     }
 
     pub(crate) async fn unlink(&self, parent: u64, name: &OsStr) -> FuseResult<()> {
@@ -180,7 +290,8 @@ impl Shared {
                 ..Access::default()
             };
             self.fs.access(&key, read).await?;
-            self.read_handle(ino)
+            let meta = self.fs.stat(&key).await?;
+            self.read_handle(ino, meta)
         } else {
             let writer = self.fs.open_write(&key, write_intent(flags)).await?;
             self.write_handle(ino, pid, writer)
@@ -196,44 +307,126 @@ impl Shared {
         name: &OsStr,
         flags: i32,
         pid: u32,
+        creator: Creator,
     ) -> FuseResult<(FileAttr, u64)> {
         let key = self.child_of(parent, name)?;
-        let writer = self.fs.open_write(&key, write_intent(flags)).await?;
+        let mut writer = self.fs.open_write(&key, write_intent(flags)).await?;
+        self.stamp_new(parent, &mut writer, creator).await;
         let meta = self.fs.stat(&key).await?;
         let ino = self.inodes.lookup(&key);
         let handle = if is_read_only_open(flags) {
             // O_RDONLY | O_CREAT: the (empty) file must exist when open returns; the descriptor only reads.
-            writer.close().await?;
-            self.read_handle(ino)
+            let meta = writer.close().await?;
+            self.read_handle(ino, meta)
         } else {
             self.write_handle(ino, pid, writer)
         };
         Ok((self.attrs.attr(ino, &meta), self.handles.insert(handle)))
     }
 
-    /// `mknod`: a regular file is created empty through the core's create path (what `touch` would leave);
-    /// FIFOs, sockets and devices cannot be stored in a bucket.
-    pub(crate) async fn mknod(&self, parent: u64, name: &OsStr, mode: u32) -> FuseResult<FileAttr> {
+    /// `mknod`: a regular file is created empty through the core's create path (what `touch` would leave); a
+    /// FIFO, socket or device node is stored as s3fs stores one (an empty object whose mode says what it is; the
+    /// kernel gives it its meaning).
+    pub(crate) async fn mknod(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        creator: Creator,
+        rdev: u32,
+    ) -> FuseResult<FileAttr> {
         let key = self.child_of(parent, name)?;
         // The kernel sends S_IFREG for a plain file; 0 means the same to mknod(2).
-        let kind = mode & libc::S_IFMT;
+        let kind = creator.mode & libc::S_IFMT;
         if kind != libc::S_IFREG && kind != 0 {
-            return Err(FuseError::refused(
-                Refusal::NodeType,
-                format!(
-                    "{}: only regular files and directories can be stored (mknod of type {kind:#o})",
-                    key.display()
-                ),
-            ));
+            let (gid, _) = self.group_for_new(parent, creator).await;
+            let meta = self
+                .fs
+                .mknod(&key, kind, creator.mode, rdev, Some((creator.uid, gid)))
+                .await?;
+            return Ok(self.attrs.attr(self.inodes.lookup(&key), &meta));
         }
-        let writer = self.fs.open_write(&key, WriteIntent::CreateNew).await?;
+        let mut writer = self.fs.open_write(&key, WriteIntent::CreateNew).await?;
+        self.stamp_new(parent, &mut writer, creator).await;
         let meta = writer.close().await?;
         Ok(self.attrs.attr(self.inodes.lookup(&key), &meta))
     }
 
-    fn read_handle(&self, ino: u64) -> Handle {
+    /// A symbolic link, stored as s3fs stores one (an object whose body is the target).
+    pub(crate) async fn symlink(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        target: &[u8],
+        creator: Creator,
+    ) -> FuseResult<FileAttr> {
+        let key = self.child_of(parent, name)?;
+        let (gid, _) = self.group_for_new(parent, creator).await;
+        let meta = self
+            .fs
+            .symlink(&key, target, Some((creator.uid, gid)))
+            .await?;
+        Ok(self.attrs.attr(self.inodes.lookup(&key), &meta))
+    }
+
+    pub(crate) async fn readlink(&self, ino: u64) -> FuseResult<Bytes> {
+        Ok(self.fs.readlink(&self.key_of(ino)?).await?)
+    }
+
+    /// The value of an extended attribute; the kernel's own namespaces are not kept, so such a name is answered
+    /// at once (the kernel asks for `security.capability` before writes, `ls` for ACLs).
+    pub(crate) async fn getxattr(&self, ino: u64, name: &OsStr) -> FuseResult<Vec<u8>> {
+        let name = xattr_name(name)?;
+        if !crate::bucketfs::object_meta::is_kept_xattr(name) {
+            return Err(FuseError::refused(
+                Refusal::NoXattr,
+                format!("no extended attribute {name:?} (the kernel's namespaces are not kept)"),
+            ));
+        }
+        Ok(self.fs.get_xattr(&self.key_of(ino)?, name).await?)
+    }
+
+    /// The names of the extended attributes, each followed by a NUL, as listxattr(2) returns them.
+    pub(crate) async fn listxattr(&self, ino: u64) -> FuseResult<Vec<u8>> {
+        let names = self.fs.list_xattrs(&self.key_of(ino)?).await?;
+        let mut list = Vec::new();
+        for name in names {
+            list.extend_from_slice(name.as_bytes());
+            list.push(0);
+        }
+        Ok(list)
+    }
+
+    pub(crate) async fn setxattr(
+        &self,
+        ino: u64,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+    ) -> FuseResult<()> {
+        let name = xattr_name(name)?;
+        let how = if flags & libc::XATTR_CREATE != 0 {
+            XattrWrite::Create
+        } else if flags & libc::XATTR_REPLACE != 0 {
+            XattrWrite::Replace
+        } else {
+            XattrWrite::Any
+        };
+        self.fs
+            .set_xattr(&self.key_of(ino)?, name, value, how)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn removexattr(&self, ino: u64, name: &OsStr) -> FuseResult<()> {
+        let name = xattr_name(name)?;
+        self.fs.remove_xattr(&self.key_of(ino)?, name).await?;
+        Ok(())
+    }
+
+    fn read_handle(&self, ino: u64, meta: Metadata) -> Handle {
         Handle::Read(ReadFile {
             ino,
+            meta,
             reader: AsyncMutex::new(None),
         })
     }
@@ -251,8 +444,9 @@ impl Shared {
             Handle::Read(file) => file,
             // Reading back through the descriptor that writes (O_RDWR).
             Handle::Write(file) => {
-                let key = self.key_of(file.ino)?;
-                let open_reader = async { Ok(self.fs.open_read(&key).await?) };
+                // The name is needed only once the upload is committed: bytes still in the upload read back
+                // after an unlink too.
+                let open_reader = async { Ok(self.fs.open_read(&self.key_of(file.ino)?).await?) };
                 return file
                     .state
                     .lock()
@@ -312,9 +506,12 @@ impl Shared {
         let Handle::Write(file) = handle.as_ref() else {
             return Ok(());
         };
-        let dying = died_of_signal(pid);
+        let process = process_of(pid);
         let mut state = file.state.lock().await;
-        state.flush(process_of(pid), dying).await
+        // Only the opener's close commits; another process's (a child's close-on-exec among them) is not asked
+        // about its health at all.
+        let dying = state.is_opener(process) && died_of_signal(pid).await;
+        state.flush(process, dying).await
     }
 
     pub(crate) async fn fsync(&self, fh: u64) -> FuseResult<()> {
@@ -384,6 +581,7 @@ impl Shared {
                     1,
                     ".",
                     &self.attrs.attr(dir.ino, &Metadata::directory()),
+                    false,
                 ),
                 1 => {
                     let parent = self.inodes.parent_of(dir.ino);
@@ -392,6 +590,7 @@ impl Shared {
                         2,
                         "..",
                         &self.attrs.attr(parent, &Metadata::directory()),
+                        false,
                     )
                 }
                 _ => {
@@ -407,6 +606,10 @@ impl Shared {
                         Err(e) => return Err(e),
                     }
                     let entry = &state.entries[at];
+                    // A file's listing data (size, time; default mode and owner unless its stored attributes
+                    // are known) may be kept, so `ls -l` makes no request per entry. A directory's may not when
+                    // its attributes are unknown: its mode guards what is below it, and a stat of it is cheap.
+                    let trusted = !entry.meta.is_dir() || entry.meta.attrs.is_some();
                     // A name the listing gave cannot fail to join; such an entry is skipped all the same.
                     let Ok(key) = dir_key.join(&entry.name) else {
                         index += 1;
@@ -418,6 +621,7 @@ impl Shared {
                             index + 1,
                             &entry.name,
                             &self.attrs.attr(ino, &entry.meta),
+                            trusted,
                         )
                     })
                 }
@@ -445,6 +649,16 @@ impl Shared {
         }
         Ok(())
     }
+}
+
+/// Extended attribute names are kept as text.
+fn xattr_name(name: &OsStr) -> FuseResult<&str> {
+    name.to_str().ok_or_else(|| {
+        FuseError::refused(
+            Refusal::NotUtf8,
+            format!("the attribute name {name:?} is not UTF-8"),
+        )
+    })
 }
 
 /// Makes sure entry `at` has been fetched; false when the listing ends before it.

@@ -19,6 +19,7 @@ pub struct FaultRule {
 #[derive(Debug, Clone, Default)]
 pub struct FaultInjector {
     rules: Arc<Mutex<Vec<FaultRule>>>,
+    corruptions: Arc<Mutex<Vec<FaultRule>>>,
     fired: Arc<Mutex<usize>>,
 }
 
@@ -33,7 +34,15 @@ impl FaultInjector {
         }
     }
 
-    /// How many requests were failed so far.
+    /// Matching requests are sent with one byte of their body changed, as a faulty network or proxy would:
+    /// the integrity checks must notice.
+    pub fn add_corruption(&self, rule: FaultRule) {
+        if let Ok(mut rules) = self.corruptions.lock() {
+            rules.push(rule);
+        }
+    }
+
+    /// How many requests were failed (or corrupted) so far.
     pub fn fired(&self) -> usize {
         self.fired.lock().map(|n| *n).unwrap_or(0)
     }
@@ -47,7 +56,16 @@ impl FaultInjector {
 
     /// Whether a request with this method and query fails now (spending one use of the matching rule).
     pub(super) fn should_fail(&self, method: &str, query: &str) -> bool {
-        let Ok(mut rules) = self.rules.lock() else {
+        self.spend(&self.rules, method, query)
+    }
+
+    /// Whether this request's body is damaged on the way (spending one use of the matching rule).
+    pub(crate) fn should_corrupt(&self, method: &str, query: &str) -> bool {
+        self.spend(&self.corruptions, method, query)
+    }
+
+    fn spend(&self, rules: &Mutex<Vec<FaultRule>>, method: &str, query: &str) -> bool {
+        let Ok(mut rules) = rules.lock() else {
             return false;
         };
         let Some(rule) = rules

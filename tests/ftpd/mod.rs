@@ -14,6 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cosftpd::bucketfs::BucketFs;
 use cosftpd::config::Config;
 use cosftpd::daemon::{self, Mode, RunOptions};
 use cosftpd::ftp::server::{FtpServer, ServerContext};
@@ -208,7 +209,7 @@ impl Builder {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let server = runtime.block_on(async {
+        let (server, filesystems) = runtime.block_on(async {
             let options = RunOptions {
                 mode: Mode::Serve,
                 no_check: true,
@@ -220,9 +221,10 @@ impl Builder {
             let context = ServerContext::new(Arc::clone(&config), &accounts, None)
                 .await
                 .expect("server context");
-            FtpServer::start(Arc::new(context))
+            let server = FtpServer::start(Arc::new(context))
                 .await
-                .expect("FTP server start")
+                .expect("FTP server start");
+            (server, accounts.into_iter().map(|a| a.fs).collect())
         });
         let addrs = server.local_addrs().to_vec();
         TestServer {
@@ -233,6 +235,7 @@ impl Builder {
             root,
             cert: cert_files,
             accounts,
+            filesystems,
             _dir: dir,
         }
     }
@@ -250,6 +253,9 @@ pub struct TestServer {
     /// The server's certificate (PEM), when TLS is on.
     pub cert: Option<PathBuf>,
     pub accounts: Vec<Account>,
+    /// Each account's filesystem, the one its FTP sessions use (a test may mount it, as `serve` does; the daemon's
+    /// background tasks drive it, e.g. the upload sweep).
+    filesystems: Vec<BucketFs>,
     _dir: tempfile::TempDir,
 }
 
@@ -274,6 +280,16 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Account `n`'s filesystem: what its FTP sessions see, shared with a mount of it as in `serve`.
+    pub fn fs(&self, n: usize) -> BucketFs {
+        self.filesystems[n].clone()
+    }
+
+    /// The server's runtime, for a mount of an account's filesystem.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.runtime.as_ref().expect("running").handle().clone()
     }
 
     /// `ftp://user:pass@127.0.0.1:PORT/` of the first account.
@@ -328,6 +344,19 @@ impl TestServer {
     }
 
     /// Control connections the server has admitted and not yet ended.
+    /// Runs the sweep of pending uploads of every account once (the daemon runs it at start and periodically).
+    pub fn sweep(&self) -> cosftpd::bucketfs::SweepReport {
+        let runtime = self.runtime.as_ref().expect("runtime");
+        let mut total = cosftpd::bucketfs::SweepReport::default();
+        for fs in &self.filesystems {
+            let report = runtime.block_on(fs.sweep_uploads()).expect("sweep");
+            total.kept += report.kept;
+            total.expired += report.expired;
+            total.failed += report.failed;
+        }
+        total
+    }
+
     pub fn connections(&self) -> usize {
         self.server.as_ref().map_or(0, FtpServer::connections)
     }

@@ -25,6 +25,8 @@ whatever its credentials say. A small WSGI middleware in front of it, in both mo
   - answers ListObjects v1 (GET bucket without list-type=2: COS's only listing, OpenDAL's cos service uses it)
     through moto's ListObjectsV2, because moto's v1 pages only the keys and repeats every CommonPrefix on every
     page; NextMarker is the last key or prefix of a truncated page, even without a delimiter, as on COS.
+  - reports when each multipart upload began in ListMultipartUploads' <Initiated> (moto reports one fixed 2010 date
+    for all of them), so age-based cleanup of uploads can be tested.
   - answers UploadPart, UploadPartCopy and CompleteMultipartUpload for an upload that does not exist (never
     created, aborted, completed) with 404 NoSuchUpload, as S3 and COS do; moto itself raises a KeyError there and
     answers 500.
@@ -79,9 +81,11 @@ import io
 import ipaddress
 import logging
 import os
+import re
 import signal
 import sys
 import threading
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
@@ -194,8 +198,36 @@ class Middleware:
     def __init__(self, app, cos):
         self.app = app
         self.cos = cos
+        # Upload id → when CreateMultipartUpload answered (see `__call__`).
+        self.initiated = {}
 
     def __call__(self, environ, start_response):
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        method = environ.get("REQUEST_METHOD")
+        if "uploads" not in query or method not in ("POST", "GET"):
+            return self.dispatch(environ, start_response)
+        # moto reports the same `Initiated` time (2010-11-10) for every multipart upload; S3 and COS report when
+        # each began, and age-based cleanup depends on it. Remember when each upload was created, and say so.
+        status, headers, body = call_app(self.dispatch, environ)
+        if method == "POST" and status.startswith("200"):
+            for upload_id in re.findall(rb"<UploadId>([^<]*)</UploadId>", body):
+                self.initiated[upload_id] = time.time()
+        elif method == "GET" and status.startswith("200"):
+            body = re.sub(rb"<Upload>.*?</Upload>", self.with_initiated, body, flags=re.S)
+            headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers]
+        start_response(status, headers)
+        return [body]
+
+    def with_initiated(self, match):
+        upload = match.group(0)
+        found = re.search(rb"<UploadId>([^<]*)</UploadId>", upload)
+        at = self.initiated.get(found.group(1)) if found else None
+        if at is None:
+            return upload
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)).encode() + b".000Z"
+        return re.sub(rb"<Initiated>[^<]*</Initiated>", b"<Initiated>" + stamp + b"</Initiated>", upload)
+
+    def dispatch(self, environ, start_response):
         # moto answers 403 to a GET of a private object by a request without Authorization (it emulates anonymous
         # access); this server ignores auth, so every request counts as signed.
         environ.setdefault("HTTP_AUTHORIZATION", UNSIGNED_AUTHORIZATION)

@@ -43,6 +43,10 @@ impl PartBuffer {
         self.start + self.data.len() as u64
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.data.len()
+    }
+
     pub(super) fn is_full(&self) -> bool {
         self.data.len() >= self.limit
     }

@@ -16,7 +16,11 @@
 //! the handle follows its entry in the writer table, so the commit goes to the new name, or nowhere.
 
 mod buffer;
+mod resume;
 mod upload;
+
+pub(crate) use resume::PendingIndex;
+pub use resume::{sweep_interval, SweepReport};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,12 +30,14 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use tracing::{debug, info, instrument, warn};
 
+use super::digest::{AlgorithmSet, Digests, HashWorker, Hasher};
 use super::error::{FsError, FsErrorKind, FsResult};
 use super::leases::{HeldLease, LeaseSlot, WriterLeases};
+use super::object_meta::{AttrChange, FileAttrs};
 use super::path::Key;
-use super::types::Metadata;
+use super::types::{FileKind, Metadata};
 use super::BucketFs;
-use crate::storage::objects::{ObjectMeta, Overwrite};
+use crate::storage::objects::{Committed, ObjectHead, ObjectMeta, Overwrite};
 use buffer::PartBuffer;
 use upload::MultipartUpload;
 
@@ -73,6 +79,9 @@ pub(crate) struct WriterEntry {
     gone: tokio::sync::Notify,
     /// The cluster-wide lease of the name (see `bucketfs::leases`); empty on a single node.
     lease: LeaseSlot,
+    /// The attributes the commit gives the object (mode, owner, times, extended attributes): inherited from the
+    /// old version, changed while the file is open (`chmod`, `utimens`, FTP `MFMT` from another session).
+    attrs: Mutex<FileAttrs>,
 }
 
 impl WriterEntry {
@@ -83,6 +92,15 @@ impl WriterEntry {
     pub(crate) fn size(&self) -> u64 {
         self.size.load(Ordering::Relaxed)
     }
+
+    /// The attributes the object will be committed with.
+    pub(crate) fn attrs(&self) -> FileAttrs {
+        self.attrs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn update_attrs<T>(&self, change: impl FnOnce(&mut FileAttrs) -> T) -> T {
+        change(&mut self.attrs.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// Files being written now, by name.
@@ -91,13 +109,35 @@ pub(crate) struct WriterTable {
     entries: Mutex<HashMap<Key, Arc<WriterEntry>>>,
     /// The other nodes' say (see `bucketfs::leases`); `None`: this process alone decides.
     leases: Option<Arc<dyn WriterLeases>>,
+    /// Names being renamed now: writers at or under them wait to commit until the rename has moved them, so a
+    /// commit never lands under the old name behind the rename's back (after it listed what to move).
+    renaming: Mutex<Vec<Key>>,
+    /// Woken when a rename ends.
+    renamed: tokio::sync::Notify,
+}
+
+/// A rename in progress (`WriterTable::begin_rename`); dropping it lets the writers it held commit.
+pub(crate) struct RenameGuard<'a> {
+    table: &'a WriterTable,
+    from: Key,
+}
+
+impl Drop for RenameGuard<'_> {
+    fn drop(&mut self) {
+        let mut renaming = self.table.renaming_lock();
+        if let Some(i) = renaming.iter().position(|k| *k == self.from) {
+            renaming.swap_remove(i);
+        }
+        drop(renaming);
+        self.table.renamed.notify_waiters();
+    }
 }
 
 impl WriterTable {
     pub(crate) fn new(leases: Option<Arc<dyn WriterLeases>>) -> Self {
         Self {
-            entries: Mutex::default(),
             leases,
+            ..Self::default()
         }
     }
 
@@ -156,16 +196,71 @@ impl WriterTable {
             committing: AtomicBool::new(false),
             gone: tokio::sync::Notify::new(),
             lease: LeaseSlot::default(),
+            attrs: Mutex::new(FileAttrs::default()),
         });
         entries.insert(key.clone(), Arc::clone(&entry));
         Ok(Some(entry))
     }
 
-    /// The writer starts its commit: from now on nobody takes its name over, they wait for it.
-    fn begin_commit(&self, entry: &WriterEntry) {
-        let _entries = self.lock();
-        entry.idle.store(false, Ordering::Relaxed);
-        entry.committing.store(true, Ordering::Relaxed);
+    fn renaming_lock(&self) -> MutexGuard<'_, Vec<Key>> {
+        self.renaming.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The writer starts its commit: from now on nobody takes its name over, they wait for it. While its name
+    /// (or a directory above it) is being renamed, it waits for the rename to move it first.
+    async fn begin_commit(&self, entry: &WriterEntry) {
+        loop {
+            let renamed = self.renamed.notified();
+            tokio::pin!(renamed);
+            renamed.as_mut().enable();
+            {
+                let _entries = self.lock();
+                let key = entry.key();
+                if !self
+                    .renaming_lock()
+                    .iter()
+                    .any(|from| key.starts_with(from))
+                {
+                    entry.idle.store(false, Ordering::Relaxed);
+                    entry.committing.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+            renamed.await;
+        }
+    }
+
+    /// A rename of `from` (a file or a directory) begins: commits at or under it that are under way finish
+    /// first, and new ones wait until the guard is dropped (after `rename` moved them).
+    pub(crate) async fn begin_rename(&self, from: &Key) -> RenameGuard<'_> {
+        {
+            let _entries = self.lock();
+            self.renaming_lock().push(from.clone());
+        }
+        let guard = RenameGuard {
+            table: self,
+            from: from.clone(),
+        };
+        loop {
+            let committing = self
+                .lock()
+                .values()
+                .find(|e| e.committing.load(Ordering::Relaxed) && e.key().starts_with(from))
+                .map(Arc::clone);
+            let Some(entry) = committing else {
+                return guard;
+            };
+            let gone = entry.gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            if !self
+                .get(&entry.key())
+                .is_some_and(|e| Arc::ptr_eq(&e, &entry))
+            {
+                continue;
+            }
+            gone.await;
+        }
     }
 
     fn unregister(&self, entry: &Arc<WriterEntry>) {
@@ -268,8 +363,20 @@ pub struct WriteHandle {
     upload: Option<MultipartUpload>,
     /// Whether anything was written or truncated (a handle that changed nothing commits nothing).
     changed: bool,
-    /// The modification time the object will carry; `None` is the time of the commit.
-    mtime: Option<SystemTime>,
+    /// The metadata the multipart upload was created with: if the attributes change before the commit, the
+    /// completed object gets the new ones by a copy onto itself. `None` for an upload resumed from an earlier
+    /// session (created with the metadata of then): the commit replaces it.
+    upload_meta: Option<ObjectMeta>,
+    /// The attributes at the open (inherited from the old version), to tell whether they changed since.
+    attrs_at_open: FileAttrs,
+    /// A client that can resume (FTP) writes this: a store failure keeps the upload for resume instead of
+    /// aborting it.
+    resumable: bool,
+    /// Hashes the parts sent so far, in order (started with the first part of a multipart upload).
+    hasher: Option<HashWorker>,
+    /// Whether every byte of the file passes through this handle, so that its digests are the file's (not after
+    /// a server-side copy of old bytes, or a resume).
+    hashes_whole_file: bool,
     /// Set by a failed or refused operation and by close/abort: nothing more happens.
     finished: bool,
 }
@@ -286,16 +393,40 @@ impl BucketFs {
         if let Some(parent) = key.parent() {
             self.require_dir(&parent).await?;
         }
-        let existing = match self.lookup_key(key).await? {
+        let (existing, inherited) = match self.lookup_key(key).await? {
             Some(meta) if meta.is_dir() => {
                 return Err(FsError::new(
                     FsErrorKind::IsADirectory,
                     format!("{}: is a directory", key.display()),
                 ))
             }
-            Some(meta) => Some(meta.size),
-            None => None,
+            Some(meta) => (Some(meta.size), self.inherited_attrs(key, meta).await?),
+            None => (None, FileAttrs::default()),
         };
+        // An upload kept for resume is continued by REST n + STOR at its durable size, or by APPE.
+        let resumable = match intent {
+            WriteIntent::ResumeAt(1..) | WriteIntent::Append
+                if self.writers().get(key).is_none() =>
+            {
+                self.find_resumable(key).await?
+            }
+            _ => None,
+        };
+        if let Some(resumable) = resumable {
+            return self
+                .resume_write(key, intent, existing, inherited, resumable)
+                .await;
+        }
+        if matches!(
+            intent,
+            WriteIntent::Replace | WriteIntent::ResumeAt(0) | WriteIntent::CreateNew
+        ) && self.pending().remove(key)
+        {
+            // A fresh upload from byte 0 replaces an upload kept for resume.
+            if let Err(e) = self.discard_pending(key).await {
+                warn!(path = %key.display(), error = %e, "discarding the upload kept for resume failed");
+            }
+        }
         let base = match (intent, existing) {
             (WriteIntent::CreateNew, Some(_)) => {
                 return Err(FsError::new(
@@ -345,19 +476,89 @@ impl BucketFs {
             _ => 0,
         };
         let entry = self.writers().register(key, start).await?;
+        entry.update_attrs(|attrs| *attrs = inherited.clone());
+        if existing.is_none() {
+            self.entry_changed(key);
+        }
         let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
         Ok(WriteHandle {
             fs: self.clone(),
             entry,
             upload_key: None,
-            base,
             old_len: start,
+            base,
             overwrite,
             buffer: PartBuffer::new(0, part_size),
             upload: None,
             // An O_TRUNC of an existing file, or a new file, is a change even if nothing is written.
             changed: matches!(base, Base::Empty),
-            mtime: None,
+            upload_meta: None,
+            attrs_at_open: inherited,
+            resumable: false,
+            hasher: None,
+            hashes_whole_file: true,
+            finished: false,
+        })
+    }
+
+    /// Continues an upload kept for resume at its durable size (REST n + STOR with n the durable size, or APPE).
+    async fn resume_write(
+        &self,
+        key: &Key,
+        intent: WriteIntent,
+        existing: Option<u64>,
+        inherited: FileAttrs,
+        resumable: resume::Resumable,
+    ) -> FsResult<WriteHandle> {
+        let durable = resumable.durable;
+        if let WriteIntent::ResumeAt(n) = intent {
+            if n != durable {
+                return Err(FsError::new(
+                    FsErrorKind::InvalidOffset,
+                    format!(
+                        "{}: cannot resume at byte {n}: the interrupted upload of this file holds {durable} bytes; \
+                         resume at {durable} (REST {durable}), or send the whole file again",
+                        key.display()
+                    ),
+                ));
+            }
+        }
+        // The upload will replace the object of that name, if there is one.
+        if existing.is_some_and(|n| n > 0) {
+            self.policy().check_destroy("overwrite", &key.display())?;
+        }
+        let overwrite = if existing.is_none() && !self.policy().delete_enable {
+            Overwrite::Forbid
+        } else {
+            Overwrite::Allow
+        };
+        let entry = self.writers().register(key, durable).await?;
+        entry.update_attrs(|attrs| *attrs = inherited.clone());
+        self.pending().remove(key);
+        let part_size = usize::try_from(self.settings().part_size).unwrap_or(usize::MAX);
+        let upload = MultipartUpload::resume(
+            self.objects(),
+            key.as_str(),
+            resumable.id,
+            resumable.parts,
+            self.settings().upload_concurrency,
+        );
+        info!(path = %key.display(), durable, "resuming an interrupted upload");
+        Ok(WriteHandle {
+            fs: self.clone(),
+            entry,
+            upload_key: Some(key.clone()),
+            old_len: 0,
+            base: Base::Empty,
+            overwrite,
+            buffer: PartBuffer::new(durable, part_size),
+            upload: Some(upload),
+            changed: true,
+            upload_meta: None,
+            attrs_at_open: inherited,
+            resumable: true,
+            hasher: None,
+            hashes_whole_file: false,
             finished: false,
         })
     }
@@ -418,10 +619,92 @@ impl WriteHandle {
         self.entry.idle.store(idle, Ordering::Relaxed);
     }
 
+    /// Says that the client can resume this upload (FTP REST/APPE): a broken connection or a store failure then
+    /// keeps the upload in the store (see `suspend`) instead of aborting it, when `upload_resume_ttl` allows.
+    pub fn set_resumable(&mut self, resumable: bool) {
+        self.resumable = resumable;
+    }
+
+    /// The client went away (or the store failed) mid-upload: keep what is in the store for a later resume. The
+    /// part in memory is sent first when the store accepts it as a part (at least the store's smallest part),
+    /// so at most that much is sent again. Returns the durable size, or `None` when nothing was kept (resume
+    /// off, nothing stored yet: then it is as `abort`).
+    pub async fn suspend(mut self) -> Option<u64> {
+        self.finished = true;
+        let keep = self.fs.resume_enabled() && !self.entry.unlinked.load(Ordering::Relaxed);
+        let Some(mut upload) = self.upload.take().filter(|_| keep) else {
+            if let Some(upload) = self.upload.take() {
+                upload.abort().await;
+            }
+            self.fs.writers().unregister(&self.entry);
+            return None;
+        };
+        if self.buffer.len() as u64 >= self.fs.objects().limits().min_part {
+            let (bytes, memory) = self.buffer.take();
+            if let Err(e) = upload.send_part(bytes, memory).await {
+                debug!(error = %e, "the last part before a suspend failed; resuming before it");
+            }
+        }
+        let durable = upload.suspend().await;
+        let key = self.upload_key.clone().unwrap_or_else(|| self.key());
+        self.fs.writers().unregister(&self.entry);
+        if durable == 0 {
+            // Nothing useful is stored: leave nothing behind.
+            let _ = self.fs.discard_pending(&key).await;
+            return None;
+        }
+        self.fs
+            .pending()
+            .insert(&key, durable, Some(SystemTime::now()));
+        info!(path = %key.display(), durable, "upload interrupted; kept for resume");
+        Some(durable)
+    }
+
     /// Sets the modification time the object is committed with (FTP MFMT before the upload ends, `utimens` on
     /// the mount); by default it is the time of the commit.
     pub fn set_mtime(&mut self, mtime: SystemTime) {
-        self.mtime = Some(mtime);
+        self.set_attributes(&AttrChange {
+            mtime: Some(mtime),
+            ..AttrChange::default()
+        });
+    }
+
+    /// Sets the permission bits the object is committed with (the create mode of `open`, `mknod`).
+    pub fn set_mode(&mut self, mode: u32) {
+        self.set_attributes(&AttrChange {
+            mode: Some(mode),
+            ..AttrChange::default()
+        });
+        self.created_with_attrs();
+    }
+
+    /// Sets the owner the object is committed with (the creating user on the mount).
+    pub fn set_owner(&mut self, uid: u32, gid: u32) {
+        self.set_attributes(&AttrChange {
+            uid: Some(uid),
+            gid: Some(gid),
+            ..AttrChange::default()
+        });
+        self.created_with_attrs();
+    }
+
+    /// The attributes of the creation are part of the open, not a change made through the descriptor: a close
+    /// that wrote nothing still waits for the last reference (`dd` opens its output, moves the descriptor and
+    /// closes the first one before it writes).
+    fn created_with_attrs(&mut self) {
+        self.attrs_at_open = self.entry.attrs();
+    }
+
+    /// Whether the attributes changed since the open (`touch` sets the times through a descriptor it never
+    /// writes to: its close should store them, not wait for the release).
+    pub fn attrs_changed(&self) -> bool {
+        self.entry.attrs() != self.attrs_at_open
+    }
+
+    /// Changes the attributes the object is committed with (see [`BucketFs::set_attributes`]).
+    pub fn set_attributes(&mut self, change: &AttrChange) {
+        let now = SystemTime::now();
+        self.entry.update_attrs(|attrs| attrs.apply(change, now));
     }
 
     /// Appends `data` at the current end.
@@ -445,8 +728,9 @@ impl WriteHandle {
     }
 
     /// Reads back bytes written through this handle (or kept from the old file): what is still in memory, and the
-    /// old object's bytes that are still the file's. Bytes already sent to the store as parts of the upload
-    /// cannot be read until the commit.
+    /// old object's bytes that are still the file's (read from the store, also after a big file's old bytes were
+    /// copied into the upload). New bytes already sent to the store as parts of the upload cannot be read until
+    /// the commit.
     pub async fn read_at(&mut self, offset: u64, len: u32) -> FsResult<Bytes> {
         self.ensure_open()?;
         let end = (offset + u64::from(len)).min(self.size());
@@ -459,6 +743,10 @@ impl WriteHandle {
         if offset >= self.buffer.start() {
             let held = self.buffer.read_at(offset, (end - offset) as usize);
             return Ok(Bytes::copy_from_slice(held));
+        }
+        if offset < self.old_len && self.buffer.start() >= self.old_len {
+            // The old object's bytes, copied into the upload server-side: unchanged, and still in the store.
+            return self.read_old(offset, end.min(self.old_len) - offset).await;
         }
         Err(FsError::new(
             FsErrorKind::Unsupported,
@@ -475,7 +763,7 @@ impl WriteHandle {
     pub async fn close(mut self) -> FsResult<Metadata> {
         self.ensure_open()?;
         self.finished = true;
-        self.fs.writers().begin_commit(&self.entry);
+        self.fs.writers().begin_commit(&self.entry).await;
         let result = self.commit().await;
         // Given back before the reply, so a writer on another node may start as soon as this one is answered.
         self.entry.lease.release().await;
@@ -591,11 +879,25 @@ impl WriteHandle {
                     self.buffer.start()
                 )));
             }
-            if len > self.buffer.start() + self.fs.settings().part_size {
-                return Err(self.invalid_offset(format!(
-                    "truncate to {len}: an object can only grow by writing ({} bytes now)",
-                    self.size()
-                )));
+            let limit = self.fs.settings().single_file_max_size;
+            if len > limit {
+                return Err(FsError::new(
+                    FsErrorKind::TooLarge,
+                    format!(
+                        "{}: truncate to {len}: over the size limit of {limit} bytes (single_file_max_size)",
+                        self.key().display()
+                    ),
+                ));
+            }
+            // Growing past this part: it is completed with zeros and sent, as for a write past it (a sparse file
+            // is stored with its holes as zeros).
+            while len > self.buffer.start() + self.fs.settings().part_size {
+                let part_end = self.buffer.start() + self.fs.settings().part_size;
+                let whole_parts = self.upload.is_some();
+                self.buffer
+                    .truncate(part_end, self.fs.budget(), whole_parts)
+                    .await;
+                self.send_buffer().await?;
             }
             let whole_parts = self.upload.is_some();
             self.buffer
@@ -618,6 +920,8 @@ impl WriteHandle {
             self.buffer.write_at(0, &old, self.fs.budget(), false).await;
             return Ok(());
         }
+        // The old bytes are copied inside the store: the digests of the new file are computed later, from the store.
+        self.hashes_whole_file = false;
         let upload = self.start_upload().await?;
         // Parts but the last must be at least the store's minimum: split evenly.
         let count = size.div_ceil(MAX_COPY_PART);
@@ -660,6 +964,7 @@ impl WriteHandle {
         if self.upload.is_none() {
             let key = self.key();
             let meta = self.object_meta(&key);
+            self.upload_meta = Some(meta.clone());
             let upload = MultipartUpload::create(
                 self.fs.objects(),
                 key.as_str(),
@@ -681,6 +986,7 @@ impl WriteHandle {
     async fn send_buffer(&mut self) -> FsResult<()> {
         let key = self.key();
         let (bytes, memory) = self.buffer.take();
+        self.hash(&bytes);
         let upload = self.start_upload().await?;
         upload
             .send_part(bytes, memory)
@@ -699,41 +1005,146 @@ impl WriteHandle {
             return Ok(Metadata::file(self.size(), Some(SystemTime::now())));
         }
         if !self.changed {
-            // Nothing written: the file stays as it was.
-            return match self.fs.stat_store(&key).await? {
-                Some(meta) => Ok(meta),
-                None => Err(FsError::not_found(&key.display())),
-            };
+            // Nothing written: the bytes stay as they were; attributes changed while it was open (`touch`
+            // opens the file and sets the times through the descriptor) are stored.
+            return self.fs.store_attrs(&key, &self.entry.attrs()).await;
         }
         if let Base::Old(n) = self.base {
             self.load_old(n).await?;
         }
         let size = self.size();
         let context = format!("close {}", key.display());
+        let meta = self.object_meta(&key);
         let committed = match self.upload.take() {
             None => {
                 let (bytes, _memory) = self.buffer.take();
-                let meta = self.object_meta(&key);
-                self.fs
+                let (digests, md5) =
+                    digests_of(&bytes, self.fs.digest_set(), self.crc64_wanted()).await;
+                // The attributes and the digests share the object's user metadata.
+                let mut meta = meta.clone();
+                meta.user.extend(digests.to_user_meta());
+                let committed = self
+                    .fs
                     .objects()
-                    .put(key.as_str(), bytes, &meta, self.overwrite)
+                    .put_checked(key.as_str(), bytes, &meta, self.overwrite, Some(md5))
                     .await
-                    .map_err(|e| self.commit_error(&context, e))?
+                    .map_err(|e| self.commit_error(&context, e))?;
+                // A store that ignores Content-MD5 still names the MD5 of what it stored in the ETag.
+                if committed.checksums.md5.is_some_and(|theirs| theirs != md5) {
+                    return Err(self
+                        .damaged(&key, "its ETag is not the MD5 of what was sent")
+                        .await);
+                }
+                self.check_crc64(&key, committed.checksums.crc64ecma, digests.crc64)
+                    .await?;
+                committed
             }
             Some(upload) => {
                 let (bytes, _memory) = self.buffer.take();
+                self.hash(&bytes);
                 let upload_key = self.upload_key.clone().unwrap_or_else(|| key.clone());
                 let result = upload.complete(Some(bytes), self.overwrite).await;
-                let committed = result.map_err(|e| self.commit_error(&context, e))?;
+                let mut committed = result.map_err(|e| self.commit_error(&context, e))?;
+                let digests = match self.hasher.take() {
+                    Some(hasher) if self.hashes_whole_file => hasher.finish().await,
+                    _ => None,
+                };
+                self.check_crc64(
+                    &upload_key,
+                    committed.checksums.crc64ecma,
+                    digests.as_ref().and_then(|d| d.crc64),
+                )
+                .await?;
+                // Attributes changed after the upload began go in first; the digests are added to that version
+                // (a copy onto itself changes the ETag they are conditional on).
+                if self.upload_meta.as_ref() != Some(&meta) {
+                    committed = self
+                        .replace_committed_meta(&upload_key, size, committed, &meta)
+                        .await?;
+                }
                 if upload_key != key {
                     self.move_committed(&upload_key, &key).await?;
                 }
+                // A multipart upload's metadata was fixed when it began: the digests are added afterwards.
+                keep_digests_later(&self.fs, &key, committed.etag.clone(), digests);
                 committed
             }
         };
-        let mut meta = Metadata::file(size, Some(self.mtime.unwrap_or_else(SystemTime::now)));
-        meta.etag = committed.etag;
-        Ok(meta)
+        Ok(committed_metadata(size, &meta, committed))
+    }
+
+    /// The attributes changed after the multipart upload was created (`cp -p` sets the times after writing): the
+    /// completed object gets them by a copy onto itself.
+    async fn replace_committed_meta(
+        &self,
+        key: &Key,
+        size: u64,
+        committed: Committed,
+        meta: &ObjectMeta,
+    ) -> FsResult<Committed> {
+        let current = ObjectHead {
+            size,
+            etag: committed.etag.clone(),
+            last_modified: committed.last_modified,
+            meta: self.upload_meta.clone().unwrap_or_default(),
+            checksums: committed.checksums.clone(),
+        };
+        self.fs
+            .objects()
+            .replace_metadata(key.as_str(), &current, meta)
+            .await
+            .map_err(|e| FsError::store(&format!("set the attributes of {}", key.display()), e))
+    }
+
+    /// Feeds bytes leaving the part in memory to the hasher (started on first use; not at all when nothing is to
+    /// be computed).
+    fn hash(&mut self, bytes: &Bytes) {
+        if !self.hashes_whole_file {
+            return;
+        }
+        let set = self.fs.digest_set();
+        let crc64 = self.crc64_wanted();
+        if set.is_empty() && !crc64 {
+            return;
+        }
+        self.hasher
+            .get_or_insert_with(|| HashWorker::start(set, crc64))
+            .feed(bytes.clone());
+    }
+
+    /// COS reports the CRC-64 of what it stored: computing ours lets the two be compared.
+    fn crc64_wanted(&self) -> bool {
+        self.fs.objects().reports_crc64()
+    }
+
+    /// Compares the store's CRC-64 of the committed object with the one of the bytes streamed.
+    async fn check_crc64(&self, key: &Key, store: Option<u64>, ours: Option<u64>) -> FsResult<()> {
+        match (store, ours) {
+            (Some(store), Some(ours)) if store != ours => Err(self
+                .damaged(
+                    key,
+                    &format!("the store's CRC-64 is {store}, the bytes sent had {ours}"),
+                )
+                .await),
+            _ => Ok(()),
+        }
+    }
+
+    /// The committed object differs from what was sent: it is deleted (a damaged object is never left in the
+    /// store), and the upload fails. An object it replaced is gone too (the store had replaced it already).
+    async fn damaged(&self, key: &Key, why: &str) -> FsError {
+        warn!(path = %key.display(), "{why}: the object is deleted");
+        if let Err(e) = self.fs.op().delete(key.as_str()).await {
+            warn!(path = %key.display(), error = %e, "deleting the damaged object failed");
+        }
+        self.fs.cache().forget_tree(key);
+        FsError::new(
+            FsErrorKind::Store,
+            format!(
+                "{}: the bytes were damaged on the way to the store ({why}); nothing was kept",
+                key.display()
+            ),
+        )
     }
 
     /// A failed commit: the upload is gone (the store aborts it or it was never made); the reason is told.
@@ -756,8 +1167,7 @@ impl WriteHandle {
     async fn move_committed(&self, from: &Key, to: &Key) -> FsResult<()> {
         let context = format!("move {} to {}", from.display(), to.display());
         self.fs
-            .op()
-            .copy(from.as_str(), to.as_str())
+            .copy_object(from.as_str(), to.as_str())
             .await
             .map_err(|e| FsError::store(&context, e))?;
         self.fs
@@ -769,7 +1179,8 @@ impl WriteHandle {
         Ok(())
     }
 
-    /// What the new object carries besides its bytes: the content type its name suggests and the time.
+    /// What the new object carries besides its bytes: the content type its name suggests and the file's
+    /// attributes (see `object_meta.rs`); the times are those of the first call, when not set.
     fn object_meta(&self, key: &Key) -> ObjectMeta {
         let mut meta = ObjectMeta {
             content_type: mime_guess::from_path(key.as_str())
@@ -777,11 +1188,13 @@ impl WriteHandle {
                 .map(|m| m.essence_str().to_string()),
             ..ObjectMeta::default()
         };
-        let mtime = self.mtime.unwrap_or_else(SystemTime::now);
-        if let Ok(since) = mtime.duration_since(SystemTime::UNIX_EPOCH) {
-            meta.user
-                .insert("mtime".to_string(), since.as_secs().to_string());
-        }
+        let now = SystemTime::now();
+        let attrs = self.entry.update_attrs(|attrs| {
+            attrs.mtime.get_or_insert(now);
+            attrs.ctime.get_or_insert(now);
+            attrs.clone()
+        });
+        attrs.write_user_metadata(FileKind::File, self.fs.time_format(), &mut meta.user);
         meta
     }
 
@@ -802,13 +1215,35 @@ impl WriteHandle {
     /// not, so committing what came before would store a wrong file. The upload is aborted; `close` then fails
     /// and the old object (if any) stays as it was.
     async fn spend_on_error(&mut self, result: FsResult<()>) -> FsResult<()> {
-        if result.is_err() && !self.finished {
-            self.finished = true;
-            if let Some(upload) = self.upload.take() {
-                upload.abort().await;
-            }
-            self.fs.writers().unregister(&self.entry);
+        let Err(e) = &result else {
+            return result;
+        };
+        if self.finished {
+            return result;
         }
+        self.finished = true;
+        let store_failure = matches!(
+            e.kind(),
+            FsErrorKind::Store | FsErrorKind::RateLimited | FsErrorKind::StoreDenied
+        );
+        match self.upload.take() {
+            // What the store holds can be resumed by a client that can (FTP); the failure is told as usual.
+            Some(upload) if self.resumable && store_failure && self.fs.resume_enabled() => {
+                let durable = upload.suspend().await;
+                let key = self.upload_key.clone().unwrap_or_else(|| self.key());
+                if durable > 0 {
+                    self.fs
+                        .pending()
+                        .insert(&key, durable, Some(SystemTime::now()));
+                    info!(path = %key.display(), durable, "upload failed; kept for resume");
+                } else {
+                    let _ = self.fs.discard_pending(&key).await;
+                }
+            }
+            Some(upload) => upload.abort().await,
+            None => {}
+        }
+        self.fs.writers().unregister(&self.entry);
         result
     }
 
@@ -819,6 +1254,47 @@ impl WriteHandle {
             format!("{}: {message}", self.key().display()),
         )
     }
+}
+
+/// The digests of a whole file in one buffer, and its MD5 (sent as Content-MD5 and compared with the ETag). A
+/// buffer of more than a MiB is hashed off the async runtime.
+async fn digests_of(bytes: &Bytes, set: AlgorithmSet, crc64: bool) -> (Digests, [u8; 16]) {
+    let hash = {
+        let bytes = bytes.clone();
+        move || {
+            let mut hasher = Hasher::new(set, crc64);
+            hasher.update(&bytes);
+            (hasher.finish(), super::digest::md5(&bytes))
+        }
+    };
+    if bytes.len() <= 1024 * 1024 {
+        return hash();
+    }
+    let fallback = bytes.clone();
+    match tokio::task::spawn_blocking(hash).await {
+        Ok(done) => done,
+        Err(_) => (Digests::default(), super::digest::md5(&fallback)),
+    }
+}
+
+/// Adds the digests of a committed multipart upload to its metadata, in the background (a copy of the object onto
+/// itself, conditional on its ETag, so a newer version is never overwritten). When they are not known (old bytes
+/// were copied inside the store, or the upload was resumed), they are computed from the store's bytes first, up
+/// to `hash_max_size`.
+fn keep_digests_later(fs: &BucketFs, key: &Key, etag: Option<String>, digests: Option<Digests>) {
+    let set = fs.digest_set();
+    if set.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let (fs, key) = (fs.clone(), key.clone());
+    runtime.spawn(async move {
+        if let Err(e) = fs.store_digests(&key, etag, digests).await {
+            debug!(path = %key.display(), error = %e, "digests not kept");
+        }
+    });
 }
 
 impl Drop for WriteHandle {
@@ -840,5 +1316,18 @@ impl std::fmt::Debug for WriteHandle {
             .field("size", &self.size())
             .field("base", &self.base)
             .finish()
+    }
+}
+
+/// The metadata of a version this handle committed: the attributes as written (as they will read back).
+fn committed_metadata(size: u64, meta: &ObjectMeta, committed: Committed) -> Metadata {
+    let attrs = FileAttrs::from_user_metadata(&meta.user);
+    Metadata {
+        kind: FileKind::File,
+        size,
+        mtime: attrs.mtime.or(committed.last_modified),
+        etag: committed.etag,
+        modified: committed.last_modified,
+        attrs: Some(Arc::new(attrs)),
     }
 }

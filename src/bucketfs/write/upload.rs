@@ -8,6 +8,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn, Instrument};
 
 use super::super::budget::Reservation;
+use super::super::digest;
 use crate::storage::objects::{
     Committed, ObjectMeta, ObjectStore, Overwrite, UploadId, UploadedPart,
 };
@@ -46,6 +47,46 @@ impl MultipartUpload {
         })
     }
 
+    /// Continues an upload kept for resume: `parts` are what the store holds (numbered 1, 2, … without a gap).
+    pub(super) fn resume(
+        objects: &ObjectStore,
+        key: &str,
+        id: UploadId,
+        parts: Vec<UploadedPart>,
+        concurrency: usize,
+    ) -> Self {
+        debug!(key, upload_id = %id.0, parts = parts.len(), "multipart upload resumed");
+        Self {
+            objects: objects.clone(),
+            key: key.to_string(),
+            id,
+            next_part: u32::try_from(parts.len() + 1).unwrap_or(u32::MAX),
+            done: parts,
+            in_flight: JoinSet::new(),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Keeps the upload in the store for a later resume: the parts in flight are let finish. Returns the durable
+    /// size (the bytes in parts 1, 2, … without a gap); a part that failed ends the durable prefix there.
+    pub(super) async fn suspend(mut self) -> u64 {
+        while let Some(joined) = self.in_flight.join_next().await {
+            if let Ok(Ok(part)) = joined {
+                self.done.push(part);
+            }
+        }
+        self.done.sort_by_key(|p| p.number);
+        let durable = self
+            .done
+            .iter()
+            .enumerate()
+            .take_while(|(i, p)| p.number as usize == i + 1)
+            .map(|(_, p)| p.size)
+            .sum();
+        debug!(key = %self.key, upload_id = %self.id.0, durable, "multipart upload kept for resume");
+        durable
+    }
+
     /// Copies `range` of the object at `source` into the next part, server-side.
     pub(super) async fn copy_part(
         &mut self,
@@ -76,9 +117,12 @@ impl MultipartUpload {
         let span = tracing::debug_span!("part", number, bytes = body.len());
         self.in_flight.spawn(
             async move {
-                let result = objects.upload_part(&key, &id, number, body).await;
+                let check = PartCheck::compute(&objects, body.clone()).await;
+                let result = objects
+                    .upload_part_checked(&key, &id, number, body, check.content_md5)
+                    .await;
                 drop(memory);
-                result
+                check.verify(number, result?)
             }
             .instrument(span),
         );
@@ -156,5 +200,62 @@ impl MultipartUpload {
         let number = self.next_part;
         self.next_part += 1;
         Ok(number)
+    }
+}
+
+/// How a part is kept from arriving damaged. COS answers with the CRC-64 of the part it stored, which costs
+/// nothing to compare; other S3 stores are sent the part's MD5 (`Content-MD5`, which every S3 implementation
+/// checks) and refuse a damaged part themselves. The local backends' bytes do not travel.
+struct PartCheck {
+    crc64: Option<u64>,
+    content_md5: Option<[u8; 16]>,
+}
+
+impl PartCheck {
+    async fn compute(objects: &ObjectStore, body: Bytes) -> Self {
+        let crc = objects.reports_crc64();
+        let md5 = !crc && objects.checks_content_md5();
+        if !crc && !md5 {
+            return PartCheck {
+                crc64: None,
+                content_md5: None,
+            };
+        }
+        // Hashing a part takes milliseconds of CPU: off the runtime's threads.
+        let hashed = tokio::task::spawn_blocking(move || {
+            if crc {
+                (Some(digest::crc64(&body)), None)
+            } else {
+                (None, Some(digest::md5(&body)))
+            }
+        })
+        .await;
+        let (crc64, content_md5) = hashed.unwrap_or((None, None));
+        PartCheck { crc64, content_md5 }
+    }
+
+    /// A store that ignores `Content-MD5` still names the MD5 of what it got in the part's ETag.
+    fn verify(&self, number: u32, part: UploadedPart) -> opendal::Result<UploadedPart> {
+        let damaged = |theirs: String, ours: String| {
+            Err(opendal::Error::new(
+                opendal::ErrorKind::Unexpected,
+                format!(
+                    "part {number} was damaged on the way to the store (the store has {theirs}, the bytes sent \
+                     had {ours})"
+                ),
+            ))
+        };
+        match (self.crc64, part.checksums.crc64ecma) {
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                return damaged(format!("CRC-64 {theirs}"), format!("{ours}"))
+            }
+            _ => {}
+        }
+        match (self.content_md5, part.checksums.md5) {
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                damaged(format!("MD5 {}", hex::encode(theirs)), hex::encode(ours))
+            }
+            _ => Ok(part),
+        }
     }
 }

@@ -1,19 +1,20 @@
 //! Login and the file commands that need no data connection.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tracing::{info, Span};
 
 use super::super::addr::canonical_ip as canonical;
 use super::super::auth::{verify_password_off_runtime, FAILED_LOGIN_DELAY};
+use super::super::command::split_time_arg;
 use super::super::encoding;
 use super::super::fs_reply::{code_for, path_reply};
 use super::super::listing;
 use super::super::metrics;
 use super::super::reply::{Reply, ReplyCode};
 use super::super::xferlog::{self, Ending, Entry, Op as XferOp};
-use super::{Flow, Login, Op, Session};
-use crate::bucketfs::{DirEntry, FsResult, Key, Listing, Metadata};
+use super::{Flow, Login, Op, Session, TimeCommand};
+use crate::bucketfs::{AttrChange, DirEntry, FsResult, Key, Listing, Metadata};
 use crate::config::TlsMode;
 use crate::daemon::AccountFs;
 
@@ -293,14 +294,43 @@ impl Session {
         }
     }
 
+    /// SIZE: the file's size; for a name whose upload was interrupted and is kept for resume, the bytes the store
+    /// holds (where `REST` + `STOR` or `APPE` continue).
     pub(super) async fn size(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
-        match self.file_meta(account, arg).await? {
-            Some(meta) => self.send_continue(Reply::size(meta.size)).await,
-            None => Ok(Flow::Continue),
+        let Some(target) = self.path_arg(arg).await? else {
+            return Ok(Flow::Continue);
+        };
+        match account.fs.resumable_size(&target).await {
+            Ok(Some(durable)) => return self.send_continue(Reply::size(durable)).await,
+            Ok(None) => {}
+            Err(e) => return self.fs_error(&e).await,
+        }
+        match account.fs.stat_file(&target).await {
+            Ok(meta) => self.send_continue(Reply::size(meta.size)).await,
+            Err(e) => self.fs_error(&e).await,
         }
     }
 
+    /// The name an argument gives, or `None` if it gives none; nothing is answered.
+    fn resolve_quietly(&self, arg: &[u8]) -> Option<Key> {
+        let text = encoding::decode(arg, self.encoding()).ok()?;
+        self.cwd.resolve(&text).ok()
+    }
+
+    /// MDTM: the modification time of a file; `MDTM <time> <path>` sets it, as vsftpd does, when the whole
+    /// argument is not itself the name of a file.
     pub(super) async fn mdtm(&mut self, account: &AccountFs, arg: &[u8]) -> Io<Flow> {
+        if let Some((mtime, path)) = split_time_arg(arg) {
+            let names_a_file = match self.resolve_quietly(arg) {
+                Some(whole) => matches!(account.fs.lookup(&whole).await, Ok(Some(_))),
+                None => false,
+            };
+            if !names_a_file {
+                return self
+                    .set_times(account, path, None, mtime, TimeCommand::Mdtm)
+                    .await;
+            }
+        }
         match self.file_meta(account, arg).await? {
             Some(meta) => match meta.mtime.and_then(Reply::mdtm) {
                 Some(reply) => self.send_continue(reply).await,
@@ -316,6 +346,48 @@ impl Session {
         }
     }
 
+    /// MFMT, SITE UTIME and MDTM with a time: sets the modification (and access) time the file carries.
+    pub(super) async fn set_times(
+        &mut self,
+        account: &AccountFs,
+        path: &[u8],
+        atime: Option<SystemTime>,
+        mtime: SystemTime,
+        command: TimeCommand,
+    ) -> Io<Flow> {
+        let Some(target) = self.path_arg(path).await? else {
+            return Ok(Flow::Continue);
+        };
+        let change = AttrChange {
+            atime,
+            mtime: Some(mtime),
+            ..AttrChange::default()
+        };
+        let meta = match account.fs.set_attributes(&target, &change).await {
+            Ok(meta) => meta,
+            Err(e) => return self.fs_error(&e).await,
+        };
+        let stored = meta.mtime.and_then(listing::time_val).unwrap_or_default();
+        match command {
+            // draft-somers-ftp-mfxx §3: `213 Modify=<time-val>; <path>`, the time as it is now stored.
+            TimeCommand::Mfmt => {
+                self.reply(
+                    ReplyCode::FileStatus,
+                    format!("Modify={stored}; {}", target.display()),
+                )
+                .await
+            }
+            TimeCommand::SiteUtime => {
+                self.reply(ReplyCode::CommandOkay, "SITE UTIME command successful.")
+                    .await
+            }
+            TimeCommand::Mdtm => {
+                self.reply(ReplyCode::FileStatus, "File modification time set.")
+                    .await
+            }
+        }
+    }
+
     pub(super) async fn mlst(&mut self, account: &AccountFs, arg: Option<&[u8]>) -> Io<Flow> {
         let target = match arg {
             Some(arg) => match self.path_arg(arg).await? {
@@ -324,14 +396,19 @@ impl Session {
             },
             None => self.cwd.clone(),
         };
-        match account.fs.stat(&target).await {
-            Ok(meta) => {
+        let found = match account.fs.resumable_size(&target).await {
+            Ok(Some(durable)) => Ok((Metadata::file(durable, None), true)),
+            Ok(None) => account.fs.stat(&target).await.map(|meta| (meta, false)),
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok((meta, partial)) => {
                 let format = listing::MlsxFormat {
                     facts: self.mlst_facts,
                     policy: account.fs.policy(),
                 };
                 let path = target.display();
-                let Ok(line) = format.mlst_line(&path, &meta) else {
+                let Ok(line) = format.mlst_line_of(&path, &meta, partial) else {
                     return self
                         .reply(
                             ReplyCode::FileNameNotAllowed,

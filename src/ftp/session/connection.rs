@@ -121,6 +121,7 @@ impl Session {
                 self.reply(ReplyCode::CommandOkay, facts.opts_reply_text())
                     .await
             }
+            OptsArg::Hash(choice) => self.opts_hash(choice).await,
             OptsArg::Other(text) => {
                 self.reply(
                     ReplyCode::ParameterSyntaxError,

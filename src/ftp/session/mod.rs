@@ -3,6 +3,7 @@
 
 mod commands;
 mod connection;
+mod digests;
 mod transfers;
 
 use std::net::SocketAddr;
@@ -152,6 +153,10 @@ struct Session {
     pbsz: bool,
     protect_data: bool,
     mlst_facts: listing::Facts,
+    /// HASH's algorithm (`OPTS HASH`).
+    hash_algorithm: crate::bucketfs::digest::Algorithm,
+    /// The bytes the next RETR or HASH covers (`RANG`), end exclusive.
+    range: Option<std::ops::Range<u64>>,
     connected_at: Instant,
     transfer: Option<Transfer>,
     /// QUIT came during a transfer: the session ends once the transfer has ended and been answered.
@@ -194,6 +199,8 @@ impl Session {
             pbsz: implicit_tls,
             protect_data: implicit_tls,
             mlst_facts: listing::Facts::default(),
+            hash_algorithm: crate::bucketfs::digest::Algorithm::Sha256,
+            range: None,
             connected_at: Instant::now(),
             transfer: None,
             quit_pending: false,
@@ -588,6 +595,20 @@ impl Session {
             Command::Rnto(arg) => self.rnto(&account, arg.as_bytes()).await,
             Command::Size(arg) => self.size(&account, arg.as_bytes()).await,
             Command::Mdtm(arg) => self.mdtm(&account, arg.as_bytes()).await,
+            Command::Mfmt { mtime, path } => {
+                self.set_times(&account, path.as_bytes(), None, mtime, TimeCommand::Mfmt)
+                    .await
+            }
+            Command::Site(SiteCommand::Utime { atime, mtime, path }) => {
+                self.set_times(
+                    &account,
+                    path.as_bytes(),
+                    atime,
+                    mtime,
+                    TimeCommand::SiteUtime,
+                )
+                .await
+            }
             Command::Mlst(arg) => {
                 self.mlst(&account, arg.as_ref().map(|a| a.as_bytes()))
                     .await
@@ -605,6 +626,7 @@ impl Session {
             }
             Command::Rest(offset) => {
                 self.rest = offset;
+                self.range = None;
                 self.send_continue(Reply::restart_accepted(offset)).await
             }
             Command::Pasv => self.pasv().await,
@@ -618,6 +640,9 @@ impl Session {
                 )
                 .await
             }
+            Command::Hash(arg) => self.hash(&account, arg.as_bytes()).await,
+            Command::Rang(start, end) => self.rang(start, end).await,
+            Command::Digest(request) => self.digest(&account, request).await,
             Command::Retr(arg) => self.retr(&account, arg.as_bytes()).await,
             Command::Stor(arg) => self.store(&account, arg.as_bytes(), StoreKind::Stor).await,
             Command::Appe(arg) => self.store(&account, arg.as_bytes(), StoreKind::Appe).await,
@@ -668,7 +693,8 @@ impl Session {
         if self.epsv_reaches_us() {
             features.push("EPSV".to_string());
         }
-        features.push("MDTM".to_string());
+        features.extend(self.digest_features());
+        features.extend(["MDTM", "MFMT"].map(String::from));
         features.push(listing::Facts::ALL.feat_line());
         features.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
         Reply::feat(features)
@@ -723,6 +749,15 @@ enum Flow {
 enum Op {
     Rmdir,
     Delete,
+}
+
+/// Which command sets a time, for its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeCommand {
+    Mfmt,
+    SiteUtime,
+    /// `MDTM <time> <path>`.
+    Mdtm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -787,10 +822,12 @@ fn help_reply() -> Reply {
         ReplyCode::HelpMessage,
         vec![
             "The following commands are recognized.".to_string(),
-            " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MKD".to_string(),
-            " MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD  QUIT REST".to_string(),
-            " RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP".to_string(),
-            " XCWD XMKD XPWD XRMD".to_string(),
+            " ABOR ALLO APPE AUTH CDUP CWD  DELE EPRT EPSV FEAT HASH HELP LIST MD5".to_string(),
+            " MDTM MFMT MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD"
+                .to_string(),
+            " QUIT RANG REST RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST".to_string(),
+            " TYPE USER XCRC XCUP XCWD XMD5 XMKD XPWD XRMD XSHA XSHA1 XSHA256 XSHA512".to_string(),
+            "SITE commands: HELP UTIME.".to_string(),
             "Help OK.".to_string(),
         ],
     )

@@ -31,15 +31,22 @@ impl Session {
         if !self.data.is_set() {
             return self.send_continue(Reply::no_data_connection()).await;
         }
-        let (meta, stream) = match account.fs.read_stream(&target, offset).await {
+        let opened = match self.range.take() {
+            Some(range) => account.fs.read_stream_range(&target, range).await,
+            None => account
+                .fs
+                .read_stream(&target, offset)
+                .await
+                .map(|(meta, stream)| (meta.size - offset, stream)),
+        };
+        let (bytes, stream) = match opened {
             Ok(found) => found,
             Err(e) => return self.fs_error(&e).await,
         };
         let mode = if self.binary { "BINARY" } else { "ASCII" };
         let text = format!(
-            "Opening {mode} mode data connection for {} ({} bytes).",
+            "Opening {mode} mode data connection for {} ({bytes} bytes).",
             target.display(),
-            meta.size - offset
         );
         let Some(data) = self.open_data(text).await? else {
             return Ok(Flow::Continue);
@@ -58,6 +65,14 @@ impl Session {
         kind: StoreKind,
     ) -> Io<Flow> {
         let rest = std::mem::take(&mut self.rest);
+        if self.range.take().is_some() {
+            return self
+                .reply(
+                    ReplyCode::CommandNotImplementedForParameter,
+                    "RANG applies to RETR and HASH only; the range is reset.",
+                )
+                .await;
+        }
         let Some(target) = self.path_arg(arg).await? else {
             return Ok(Flow::Continue);
         };
@@ -75,10 +90,12 @@ impl Session {
                 account.fs.open_write(&target, intent).await
             }
         };
-        let handle = match opened {
+        let mut handle = match opened {
             Ok(h) => h,
             Err(e) => return self.fs_error(&e).await,
         };
+        // An FTP client can continue a broken upload (REST + STOR, APPE): keep what the store holds then.
+        handle.set_resumable(true);
         let target = handle.key().clone();
         let text = match kind {
             StoreKind::Stou => format!("FILE: {}", target.display()),
@@ -127,8 +144,12 @@ impl Session {
         }
         // LIST of a file lists that file (ls semantics); MLSD needs a directory.
         let listing = match kind {
-            ListKind::Mlsd => account.fs.read_dir(&target).await.map(Listing::Directory),
-            _ => account.fs.list(&target).await,
+            ListKind::Mlsd => account
+                .fs
+                .read_dir_with_partial(&target)
+                .await
+                .map(Listing::Directory),
+            _ => account.fs.list_with_partial(&target).await,
         };
         // `NLST *.txt` (mget) and `LIST *.txt`, as vsftpd serves them: a last name that does not exist and has
         // pattern characters lists the matching names of its directory. MLSD takes no patterns (RFC 3659).
@@ -191,7 +212,7 @@ impl Session {
         let line = move |entry: &DirEntry| -> Option<Vec<u8>> {
             let mut line = String::new();
             let name = format!("{prefix}{}", entry.name);
-            match format.write(&mut line, &name, &entry.meta) {
+            match format.write_marked(&mut line, &name, &entry.meta, entry.partial) {
                 Ok(()) => Some(encoding::encode(&line, encoding).into_owned()),
                 Err(_) => {
                     info!(

@@ -218,7 +218,12 @@ impl MemoryObjects {
         let mut state = self.state();
         let upload = upload_of(&mut state, op, key, id)?;
         upload.parts.insert(number, (etag.clone(), body));
-        Ok(UploadedPart { number, etag, size })
+        Ok(UploadedPart {
+            number,
+            etag,
+            size,
+            checksums: Default::default(),
+        })
     }
 
     pub(super) async fn copy_part(
@@ -259,6 +264,7 @@ impl MemoryObjects {
                 number: *number,
                 etag: etag.clone(),
                 size: body.len() as u64,
+                checksums: Default::default(),
             })
             .collect())
     }
@@ -314,7 +320,7 @@ impl MemoryObjects {
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         const OP: &str = "CopyObject";
         self.faults.check("PUT", "")?;
         let _writing = self.writes.lock().await;
@@ -337,9 +343,7 @@ impl MemoryObjects {
                 "the object changed meanwhile",
             ));
         }
-        self.commit(OP, key, body, meta, Overwrite::Allow)
-            .await
-            .map(drop)
+        self.commit(OP, key, body, meta, Overwrite::Allow).await
     }
 }
 

@@ -39,7 +39,7 @@ use super::{StorageError, StorageOptions, StoreHealth};
 mod faults;
 mod fs;
 mod memory;
-mod mtime;
+pub(crate) mod mtime;
 mod s3;
 
 use faults::FaultHook;
@@ -87,6 +87,18 @@ const LOCAL_LIMITS: UploadLimits = UploadLimits {
 const GIB: u64 = 1024 * 1024 * 1024;
 
 impl ObjectStore {
+    /// Whether the store reports the CRC-64 of each part and object it stores (COS), so that what was streamed
+    /// can be compared with what arrived.
+    pub fn reports_crc64(&self) -> bool {
+        matches!(&self.backend, Backend::S3(s) if s.reports_crc64())
+    }
+
+    /// Whether the store checks a `Content-MD5` sent with a body (S3 and COS; the local backends' bytes do not
+    /// travel, so they have nothing to check).
+    pub fn checks_content_md5(&self) -> bool {
+        matches!(&self.backend, Backend::S3(_))
+    }
+
     /// The store's limits on multipart uploads.
     pub fn limits(&self) -> UploadLimits {
         match &self.backend {
@@ -114,8 +126,21 @@ impl ObjectStore {
         meta: &ObjectMeta,
         overwrite: Overwrite,
     ) -> opendal::Result<Committed> {
+        self.put_checked(key, body, meta, overwrite, None).await
+    }
+
+    /// `put`, with the body's MD5 sent as `Content-MD5`: S3 and COS refuse a body that arrives damaged
+    /// (`BadDigest`) and store nothing. The local backends compute nothing more (their bytes do not travel).
+    pub async fn put_checked(
+        &self,
+        key: &str,
+        body: Bytes,
+        meta: &ObjectMeta,
+        overwrite: Overwrite,
+        content_md5: Option<[u8; 16]>,
+    ) -> opendal::Result<Committed> {
         match &self.backend {
-            Backend::S3(s) => s.put(key, body, meta, overwrite).await,
+            Backend::S3(s) => s.put(key, body, meta, overwrite, content_md5).await,
             Backend::Fs(s) => s.put(key, body, meta, overwrite).await,
             Backend::Memory(s) => s.put(key, body, meta, overwrite).await,
         }
@@ -141,8 +166,20 @@ impl ObjectStore {
         number: u32,
         body: Bytes,
     ) -> opendal::Result<UploadedPart> {
+        self.upload_part_checked(key, id, number, body, None).await
+    }
+
+    /// `upload_part`, with the part's MD5 sent as `Content-MD5`: the store refuses a part that arrives damaged.
+    pub async fn upload_part_checked(
+        &self,
+        key: &str,
+        id: &UploadId,
+        number: u32,
+        body: Bytes,
+        content_md5: Option<[u8; 16]>,
+    ) -> opendal::Result<UploadedPart> {
         match &self.backend {
-            Backend::S3(s) => s.upload_part(key, id, number, body).await,
+            Backend::S3(s) => s.upload_part(key, id, number, body, content_md5).await,
             Backend::Fs(s) => s.upload_part(key, id, number, body).await,
             Backend::Memory(s) => s.upload_part(key, id, number, body).await,
         }
@@ -218,18 +255,31 @@ impl ObjectStore {
     ///
     /// Why `current` (the brief's shape was `(key, meta)`): every caller HEADs first to merge, so passing that
     /// HEAD saves a request per change, and it turns "copy whatever is there now" into "change the version I
-    /// read", which is what a metadata merge needs.
+    /// read", which is what a metadata merge needs. Returns what the store says of the new version (on `s3` its
+    /// ETag and Last-Modified from the copy's answer).
     pub async fn replace_metadata(
         &self,
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         match &self.backend {
             Backend::S3(s) => s.replace_metadata(key, current, meta).await,
             Backend::Fs(s) => s.replace_metadata(key, current, meta).await,
             Backend::Memory(s) => s.replace_metadata(key, current, meta).await,
         }
+    }
+
+    /// Whether a plain copy (OpenDAL's, or a read and a write where the store has no copy) keeps the object's
+    /// content type and user metadata: on S3 and COS (CopyObject copies them); a local directory's and the
+    /// memory store's copies carry the bytes only.
+    pub fn copy_keeps_metadata(&self) -> bool {
+        matches!(&self.backend, Backend::S3(_))
+    }
+
+    /// Whether this is Tencent COS (its own client, cosfs, reads whole-second times in `x-cos-meta-mtime`).
+    pub fn is_cos(&self) -> bool {
+        matches!(&self.backend, Backend::S3(s) if s.is_cos())
     }
 
     /// Objects larger than `limit` get their metadata replaced by a multipart copy in parts of about `limit`
@@ -259,6 +309,9 @@ pub struct StoreChecksums {
     pub crc64ecma: Option<u64>,
     /// S3 `x-amz-checksum-crc32` (base64 of the big-endian CRC32), when the store returns one.
     pub crc32: Option<String>,
+    /// The MD5 of the stored bytes, when the ETag is one: a single PUT or part not encrypted with KMS or a
+    /// customer key (those ETags are 32 hex digits too, but not an MD5).
+    pub md5: Option<[u8; 16]>,
 }
 
 /// A HEAD of one object.
@@ -293,6 +346,8 @@ pub struct UploadedPart {
     /// Without quotes.
     pub etag: String,
     pub size: u64,
+    /// What the store says it received (UploadPart's answer only; empty for parts listed or copied).
+    pub checksums: StoreChecksums,
 }
 
 /// A multipart upload the store holds, not yet completed or aborted.

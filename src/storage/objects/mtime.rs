@@ -4,11 +4,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The name of the user metadata that carries a file's modification time.
-pub(super) const MTIME: &str = "mtime";
+pub(crate) const MTIME: &str = "mtime";
 
 /// Parses an `mtime` value; `None` when it is not one. The fraction is read as rclone reads it (right-padded or
 /// truncated to nanoseconds), so both s3fs's nine digits and rclone's trimmed fractions come out right.
-pub(super) fn parse(value: &str) -> Option<SystemTime> {
+pub(crate) fn parse(value: &str) -> Option<SystemTime> {
     let value = value.trim();
     let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
     if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {

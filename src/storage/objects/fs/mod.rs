@@ -204,7 +204,7 @@ impl FsObjects {
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         let (key, etag, meta) = (key.to_string(), current.etag.clone(), meta.clone());
         self.run("PUT", String::new(), move |fs| {
             fs.replace_metadata(&key, etag.as_deref(), &meta)
@@ -390,7 +390,12 @@ impl Inner {
             file.sync_data().map_err(|e| io_error(OP, e))?;
             let size = file.metadata().map_err(|e| io_error(OP, e))?.len();
             std::fs::rename(&temp, &final_path).map_err(|e| upload_io_error(OP, e))?;
-            Ok(UploadedPart { number, etag, size })
+            Ok(UploadedPart {
+                number,
+                etag,
+                size,
+                checksums: Default::default(),
+            })
         })();
         discard_on_error(&temp, result)
     }
@@ -448,7 +453,12 @@ impl Inner {
                 Err(e) => return Err(io_error(OP, e)),
             };
             let (etag, size) = hash_file(OP, &mut file)?;
-            parts.push(UploadedPart { number, etag, size });
+            parts.push(UploadedPart {
+                number,
+                etag,
+                size,
+                checksums: Default::default(),
+            });
         }
         parts.sort_by_key(|p| p.number);
         Ok(parts)
@@ -549,7 +559,7 @@ impl Inner {
         key: &str,
         expected_etag: Option<&str>,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         const OP: &str = "CopyObject";
         let path = self.object_path(OP, key)?;
         let Some((file, md)) =
@@ -569,7 +579,8 @@ impl Inner {
             ));
         }
         xattrs::replace(&file, meta).map_err(|e| io_error(OP, e))?;
-        set_mtime(OP, &file, meta)
+        set_mtime(OP, &file, meta)?;
+        committed(OP, &file)
     }
 }
 

@@ -119,8 +119,17 @@ impl S3Objects {
         self.shared.limits
     }
 
+    /// Whether the store reports the CRC-64 of what it stores (COS's `x-cos-hash-crc64ecma`).
+    pub(super) fn reports_crc64(&self) -> bool {
+        self.dialect() == Dialect::Cos
+    }
+
     fn dialect(&self) -> Dialect {
         self.shared.dialect
+    }
+
+    pub(super) fn is_cos(&self) -> bool {
+        self.dialect() == Dialect::Cos
     }
 
     async fn send(&self, req: &Request) -> opendal::Result<Response> {
@@ -162,11 +171,13 @@ impl S3Objects {
         body: Bytes,
         meta: &ObjectMeta,
         overwrite: Overwrite,
+        content_md5: Option<[u8; 16]>,
     ) -> opendal::Result<Committed> {
         const OP: &str = "PutObject";
         let mut req = Request::new(OP, Method::PUT, self.shared.endpoint.object_url(key, ""));
         self.add_meta(OP, &mut req.headers, meta)?;
         self.add_overwrite(&mut req.headers, overwrite);
+        add_content_md5(&mut req.headers, content_md5);
         req.body = body.clone();
         let (result, attempts) = self.shared.transport.send_counted(&req).await;
         match result {
@@ -204,16 +215,23 @@ impl S3Objects {
         id: &UploadId,
         number: u32,
         body: Bytes,
+        content_md5: Option<[u8; 16]>,
     ) -> opendal::Result<UploadedPart> {
         const OP: &str = "UploadPart";
         self.check_part_number(OP, number)?;
         let size = body.len() as u64;
         let mut req = Request::new(OP, Method::PUT, self.part_url(key, id, number));
+        add_content_md5(&mut req.headers, content_md5);
         req.body = body;
         let response = self.send(&req).await?;
         let etag =
             etag_header(&response.headers).ok_or_else(|| error::bad_answer(OP, "no ETag"))?;
-        Ok(UploadedPart { number, etag, size })
+        Ok(UploadedPart {
+            number,
+            etag,
+            size,
+            checksums: checksums(&response.headers),
+        })
     }
 
     pub(super) async fn copy_part(
@@ -280,6 +298,7 @@ impl S3Objects {
             number,
             etag,
             size: range.end - range.start,
+            checksums: StoreChecksums::default(),
         })
     }
 
@@ -307,6 +326,7 @@ impl S3Objects {
                 number: p.part_number,
                 etag: unquote(&p.etag),
                 size: p.size,
+                checksums: StoreChecksums::default(),
             }));
             if !page.is_truncated {
                 break;
@@ -426,7 +446,7 @@ impl S3Objects {
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         if current.size > self.single_copy_limit {
             return self.replace_metadata_in_parts(key, current, meta).await;
         }
@@ -452,7 +472,13 @@ impl S3Objects {
             )?;
         }
         self.add_meta(OP, &mut req.headers, meta)?;
-        self.send(&req).await.map(drop)
+        let response = self.send(&req).await?;
+        let result: xml::ETagResult = parse(OP, &response.body)?;
+        let mut committed = committed(&response.headers, result.etag.as_deref());
+        if let Some(time) = result.last_modified.as_deref().and_then(parse_rfc3339) {
+            committed.last_modified = Some(time);
+        }
+        Ok(committed)
     }
 
     /// A copy onto itself in parts, for objects one CopyObject cannot copy. Every part copy is conditional on
@@ -462,7 +488,7 @@ impl S3Objects {
         key: &str,
         current: &ObjectHead,
         meta: &ObjectMeta,
-    ) -> opendal::Result<()> {
+    ) -> opendal::Result<Committed> {
         let limits = self.shared.limits;
         let part_size = self
             .single_copy_limit
@@ -483,10 +509,10 @@ impl S3Objects {
         .try_collect()
         .await;
         let result = match copied {
-            Ok(parts) => self
-                .complete_upload(key, &id, &parts, Overwrite::Allow)
-                .await
-                .map(drop),
+            Ok(parts) => {
+                self.complete_upload(key, &id, &parts, Overwrite::Allow)
+                    .await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = &result {
@@ -674,6 +700,44 @@ fn checksums(headers: &HeaderMap) -> StoreChecksums {
     StoreChecksums {
         crc64ecma: header_str(headers, "x-cos-hash-crc64ecma").and_then(|v| v.trim().parse().ok()),
         crc32: header_str(headers, "x-amz-checksum-crc32").map(str::to_string),
+        md5: etag_md5(headers),
+    }
+}
+
+/// The ETag as an MD5, when it is one. S3 and COS make a single PUT's (and a part's) ETag the MD5 of its bytes,
+/// except under KMS or customer-key encryption, whose ETags look the same but are not (AWS: "Objects encrypted
+/// by SSE-C or SSE-KMS have ETags that are not an MD5 digest"); multipart ETags carry a `-N` suffix.
+fn etag_md5(headers: &HeaderMap) -> Option<[u8; 16]> {
+    let kms_or_customer_key = [
+        "x-amz-server-side-encryption",
+        "x-cos-server-side-encryption",
+    ]
+    .iter()
+    .filter_map(|name| header_str(headers, name))
+    .any(|v| v.to_ascii_lowercase().contains("kms"))
+        || [
+            "x-amz-server-side-encryption-customer-algorithm",
+            "x-cos-server-side-encryption-customer-algorithm",
+        ]
+        .iter()
+        .any(|name| headers.contains_key(*name));
+    if kms_or_customer_key {
+        return None;
+    }
+    let etag = etag_header(headers)?;
+    let mut md5 = [0u8; 16];
+    hex::decode_to_slice(&etag, &mut md5).ok()?;
+    Some(md5)
+}
+
+/// `Content-MD5`: the store computes the MD5 of what arrived and refuses the request (`BadDigest`) when it
+/// differs, so a body damaged on the way is never stored.
+fn add_content_md5(headers: &mut http::HeaderMap, md5: Option<[u8; 16]>) {
+    use base64::Engine as _;
+    let Some(md5) = md5 else { return };
+    let value = base64::engine::general_purpose::STANDARD.encode(md5);
+    if let Ok(value) = http::HeaderValue::from_str(&value) {
+        headers.insert("content-md5", value);
     }
 }
 
@@ -689,11 +753,13 @@ mod tests {
                 number: 1,
                 etag: hex::encode(Md5::digest(b"a")),
                 size: 1,
+                checksums: StoreChecksums::default(),
             },
             UploadedPart {
                 number: 2,
                 etag: hex::encode(Md5::digest(b"b")),
                 size: 1,
+                checksums: StoreChecksums::default(),
             },
         ];
         let mut both = Md5::digest(b"a").to_vec();
@@ -706,6 +772,7 @@ mod tests {
             number: 1,
             etag: "not-an-md5".into(),
             size: 1,
+            checksums: StoreChecksums::default(),
         }];
         assert_eq!(multipart_etag(&odd), None);
     }

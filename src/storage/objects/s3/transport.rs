@@ -165,7 +165,10 @@ impl Transport {
             .sign(&mut parts)
             .await
             .map_err(|e| error::signing(req.op, e))?;
-        let body = progress_body(req.body.clone(), live);
+        let body = self
+            .faults
+            .deliver(req.method.as_str(), req.query(), req.body.clone());
+        let body = progress_body(body, live);
         let request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
             .map_err(|e| error::transport(req.op, e))?;
 
