@@ -152,8 +152,8 @@ fn metrics_follow_transfers_and_healthz_follows_the_store() {
         body.len() as f64
     );
     assert_eq!(grew("cosftpd_ftp_logins_total", r#"{result="ok"}"#), 1.0);
-    // The write path's PutObject (one part), and OpenDAL's stat of the name before it (not there yet: OpenDAL's
-    // layer counts a NotFound as an error of the operation).
+    // The write path's PutObject (one part), and its HeadObject of the name before it (the old version's
+    // attributes; not there yet).
     assert_eq!(
         grew(
             "cosftpd_store_requests_total",
@@ -163,10 +163,18 @@ fn metrics_follow_transfers_and_healthz_follows_the_store() {
         "{after}"
     );
     assert!(
+        grew(
+            "cosftpd_store_requests_total",
+            r#"{operation="HeadObject",outcome="not_found"}"#
+        ) >= 1.0,
+        "{after}"
+    );
+    // OpenDAL's own operation metrics are served too (the store probe's one-entry listing at least).
+    assert!(
         sum(
             &after,
-            "opendal_operation_errors_total",
-            &[r#"operation="stat""#, r#"error="NotFound""#]
+            "opendal_operation_duration_seconds_count",
+            &[r#"operation="list""#]
         ) >= 1.0,
         "{after}"
     );
