@@ -13,6 +13,7 @@ use std::collections::{HashSet, VecDeque};
 use futures::TryStreamExt;
 use tracing::{instrument, warn};
 
+use super::cache::Observation;
 use super::error::{FsError, FsErrorKind, FsResult};
 use super::path::Key;
 use super::types::{DirEntry, Metadata};
@@ -48,6 +49,11 @@ pub struct ReadDir {
     capped: bool,
     /// Only names matching this are returned (`list_matching`).
     pattern: Option<Box<glob::Pattern>>,
+    /// Taken before the first page was asked for: what the listing saw is cached only if this account changed
+    /// nothing meanwhile.
+    observation: Observation,
+    /// The listing has been read to its end (and, when complete, recorded in the cache).
+    finished: bool,
 }
 
 impl BucketFs {
@@ -129,6 +135,7 @@ impl BucketFs {
 
     pub(crate) async fn read_dir_key(&self, dir: Key, cap: usize) -> FsResult<ReadDir> {
         let prefix = dir.dir_prefix();
+        let observation = self.cache().observe();
         let list_path = if dir.is_root() {
             "/".to_string()
         } else {
@@ -154,6 +161,8 @@ impl BucketFs {
             cap,
             capped: false,
             pattern: None,
+            observation,
+            finished: false,
         })
     }
 }
@@ -171,7 +180,9 @@ impl ReadDir {
             }
             if let Some(entry) = self.ready.pop_front() {
                 if let Ok(key) = self.dir.join(&entry.name) {
-                    self.fs.cache().put(&key, Some(entry.meta.clone()));
+                    self.fs
+                        .cache()
+                        .put_observed(&key, Some(entry.meta.clone()), self.observation);
                 }
                 if !self.wanted(&entry.name) {
                     continue;
@@ -182,14 +193,17 @@ impl ReadDir {
             match self.next_store_entry().await? {
                 Some(entry) => self.sort_in(entry),
                 None if !self.held.is_empty() => self.release_held(|_| true),
-                None => match self.partial.pop_front() {
-                    Some(entry) if !self.seen.contains(&entry.name) => {
-                        self.yielded += 1;
-                        return Ok(Some(entry));
+                None => {
+                    self.finish();
+                    match self.partial.pop_front() {
+                        Some(entry) if !self.seen.contains(&entry.name) => {
+                            self.yielded += 1;
+                            return Ok(Some(entry));
+                        }
+                        Some(_) => {}
+                        None => return Ok(None),
                     }
-                    Some(_) => {}
-                    None => return Ok(None),
-                },
+                }
             }
         }
     }
@@ -235,6 +249,19 @@ impl ReadDir {
                 self.make_ready(dir);
             }
         }
+    }
+
+    /// The whole directory has been read: every name it holds is in `seen`, so any other name does not exist
+    /// (the cache answers for it until the TTL ends).
+    fn finish(&mut self) {
+        if self.finished || self.capped {
+            return;
+        }
+        self.finished = true;
+        let names = self.seen.iter().map(|n| n.as_str().into()).collect();
+        self.fs
+            .cache()
+            .put_listing(&self.dir, names, self.observation);
     }
 
     /// Makes the held directories that `release` picks ready, in arrival order.

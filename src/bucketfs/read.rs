@@ -1,12 +1,24 @@
-//! Streaming reads: ranged GETs with a read-ahead window that starts small, doubles while reads stay sequential
-//! (tolerating the small reorders the kernel makes), resets on a seek, and is held against the memory budget.
+//! Streaming reads.
+//!
+//! FTP RETR reads a file from an offset to its end: one ranged stream with concurrent chunks ([`ByteStream`]).
+//!
+//! The mount reads at offsets the kernel chooses ([`ReadHandle`]): requests of its readahead size (128 KiB by
+//! default, up to `max_pages` = 1 MiB when `read_ahead_kb` is raised), roughly in order but reordered by the
+//! readahead requests it keeps in flight. The handle fetches ahead of the reader with ranged GETs that run as
+//! tasks of their own, so the next GET is under way while the bytes before it are still being read: the bytes
+//! requested ahead start at 256 KiB after an open or a seek and double as the reads stay sequential, up to
+//! 32 MiB in GETs of up to 8 MiB. Bytes already read are kept for a while, and a jump forward within reach reads
+//! through, so a reordered request is served from memory instead of starting over; how far a request may be out
+//! of order grows with the size of the kernel's requests (16 requests, between 2 and 16 MiB). Everything fetched
+//! or kept is held against the memory budget.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
+use tokio::task::JoinHandle;
 use tracing::{debug, instrument};
 
 use super::budget::Reservation;
@@ -15,15 +27,21 @@ use super::path::Key;
 use super::types::Metadata;
 use super::BucketFs;
 
-const INITIAL_WINDOW: u64 = 256 * 1024;
-const MAX_WINDOW: u64 = 64 * 1024 * 1024;
-/// One GET request's chunk inside a window; chunks of one window are fetched concurrently.
+/// One ranged GET of a RETR stream; chunks of one stream are fetched concurrently.
 const CHUNK: u64 = 8 * 1024 * 1024;
 const MAX_CHUNKS_IN_FLIGHT: u64 = 4;
-/// Bytes kept behind the read position so that a slightly reordered read is served without a new request.
-const KEEP_BEHIND: u64 = 2 * 1024 * 1024;
-/// A forward jump up to this far is read through rather than treated as a seek.
-const SKIP_AHEAD: u64 = 2 * 1024 * 1024;
+
+/// Bytes requested ahead of the mount's reader right after an open or a seek.
+const FIRST_AHEAD: u64 = 256 * 1024;
+/// The most requested ahead of the reader (as for RETR: four GETs of 8 MiB).
+const MAX_AHEAD: u64 = MAX_CHUNKS_IN_FLIGHT * CHUNK;
+/// The smallest GET the reader makes; the bytes ahead are split in at least two GETs.
+const MIN_FETCH: u64 = 128 * 1024;
+/// How far out of order a request may come, in requests of the largest size seen so far…
+const REORDER_REQUESTS: u64 = 16;
+/// …but at least and at most this far.
+const MIN_REORDER: u64 = 2 * 1024 * 1024;
+const MAX_REORDER: u64 = 16 * 1024 * 1024;
 
 type InnerStream = Pin<Box<dyn Stream<Item = FsResult<Bytes>> + Send>>;
 
@@ -41,22 +59,44 @@ impl Stream for ByteStream {
     }
 }
 
-/// One ranged GET in progress: bytes from `pos` up to `end`.
-struct Window {
-    pos: u64,
+/// One ranged GET running as its own task. Dropping it cancels the GET.
+struct Fetch {
+    start: u64,
     end: u64,
-    len: u64,
-    stream: ByteStream,
+    task: JoinHandle<FsResult<Vec<Bytes>>>,
+    memory: Option<Reservation>,
 }
 
-/// An open file for random-access reads (the mount).
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An open file for random-access reads (the mount). See the module documentation.
 pub struct ReadHandle {
     fs: BucketFs,
     key: Key,
     meta: Metadata,
-    window: Option<Window>,
-    /// Recently read bytes, oldest first, ending at the window position: (offset, bytes).
+    /// The offset just past the bytes handed to the reader or skipped: where a sequential read continues.
+    pos: u64,
+    /// Bytes that arrived and were not read yet, contiguous from `pos`.
+    ready: VecDeque<(u64, Bytes)>,
+    /// GETs in flight, contiguous after `ready`, in order.
+    fetches: VecDeque<Fetch>,
+    /// The end of what was requested (of `ready` and `fetches`).
+    requested: u64,
+    /// How much to keep requested ahead of `pos`.
+    ahead: u64,
+    /// Bytes already read, contiguous up to `pos`, kept for requests that come late.
     behind: VecDeque<(u64, Bytes)>,
+    /// The memory of fetched bytes, by the end of their GET: released once `behind` no longer reaches them.
+    held: VecDeque<(u64, Reservation)>,
+    /// The largest request so far: how far requests may be reordered grows with it.
+    largest_request: u64,
+    /// Bytes fetched from the store, for tests that check nothing is fetched twice.
+    #[cfg(test)]
+    fetched: u64,
 }
 
 impl BucketFs {
@@ -64,13 +104,20 @@ impl BucketFs {
     #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
     pub async fn open_read(&self, key: &Key) -> FsResult<ReadHandle> {
         let meta = self.readable(key).await?;
-        let key = key.clone();
         Ok(ReadHandle {
             fs: self.clone(),
-            key,
+            key: key.clone(),
             meta,
-            window: None,
+            pos: 0,
+            ready: VecDeque::new(),
+            fetches: VecDeque::new(),
+            requested: 0,
+            ahead: FIRST_AHEAD,
             behind: VecDeque::new(),
+            held: VecDeque::new(),
+            largest_request: 0,
+            #[cfg(test)]
+            fetched: 0,
         })
     }
 
@@ -88,9 +135,7 @@ impl BucketFs {
                 ),
             ));
         }
-        let stream = self
-            .range_stream(key, offset, meta.size, meta.size - offset)
-            .await?;
+        let stream = self.range_stream(key, offset, meta.size).await?;
         Ok((meta, stream))
     }
 
@@ -108,13 +153,7 @@ impl BucketFs {
     }
 
     /// A stream of `start..end`, fetched in chunks with up to four in flight, as the budget allows.
-    async fn range_stream(
-        &self,
-        key: &Key,
-        start: u64,
-        end: u64,
-        window: u64,
-    ) -> FsResult<ByteStream> {
+    async fn range_stream(&self, key: &Key, start: u64, end: u64) -> FsResult<ByteStream> {
         let len = end.saturating_sub(start);
         if len == 0 {
             return Ok(ByteStream {
@@ -122,8 +161,8 @@ impl BucketFs {
                 _memory: Vec::new(),
             });
         }
-        let chunk = window.clamp(1, CHUNK).min(len);
-        let wanted = (window.min(len).div_ceil(chunk)).clamp(1, MAX_CHUNKS_IN_FLIGHT) * chunk;
+        let chunk = len.min(CHUNK);
+        let wanted = len.div_ceil(chunk).min(MAX_CHUNKS_IN_FLIGHT) * chunk;
         let memory = self.budget().reserve_between(chunk, wanted, chunk).await;
         let concurrent = memory.len().max(1);
         let context = format!("read {}", key.display());
@@ -158,104 +197,200 @@ impl ReadHandle {
         if offset >= end {
             return Ok(Bytes::new());
         }
+        self.largest_request = self.largest_request.max(end - offset);
+        // Most requests lie within one piece of one GET: handed out without a copy.
+        let first = self.bytes_at(offset, end).await?;
+        if offset + first.len() as u64 == end {
+            return Ok(first);
+        }
         let mut out = BytesMut::with_capacity((end - offset) as usize);
-        let mut cursor = offset;
+        out.extend_from_slice(&first);
+        let mut cursor = offset + first.len() as u64;
         while cursor < end {
-            if let Some(bytes) = self.bytes_behind(cursor, end) {
-                cursor += bytes.len() as u64;
-                out.extend_from_slice(&bytes);
-                continue;
-            }
-            let chunk = self.next_chunk_at(cursor).await?;
-            let take = ((end - cursor) as usize).min(chunk.len());
-            out.extend_from_slice(&chunk[..take]);
-            cursor += take as u64;
+            let bytes = self.bytes_at(cursor, end).await?;
+            cursor += bytes.len() as u64;
+            out.extend_from_slice(&bytes);
         }
         Ok(out.freeze())
     }
 
-    /// Bytes at `cursor` from the recently read data, if it holds them.
-    fn bytes_behind(&self, cursor: u64, end: u64) -> Option<Bytes> {
-        self.behind.iter().find_map(|(start, bytes)| {
-            let stop = start + bytes.len() as u64;
-            (cursor >= *start && cursor < stop)
-                .then(|| bytes.slice((cursor - start) as usize..((end.min(stop)) - start) as usize))
-        })
-    }
-
-    /// The next chunk starting exactly at `cursor`: continues the window, reads through a short skip, or opens a
-    /// new window (after a seek, or when the old window is used up — then twice as large).
-    async fn next_chunk_at(&mut self, cursor: u64) -> FsResult<Bytes> {
+    /// Some bytes at `cursor` (at most up to `end`): from what was read already, from what was fetched ahead
+    /// (reading through a short jump forward), or from a new start after a seek.
+    async fn bytes_at(&mut self, cursor: u64, end: u64) -> FsResult<Bytes> {
+        if let Some(bytes) = slice_of(&self.behind, cursor, end) {
+            return Ok(bytes);
+        }
+        let in_reach =
+            cursor >= self.pos && cursor <= self.requested.max(self.pos + self.reorder());
+        if !in_reach {
+            debug!(path = %self.key.display(), offset = cursor, pos = self.pos, "read restarts at a seek");
+            self.restart(cursor);
+        } else if self.is_idle() {
+            // Nothing is on its way: continue at `cursor` rather than fetch the bytes before it.
+            self.pos = cursor;
+            self.requested = cursor;
+        }
         loop {
-            let sequential = self
-                .window
-                .as_ref()
-                .map(|w| w.pos <= cursor && cursor - w.pos <= SKIP_AHEAD);
-            match sequential {
-                Some(true) => {
-                    #[allow(clippy::expect_used)] // `sequential` is Some only with a window
-                    let window = self.window.as_mut().expect("checked above");
-                    if window.pos == window.end {
-                        let (next_start, next_len) = (window.end, (window.len * 2).min(MAX_WINDOW));
-                        self.open_window(next_start, next_len).await?;
-                        continue;
-                    }
-                    let bytes = match window.stream.next().await {
-                        Some(Ok(bytes)) if !bytes.is_empty() => bytes,
-                        Some(Err(e)) => {
-                            self.window = None;
-                            return Err(e);
-                        }
-                        _ => {
-                            self.window = None;
-                            return Err(FsError::new(
-                                FsErrorKind::Store,
-                                format!(
-                                    "read {}: the object ended early (changed while open?)",
-                                    self.key.display()
-                                ),
-                            ));
-                        }
-                    };
-                    let start = window.pos;
-                    window.pos += bytes.len() as u64;
-                    self.remember(start, bytes.clone());
-                    if start + bytes.len() as u64 <= cursor {
-                        continue; // read through a short forward skip
-                    }
-                    return Ok(bytes.slice((cursor - start) as usize..));
-                }
-                _ => {
-                    debug!(path = %self.key.display(), offset = cursor, "read window reset");
-                    self.behind.clear();
-                    self.open_window(cursor, INITIAL_WINDOW).await?;
-                }
+            self.top_up(cursor).await;
+            let Some((start, bytes)) = self.ready.pop_front() else {
+                self.arrive().await?;
+                continue;
+            };
+            let stop = start + bytes.len() as u64;
+            self.pos = stop;
+            self.keep(start, bytes.clone());
+            if stop <= cursor {
+                continue; // read through a jump forward: the skipped bytes stay in `behind`
             }
+            let from = (cursor - start) as usize;
+            let to = (end.min(stop) - start) as usize;
+            return Ok(bytes.slice(from..to));
         }
     }
 
-    async fn open_window(&mut self, start: u64, len: u64) -> FsResult<()> {
-        self.window = None; // release the old window's memory first
-        let end = (start + len).min(self.meta.size);
-        let stream = self.fs.range_stream(&self.key, start, end, len).await?;
-        self.window = Some(Window {
-            pos: start,
-            end,
-            len,
-            stream,
+    /// Whether nothing is fetched or on its way that the reader has not passed yet.
+    fn is_idle(&self) -> bool {
+        self.ready.is_empty() && self.fetches.is_empty()
+    }
+
+    /// Forgets everything fetched and continues from `offset`, fetching the least ahead again.
+    fn restart(&mut self, offset: u64) {
+        self.ready.clear();
+        self.fetches.clear();
+        self.behind.clear();
+        self.held.clear();
+        self.pos = offset;
+        self.requested = offset;
+        self.ahead = FIRST_AHEAD;
+    }
+
+    /// How far a request may come out of order and still be read through or served from memory.
+    fn reorder(&self) -> u64 {
+        (self.largest_request * REORDER_REQUESTS).clamp(MIN_REORDER, MAX_REORDER)
+    }
+
+    /// Starts GETs until `ahead` bytes past `pos` (and at least up to `cursor`) are requested, as the budget
+    /// allows. When the budget is spent, the reader goes on with what is on its way; with nothing on its way it
+    /// lets go of the bytes it keeps and waits for memory (holding nothing while it waits, so that readers
+    /// waiting for each other cannot deadlock).
+    async fn top_up(&mut self, cursor: u64) {
+        let size = self.meta.size;
+        let target = (self.pos + self.ahead).max(cursor + 1).min(size);
+        while self.requested < target {
+            let len = (self.ahead / 2)
+                .clamp(MIN_FETCH, CHUNK)
+                .min(size - self.requested);
+            let memory = match self.fs.budget().try_reserve(len) {
+                Some(memory) => memory,
+                None if self.is_idle() => {
+                    self.behind.clear();
+                    self.held.clear();
+                    self.fs.budget().reserve(len).await
+                }
+                None => break,
+            };
+            self.start_fetch(len, memory);
+        }
+    }
+
+    fn start_fetch(&mut self, len: u64, memory: Reservation) {
+        let (start, end) = (self.requested, self.requested + len);
+        let op = self.fs.op().clone();
+        let key = self.key.clone();
+        let task = tokio::spawn(async move {
+            let context = format!("read {}", key.display());
+            let buffer = op
+                .read_with(key.as_str())
+                .range(start..end)
+                .await
+                .map_err(|e| FsError::store(&context, e))?;
+            if buffer.len() as u64 != end - start {
+                return Err(FsError::new(
+                    FsErrorKind::Store,
+                    format!("{context}: the object ended early (changed while open?)"),
+                ));
+            }
+            Ok(buffer.collect())
         });
+        #[cfg(test)]
+        {
+            self.fetched += len;
+        }
+        self.fetches.push_back(Fetch {
+            start,
+            end,
+            task,
+            memory: Some(memory),
+        });
+        self.requested = end;
+    }
+
+    /// Waits for the oldest GET and makes its bytes ready; a failed GET ends everything fetched ahead.
+    async fn arrive(&mut self) -> FsResult<()> {
+        let Some(mut fetch) = self.fetches.pop_front() else {
+            return Err(FsError::new(
+                FsErrorKind::Store,
+                format!("read {}: nothing is being fetched", self.key.display()),
+            ));
+        };
+        let pieces = match (&mut fetch.task).await {
+            Ok(Ok(pieces)) => pieces,
+            Ok(Err(e)) => {
+                self.restart(self.pos);
+                return Err(e);
+            }
+            Err(join) => {
+                self.restart(self.pos);
+                return Err(FsError::new(
+                    FsErrorKind::Store,
+                    format!("read {}: the fetch stopped: {join}", self.key.display()),
+                ));
+            }
+        };
+        let mut at = fetch.start;
+        for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
+            let len = piece.len() as u64;
+            self.ready.push_back((at, piece));
+            at += len;
+        }
+        // A GET consumed in order: fetch further ahead.
+        self.ahead = (self.ahead * 2).min(MAX_AHEAD);
+        if let Some(memory) = fetch.memory.take() {
+            self.held.push_back((fetch.end, memory));
+        }
         Ok(())
     }
 
-    fn remember(&mut self, start: u64, bytes: Bytes) {
+    /// Remembers bytes the reader has passed, dropping (and releasing) what is now too far behind.
+    fn keep(&mut self, start: u64, bytes: Bytes) {
         self.behind.push_back((start, bytes));
-        let mut kept: u64 = self.behind.iter().map(|(_, b)| b.len() as u64).sum();
-        while kept > KEEP_BEHIND && self.behind.len() > 1 {
-            if let Some((_, old)) = self.behind.pop_front() {
-                kept -= old.len() as u64;
+        let oldest = self.pos.saturating_sub(self.reorder());
+        while let Some((start, bytes)) = self.behind.front() {
+            if start + bytes.len() as u64 > oldest {
+                break;
             }
+            self.behind.pop_front();
+        }
+        let kept_from = self.behind.front().map_or(self.pos, |(start, _)| *start);
+        while self.held.front().is_some_and(|(end, _)| *end <= kept_from) {
+            self.held.pop_front();
         }
     }
+
+    /// Bytes fetched from the store so far.
+    #[cfg(test)]
+    pub(crate) fn fetched(&self) -> u64 {
+        self.fetched
+    }
+}
+
+/// The bytes at `cursor` (up to `end`) that `pieces` hold, if any.
+fn slice_of(pieces: &VecDeque<(u64, Bytes)>, cursor: u64, end: u64) -> Option<Bytes> {
+    let (start, bytes) = pieces
+        .iter()
+        .find(|(start, bytes)| cursor >= *start && cursor < start + bytes.len() as u64)?;
+    let stop = start + bytes.len() as u64;
+    Some(bytes.slice((cursor - start) as usize..(end.min(stop) - start) as usize))
 }
 
 impl std::fmt::Debug for ReadHandle {
@@ -263,6 +398,7 @@ impl std::fmt::Debug for ReadHandle {
         f.debug_struct("ReadHandle")
             .field("key", &self.key)
             .field("size", &self.meta.size)
+            .field("pos", &self.pos)
             .finish()
     }
 }
