@@ -34,7 +34,8 @@ pub struct ReadDir {
     fs: BucketFs,
     dir: Key,
     prefix: String,
-    lister: Option<opendal::Lister>,
+    /// Boxed: the lister is most of a `ReadDir`, which `Listing` holds by value.
+    lister: Option<Box<opendal::Lister>>,
     seen: HashSet<String>,
     /// Directories held back until no file of their name can follow, with the store entry count at arrival.
     held: VecDeque<(usize, DirEntry)>,
@@ -142,7 +143,7 @@ impl BucketFs {
             prefix.clone()
         };
         let lister = match self.op().lister(&list_path).await {
-            Ok(lister) => Some(lister),
+            Ok(lister) => Some(Box::new(lister)),
             // A local directory that vanished between stat and list lists as empty.
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => None,
             Err(e) => return Err(FsError::store(&format!("list {}", dir.display()), e)),
