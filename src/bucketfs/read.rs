@@ -10,7 +10,8 @@
 //! 32 MiB in GETs of up to 8 MiB. Bytes already read are kept for a while, and a jump forward within reach reads
 //! through, so a reordered request is served from memory instead of starting over; how far a request may be out
 //! of order grows with the size of the kernel's requests (16 requests, between 2 and 16 MiB). Everything fetched
-//! or kept is held against the memory budget.
+//! or kept is held against the memory budget, except, when the budget is spent, one GET of 128 KiB per reader
+//! with nothing else on its way (so that a reader never waits for memory that idle open files hold).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -59,7 +60,8 @@ impl Stream for ByteStream {
     }
 }
 
-/// One ranged GET running as its own task. Dropping it cancels the GET.
+/// One ranged GET running as its own task, so that it proceeds while the reader is busy elsewhere. Dropping it
+/// cancels the GET.
 struct Fetch {
     start: u64,
     end: u64,
@@ -73,27 +75,51 @@ impl Drop for Fetch {
     }
 }
 
+/// The bytes of one GET that arrived, as the response's chunks (not copied together: a request within one chunk
+/// is answered with a slice of it), with the memory they hold.
+struct Piece {
+    start: u64,
+    end: u64,
+    /// Each chunk with its file offset, in order.
+    chunks: Vec<(u64, Bytes)>,
+    _memory: Option<Reservation>,
+}
+
+impl Piece {
+    fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The bytes at `cursor` (which lies in this piece) up to `end` or the end of their chunk.
+    fn slice(&self, cursor: u64, end: u64) -> Option<Bytes> {
+        let i = self.chunks.partition_point(|(start, _)| *start <= cursor);
+        let (start, bytes) = self.chunks.get(i.checked_sub(1)?)?;
+        let stop = start + bytes.len() as u64;
+        (cursor < stop)
+            .then(|| bytes.slice((cursor - start) as usize..(end.min(stop) - start) as usize))
+    }
+}
+
 /// An open file for random-access reads (the mount). See the module documentation.
 pub struct ReadHandle {
     fs: BucketFs,
     key: Key,
     meta: Metadata,
-    /// The offset just past the bytes handed to the reader or skipped: where a sequential read continues.
+    /// The end of the furthest bytes handed to the reader: where a sequential read continues.
     pos: u64,
-    /// Bytes that arrived and were not read yet, contiguous from `pos`.
-    ready: VecDeque<(u64, Bytes)>,
-    /// GETs in flight, contiguous after `ready`, in order.
+    /// GETs that arrived, in file order: what the reader is about to read, and what it read a little while ago
+    /// (for requests that come late).
+    pieces: VecDeque<Piece>,
+    /// GETs in flight, contiguous up to `requested`, in order.
     fetches: VecDeque<Fetch>,
-    /// The end of what was requested (of `ready` and `fetches`).
+    /// The end of what was requested.
     requested: u64,
     /// How much to keep requested ahead of `pos`.
     ahead: u64,
-    /// Bytes already read, contiguous up to `pos`, kept for requests that come late.
-    behind: VecDeque<(u64, Bytes)>,
-    /// The memory of fetched bytes, by the end of their GET: released once `behind` no longer reaches them.
-    held: VecDeque<(u64, Reservation)>,
     /// The largest request so far: how far requests may be reordered grows with it.
     largest_request: u64,
+    /// Where a request that spans chunks is copied together.
+    scratch: BytesMut,
     /// Bytes fetched from the store, for tests that check nothing is fetched twice.
     #[cfg(test)]
     fetched: u64,
@@ -109,13 +135,12 @@ impl BucketFs {
             key: key.clone(),
             meta,
             pos: 0,
-            ready: VecDeque::new(),
+            pieces: VecDeque::new(),
             fetches: VecDeque::new(),
             requested: 0,
             ahead: FIRST_AHEAD,
-            behind: VecDeque::new(),
-            held: VecDeque::new(),
             largest_request: 0,
+            scratch: BytesMut::new(),
             #[cfg(test)]
             fetched: 0,
         })
@@ -198,12 +223,16 @@ impl ReadHandle {
             return Ok(Bytes::new());
         }
         self.largest_request = self.largest_request.max(end - offset);
-        // Most requests lie within one piece of one GET: handed out without a copy.
+        // A request within one chunk of a response is handed out without a copy.
         let first = self.bytes_at(offset, end).await?;
         if offset + first.len() as u64 == end {
             return Ok(first);
         }
-        let mut out = BytesMut::with_capacity((end - offset) as usize);
+        // Copied together in the handle's scratch buffer, taken back once the previous answer has been sent
+        // (a fresh buffer for each request would cost page faults).
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.reserve((end - offset) as usize);
         out.extend_from_slice(&first);
         let mut cursor = offset + first.len() as u64;
         while cursor < end {
@@ -211,54 +240,53 @@ impl ReadHandle {
             cursor += bytes.len() as u64;
             out.extend_from_slice(&bytes);
         }
-        Ok(out.freeze())
+        let answer = out.split().freeze();
+        self.scratch = out;
+        Ok(answer)
     }
 
-    /// Some bytes at `cursor` (at most up to `end`): from what was read already, from what was fetched ahead
-    /// (reading through a short jump forward), or from a new start after a seek.
+    /// Some bytes at `cursor` (at most up to `end`): from what arrived, after waiting for what is on its way
+    /// (reading through a jump forward within reach), or from a new start after a seek.
     async fn bytes_at(&mut self, cursor: u64, end: u64) -> FsResult<Bytes> {
-        if let Some(bytes) = slice_of(&self.behind, cursor, end) {
-            return Ok(bytes);
-        }
-        let in_reach =
-            cursor >= self.pos && cursor <= self.requested.max(self.pos + self.reorder());
+        let in_reach = self.pieces.front().map_or(self.pos, |p| p.start) <= cursor
+            && cursor <= self.requested.max(self.pos + self.reorder());
         if !in_reach {
             debug!(path = %self.key.display(), offset = cursor, pos = self.pos, "read restarts at a seek");
             self.restart(cursor);
-        } else if self.is_idle() {
-            // Nothing is on its way: continue at `cursor` rather than fetch the bytes before it.
-            self.pos = cursor;
-            self.requested = cursor;
         }
         loop {
-            self.top_up(cursor).await;
-            let Some((start, bytes)) = self.ready.pop_front() else {
-                self.arrive().await?;
-                continue;
-            };
-            let stop = start + bytes.len() as u64;
-            self.pos = stop;
-            self.keep(start, bytes.clone());
-            if stop <= cursor {
-                continue; // read through a jump forward: the skipped bytes stay in `behind`
+            if let Some(bytes) = self.arrived(cursor, end) {
+                self.pos = self.pos.max(cursor + bytes.len() as u64);
+                self.drop_behind();
+                self.top_up(cursor).await;
+                return Ok(bytes);
             }
-            let from = (cursor - start) as usize;
-            let to = (end.min(stop) - start) as usize;
-            return Ok(bytes.slice(from..to));
+            match self.fetches.front().map(|f| f.start) {
+                // Nothing on its way: continue at `cursor` rather than fetch the bytes before it.
+                None if cursor >= self.requested => self.requested = cursor,
+                // `cursor` lies in a gap left by a jump, which nothing on its way will fill.
+                None => self.restart(cursor),
+                Some(coming) if cursor < coming => self.restart(cursor),
+                Some(_) => {}
+            }
+            self.top_up(cursor).await;
+            self.arrive().await?;
         }
     }
 
-    /// Whether nothing is fetched or on its way that the reader has not passed yet.
-    fn is_idle(&self) -> bool {
-        self.ready.is_empty() && self.fetches.is_empty()
+    /// The bytes at `cursor` (up to `end`, or the end of the chunk that holds them) if they arrived.
+    fn arrived(&self, cursor: u64, end: u64) -> Option<Bytes> {
+        self.pieces
+            .iter()
+            .rev()
+            .find(|p| p.start <= cursor && cursor < p.end())?
+            .slice(cursor, end)
     }
 
     /// Forgets everything fetched and continues from `offset`, fetching the least ahead again.
     fn restart(&mut self, offset: u64) {
-        self.ready.clear();
+        self.pieces.clear();
         self.fetches.clear();
-        self.behind.clear();
-        self.held.clear();
         self.pos = offset;
         self.requested = offset;
         self.ahead = FIRST_AHEAD;
@@ -269,10 +297,17 @@ impl ReadHandle {
         (self.largest_request * REORDER_REQUESTS).clamp(MIN_REORDER, MAX_REORDER)
     }
 
+    /// Releases the pieces the reader has left behind by more than a reorder.
+    fn drop_behind(&mut self) {
+        let oldest = self.pos.saturating_sub(self.reorder());
+        while self.pieces.front().is_some_and(|p| p.end() <= oldest) {
+            self.pieces.pop_front();
+        }
+    }
+
     /// Starts GETs until `ahead` bytes past `pos` (and at least up to `cursor`) are requested, as the budget
     /// allows. When the budget is spent, the reader goes on with what is on its way; with nothing on its way it
-    /// lets go of the bytes it keeps and waits for memory (holding nothing while it waits, so that readers
-    /// waiting for each other cannot deadlock).
+    /// lets go of what it holds and fetches the bytes at `cursor` without a reservation.
     async fn top_up(&mut self, cursor: u64) {
         let size = self.meta.size;
         let target = (self.pos + self.ahead).max(cursor + 1).min(size);
@@ -280,20 +315,22 @@ impl ReadHandle {
             let len = (self.ahead / 2)
                 .clamp(MIN_FETCH, CHUNK)
                 .min(size - self.requested);
-            let memory = match self.fs.budget().try_reserve(len) {
-                Some(memory) => memory,
-                None if self.is_idle() => {
-                    self.behind.clear();
-                    self.held.clear();
-                    self.fs.budget().reserve(len).await
+            match self.fs.budget().try_reserve(len) {
+                Some(memory) => self.start_fetch(len, Some(memory)),
+                None if self.fetches.is_empty() && self.requested <= cursor => {
+                    // Nothing on its way and the budget spent (other handles may hold it, idle, for as long as
+                    // their files stay open): the request's own bytes are fetched outside the budget rather
+                    // than waited for, so no reader waits on another. At most one small GET per reader.
+                    self.pieces.clear();
+                    self.start_fetch(MIN_FETCH.min(size - self.requested), None);
+                    break;
                 }
                 None => break,
-            };
-            self.start_fetch(len, memory);
+            }
         }
     }
 
-    fn start_fetch(&mut self, len: u64, memory: Reservation) {
+    fn start_fetch(&mut self, len: u64, memory: Option<Reservation>) {
         let (start, end) = (self.requested, self.requested + len);
         let op = self.fs.op().clone();
         let key = self.key.clone();
@@ -320,12 +357,12 @@ impl ReadHandle {
             start,
             end,
             task,
-            memory: Some(memory),
+            memory,
         });
         self.requested = end;
     }
 
-    /// Waits for the oldest GET and makes its bytes ready; a failed GET ends everything fetched ahead.
+    /// Waits for the oldest GET and keeps its bytes; a failed GET ends everything fetched ahead.
     async fn arrive(&mut self) -> FsResult<()> {
         let Some(mut fetch) = self.fetches.pop_front() else {
             return Err(FsError::new(
@@ -333,8 +370,8 @@ impl ReadHandle {
                 format!("read {}: nothing is being fetched", self.key.display()),
             ));
         };
-        let pieces = match (&mut fetch.task).await {
-            Ok(Ok(pieces)) => pieces,
+        let received = match (&mut fetch.task).await {
+            Ok(Ok(received)) => received,
             Ok(Err(e)) => {
                 self.restart(self.pos);
                 return Err(e);
@@ -347,34 +384,22 @@ impl ReadHandle {
                 ));
             }
         };
+        let mut chunks = Vec::with_capacity(received.len());
         let mut at = fetch.start;
-        for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
-            let len = piece.len() as u64;
-            self.ready.push_back((at, piece));
+        for bytes in received.into_iter().filter(|b| !b.is_empty()) {
+            let len = bytes.len() as u64;
+            chunks.push((at, bytes));
             at += len;
         }
-        // A GET consumed in order: fetch further ahead.
+        self.pieces.push_back(Piece {
+            start: fetch.start,
+            end: fetch.end,
+            chunks,
+            _memory: fetch.memory.take(),
+        });
+        // The reader keeps up: fetch further ahead.
         self.ahead = (self.ahead * 2).min(MAX_AHEAD);
-        if let Some(memory) = fetch.memory.take() {
-            self.held.push_back((fetch.end, memory));
-        }
         Ok(())
-    }
-
-    /// Remembers bytes the reader has passed, dropping (and releasing) what is now too far behind.
-    fn keep(&mut self, start: u64, bytes: Bytes) {
-        self.behind.push_back((start, bytes));
-        let oldest = self.pos.saturating_sub(self.reorder());
-        while let Some((start, bytes)) = self.behind.front() {
-            if start + bytes.len() as u64 > oldest {
-                break;
-            }
-            self.behind.pop_front();
-        }
-        let kept_from = self.behind.front().map_or(self.pos, |(start, _)| *start);
-        while self.held.front().is_some_and(|(end, _)| *end <= kept_from) {
-            self.held.pop_front();
-        }
     }
 
     /// Bytes fetched from the store so far.
@@ -382,15 +407,6 @@ impl ReadHandle {
     pub(crate) fn fetched(&self) -> u64 {
         self.fetched
     }
-}
-
-/// The bytes at `cursor` (up to `end`) that `pieces` hold, if any.
-fn slice_of(pieces: &VecDeque<(u64, Bytes)>, cursor: u64, end: u64) -> Option<Bytes> {
-    let (start, bytes) = pieces
-        .iter()
-        .find(|(start, bytes)| cursor >= *start && cursor < start + bytes.len() as u64)?;
-    let stop = start + bytes.len() as u64;
-    Some(bytes.slice((cursor - start) as usize..(end.min(stop) - start) as usize))
 }
 
 impl std::fmt::Debug for ReadHandle {
