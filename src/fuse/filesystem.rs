@@ -22,6 +22,7 @@ use tracing::{debug, Instrument, Span};
 
 use super::errno::{FuseError, FuseResult, Refusal};
 use super::ops::{DirSink, Shared};
+use super::readahead::ReadAhead;
 
 /// Largest write request the kernel sends (and the unit `st_blksize` advertises).
 const MAX_WRITE: u32 = 1024 * 1024;
@@ -83,13 +84,15 @@ const NOT_IMPLEMENTED: &str = "not implemented by this mount";
 pub(crate) struct FuseFs {
     shared: Arc<Shared>,
     runtime: Runtime,
+    read_ahead: ReadAhead,
 }
 
 impl FuseFs {
-    pub(crate) fn new(shared: Shared, runtime: Runtime) -> Self {
+    pub(crate) fn new(shared: Shared, runtime: Runtime, read_ahead: ReadAhead) -> Self {
         Self {
             shared: Arc::new(shared),
             runtime,
+            read_ahead,
         }
     }
 
@@ -110,6 +113,7 @@ impl FuseFs {
         T: Send + 'static,
         F: Future<Output = FuseResult<T>> + Send + 'static,
     {
+        self.read_ahead.ensure();
         self.runtime.spawn(
             async move {
                 match work.await {
@@ -139,6 +143,7 @@ impl FuseFs {
         R: ErrorReply + Finish,
         for<'a> Sink<'a, R>: DirSink + Send,
     {
+        self.read_ahead.ensure();
         let shared = Arc::clone(&self.shared);
         let ttl = self.ttl();
         self.runtime.spawn(
