@@ -26,8 +26,9 @@ Environment (defaults in brackets):
   BENCH_COSFTPD_LOG_LEVEL [warn]  log_level of the cosftpd configs (debug shows read-window resets)
   BENCH_COSFTPD [target/release/cosftpd]  the cosftpd binary (e.g. a copy built from an older commit, for a
                               before/after run)
-  BENCH_READ_AHEAD_KB [1024,4096]  extra runs of the mount download with the mount's read_ahead_kb raised to each
-                              value (the kernel default is 128); empty to skip
+  BENCH_READ_AHEAD_KB [128,1024,4096]  extra runs of the mount download with the mount's read_ahead_kb set to each
+                              value after its first request (the kernel's default is 128; cosftpd raises its own
+                              mount to 1024 when it runs as root); empty to skip
   BENCH_FS_MB [300]           the file of the fs section (cosftpd's fs backend vs vsftpd and pyftpdlib serving
                               the same local directory)
   BENCH_FS_DIR [<work dir>/fs-root]  that directory (tmpfs by default; a disk directory measures the disk too)
@@ -88,7 +89,7 @@ MEM_BUDGET = os.environ.get("BENCH_MEM_BUDGET", "256M")
 STORE_DIR = os.environ.get("BENCH_STORE_DIR", "/dev/shm/cosftpd-bench-store")
 WORK_DIR = os.environ.get("BENCH_WORK_DIR", "/dev/shm/cosftpd-bench-work")
 SECTIONS = os.environ.get("BENCH_SECTIONS", "big,small,list,sessions,many,fs,memory").split(",")
-READ_AHEAD_KB = [int(v) for v in os.environ.get("BENCH_READ_AHEAD_KB", "1024,4096").split(",") if v]
+READ_AHEAD_KB = [int(v) for v in os.environ.get("BENCH_READ_AHEAD_KB", "128,1024,4096").split(",") if v]
 FS_MB = env_int("BENCH_FS_MB", 300)
 FS_DIR = os.environ.get("BENCH_FS_DIR", "")
 MANY_SESSIONS = env_int("BENCH_MANY_SESSIONS", 1000)
@@ -470,6 +471,8 @@ class CosftpdMount(Tool):
         self.proc = spawn([COSFTPD, "mount", "-c", conf, "--no-check"], "cosftpd-mount")
         wait_mounted(self.mnt, self.proc)
         if self.read_ahead:
+            # after the mount's first request: cosftpd sets its own readahead then (see src/fuse/readahead.rs)
+            os.stat(self.mnt)
             with open(os.path.join(bdi_of(self.mnt), "read_ahead_kb"), "w") as f:
                 f.write(str(self.read_ahead))
         self.read_ahead_seen = read_ahead_kb(self.mnt)
