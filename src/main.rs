@@ -16,11 +16,9 @@ use cosftpd::storage::StorageOptions;
 /// jemalloc, not glibc's malloc. Data passes through buffers of 64 KiB to 20 MiB (HTTP bodies, upload parts,
 /// read-ahead). glibc either keeps freed buffers of that size in per-thread arenas without returning them (16
 /// concurrent uploads peaked at 518 MiB under a 256 MiB `memory_budget`), or, with a fixed 128 KiB mmap
-/// threshold, maps fresh pages for each buffer and unmaps them on free: then page faults and page clearing were
-/// 45 % of the CPU of an FTP download and 60 % of a mount read (`perf record`, docs/BENCHMARKS.md). jemalloc
-/// reuses freed memory and returns what stays unused: a 1 GiB RETR 0.62 → 0.98 of the direct client, mount read
-/// 0.44 → 0.66, at the same peak RSS (16 concurrent uploads of 128 MiB: 271 MiB with glibc and the 128 KiB
-/// threshold, 301 MiB with jemalloc, budget 256 MiB).
+/// threshold, maps fresh pages for each buffer and unmaps them on free, and page faults and page clearing took
+/// much of the CPU of a download. jemalloc reuses freed memory and returns what stays unused (docs/BENCHMARKS.md,
+/// "Read pipeline, jemalloc and the mount's readahead").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -245,4 +243,3 @@ fn human(bytes: u64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
-

@@ -255,7 +255,7 @@ fn multi_window_reads_are_byte_exact_in_any_order() {
         // A walk that mostly goes forward in steps up to a few MiB, and sometimes jumps back.
         step = (step * 48_271 + 11) % 2_147_483_647;
         let len = (step % (3 * MIB as u64)) as usize + 1;
-        offset = if step % 5 == 0 {
+        offset = if step.is_multiple_of(5) {
             offset.saturating_sub(step % (9 * MIB as u64))
         } else {
             (offset + step % (2 * MIB as u64)) % (size as u64 + 10)

@@ -592,7 +592,11 @@ async fn reads_in_any_order_and_size_are_byte_exact_under_a_tight_budget() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     fs.op().write("f", data.clone()).await.unwrap();
-    for (seed, request, span) in [(1u64, 128 * 1024u64, 4usize), (7, 1024 * 1024, 8), (3, 77_777, 32)] {
+    for (seed, request, span) in [
+        (1u64, 128 * 1024u64, 4usize),
+        (7, 1024 * 1024, 8),
+        (3, 77_777, 32),
+    ] {
         let mut order: Vec<(u64, u64)> = (0..size.div_ceil(request))
             .map(|i| (i * request, request))
             .collect();
