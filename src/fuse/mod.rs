@@ -25,5 +25,6 @@ mod inodes;
 mod mount;
 mod mountinfo;
 mod ops;
+mod readahead;
 
 pub use mount::{mount, MountError, MountHandle, MountOptions};
