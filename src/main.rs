@@ -14,6 +14,15 @@ use cosftpd::daemon::{self, Mode, ReloadSource, RunOptions};
 use cosftpd::logging::LogSettings;
 use cosftpd::storage::StorageOptions;
 
+/// jemalloc, not glibc's malloc. Data passes through buffers of 64 KiB to 20 MiB (HTTP bodies, upload parts,
+/// read-ahead). glibc either keeps freed buffers of that size in per-thread arenas without returning them (16
+/// concurrent uploads peaked at 518 MiB under a 256 MiB `memory_budget`), or, with a fixed 128 KiB mmap
+/// threshold, maps fresh pages for each buffer and unmaps them on free, and page faults and page clearing took
+/// much of the CPU of a download. jemalloc reuses freed memory and returns what stays unused (docs/BENCHMARKS.md,
+/// "Read pipeline, jemalloc and the mount's readahead").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// FTP(S) server and FUSE mounts for Tencent COS, S3-compatible stores and local directories.
 ///
 /// One config file (the original COS FTP Server's conf/vsftpd.conf format) binds each FTP account to a bucket.
@@ -62,7 +71,6 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    return_freed_buffers_to_the_os();
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig(config) => check_config(&config.path()),
@@ -258,17 +266,5 @@ fn human(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// Upload and read-ahead buffers are 0.5–20 MiB. glibc's dynamic mmap threshold moves such allocations into
-/// per-thread arenas after the first frees, and arena memory is kept, not returned: measured in
-/// docs/BENCHMARKS.md, 16 concurrent uploads peaked at 518 MiB with a 256 MiB `memory_budget`, 317 MiB with a fixed
-/// 128 KiB threshold, at the same throughput. A fixed threshold keeps large buffers in mmap, returned on free.
-fn return_freed_buffers_to_the_os() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only adjusts allocator tuning; it is called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }

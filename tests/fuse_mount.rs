@@ -223,6 +223,60 @@ fn dd_of_64_mib_in_and_out() {
     assert_eq!(sums[0], sums[1], "checksums differ");
 }
 
+/// A file of several read-ahead GETs, read through the kernel as programs read: sequential readers at once (the
+/// kernel's readahead keeps several requests in flight and answers them out of order), seeks back and forth
+/// with `pread` of odd sizes, reads across the end. Every byte must be the store's.
+#[test]
+fn multi_window_reads_are_byte_exact_in_any_order() {
+    use std::os::unix::fs::FileExt;
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    let size = 40 * MIB + 4_321;
+    let data = pattern(size, 5);
+    m.put("multi.bin", &data);
+    let path = m.path("multi.bin");
+    std::thread::scope(|s| {
+        for reader in 0..3 {
+            let (path, data) = (&path, &data);
+            s.spawn(move || {
+                let mut got = Vec::with_capacity(size);
+                File::open(path)
+                    .expect("open")
+                    .read_to_end(&mut got)
+                    .expect("read");
+                assert!(got == *data, "sequential reader {reader}: bytes differ");
+            });
+        }
+    });
+    let file = File::open(&path).expect("open");
+    let mut offset: u64 = 0;
+    let mut step: u64 = 1;
+    for _ in 0..200 {
+        // A walk that mostly goes forward in steps up to a few MiB, and sometimes jumps back.
+        step = (step * 48_271 + 11) % 2_147_483_647;
+        let len = (step % (3 * MIB as u64)) as usize + 1;
+        offset = if step.is_multiple_of(5) {
+            offset.saturating_sub(step % (9 * MIB as u64))
+        } else {
+            (offset + step % (2 * MIB as u64)) % (size as u64 + 10)
+        };
+        let mut buf = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            let n = file
+                .read_at(&mut buf[filled..], offset + filled as u64)
+                .expect("pread");
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        let want = &data[(offset as usize).min(size)..(offset as usize + len).min(size)];
+        assert!(buf[..filled] == *want, "{len} bytes at {offset} differ");
+    }
+}
+
 #[test]
 fn directories_mkdir_rmdir_mv_rm() {
     let Some(m) = mount_memory(Policy::full()) else {

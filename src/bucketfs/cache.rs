@@ -24,8 +24,16 @@
 //! copy that keeps the metadata), the root's when its attributes change (it has no object). As on a local disk,
 //! but without a write of a marker or an object per change: kept in memory only (bounded), shown as long as they
 //! are later than what is stored; an explicit time set on a directory (`touch`, `rsync -t`) wins.
+//!
+//! A complete listing of a directory is remembered too, as the names it found ([`Listed`]): for the TTL, a name
+//! it did not find is known not to exist, without asking the store. FTP clients list a directory before they
+//! upload into it (lftp's mirror, FileZilla, rclone), so a new file's STOR needs no HEAD and no listing of its
+//! own. The names are those that *may* exist: what this account creates or forgets afterwards is added, and
+//! nothing is ever taken out (a name deleted meanwhile is asked for again), so an entry evicted or expired
+//! never turns "exists" into "does not exist".
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 // tokio's clock, so that tests can pause and advance it.
@@ -52,10 +60,69 @@ struct LocalTimes {
     changed: SystemTime,
 }
 
+/// Bytes of a listed name beyond its own: the set's slot and the string's header.
+const LISTED_NAME_OVERHEAD: u64 = 40;
+
 #[derive(Debug, Clone)]
 struct Entry {
     meta: Option<Metadata>,
     at: Instant,
+    /// For a directory: what a complete listing of it found.
+    listed: Option<Arc<Listed>>,
+    /// The listing's weight when this entry was stored: the cache weighs an entry again when it is replaced,
+    /// and must find the weight it was stored with (names added since are weighed by storing the entry again).
+    listed_weight: u64,
+}
+
+/// The names a complete listing of a directory found, plus those this account created or forgot since: any other
+/// name did not exist when the listing began (`at`).
+#[derive(Debug)]
+struct Listed {
+    at: Instant,
+    names: RwLock<Names>,
+}
+
+#[derive(Debug, Default)]
+struct Names {
+    set: HashSet<Box<str>>,
+    /// Bytes the names take, by the cache's weighing.
+    weight: u64,
+}
+
+impl Listed {
+    fn new(at: Instant, set: HashSet<Box<str>>) -> Self {
+        let weight = set.iter().map(|n| name_weight(n)).sum();
+        Listed {
+            at,
+            names: RwLock::new(Names { set, weight }),
+        }
+    }
+
+    fn may_exist(&self, name: &str) -> bool {
+        self.names
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .set
+            .contains(name)
+    }
+
+    /// Adds `name`; false when it was there already.
+    fn add(&self, name: &str) -> bool {
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        if names.set.contains(name) {
+            return false;
+        }
+        names.weight += name_weight(name);
+        names.set.insert(name.into())
+    }
+
+    fn weight(&self) -> u64 {
+        self.names.read().unwrap_or_else(|e| e.into_inner()).weight
+    }
+}
+
+fn name_weight(name: &str) -> u64 {
+    name.len() as u64 + LISTED_NAME_OVERHEAD
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +140,11 @@ impl Weighter<Key, Entry> for EntryWeight {
             .as_ref()
             .and_then(|m| m.attrs.as_ref())
             .map_or(0, |a| a.heap_size());
-        ENTRY_OVERHEAD + key.as_str().len() as u64 + etag as u64 + attrs as u64
+        ENTRY_OVERHEAD
+            + key.as_str().len() as u64
+            + etag as u64
+            + attrs as u64
+            + entry.listed_weight
     }
 }
 
@@ -119,6 +190,7 @@ pub(crate) enum Cached {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Observation {
     changes_at_start: u64,
+    at: Instant,
 }
 
 impl MetaCache {
@@ -145,22 +217,65 @@ impl MetaCache {
             return Cached::Unknown;
         }
         match self.entries.get(key) {
-            Some(entry) if entry.at.elapsed() < self.ttl => match entry.meta {
-                Some(m) => Cached::Present(m),
-                None => Cached::Absent,
-            },
+            Some(entry) if entry.at.elapsed() < self.ttl => {
+                return match entry.meta {
+                    Some(m) => Cached::Present(m),
+                    None => Cached::Absent,
+                }
+            }
             Some(_) => {
                 self.entries.remove(key);
-                Cached::Unknown
             }
-            None => Cached::Unknown,
+            None => {}
         }
+        match self.listing_of_parent(key) {
+            Some(listed) if !listed.may_exist(key.name()) => Cached::Absent,
+            _ => Cached::Unknown,
+        }
+    }
+
+    /// A fresh complete listing of `key`'s directory.
+    fn listing_of_parent(&self, key: &Key) -> Option<Arc<Listed>> {
+        let parent = key.parent()?;
+        let listed = self.entries.get(&parent)?.listed?;
+        (listed.at.elapsed() < self.ttl).then_some(listed)
+    }
+
+    /// Records a complete listing of the directory `dir`: the names it found. Kept only if this account changed
+    /// nothing since the listing began (then `names` may miss what it created).
+    pub fn put_listing(&self, dir: &Key, names: HashSet<Box<str>>, seen: Observation) {
+        if !self.enabled() {
+            return;
+        }
+        let changes = self.lock();
+        if *changes != seen.changes_at_start {
+            return;
+        }
+        let listed = Arc::new(Listed::new(seen.at, names));
+        let listed_weight = listed.weight();
+        // The directory exists: the listing was of a directory found to exist when it began.
+        let meta = match self.entries.get(dir) {
+            Some(Entry {
+                meta: Some(meta), ..
+            }) if meta.is_dir() => meta,
+            _ => Metadata::directory(),
+        };
+        self.entries.insert(
+            dir.clone(),
+            Entry {
+                meta: Some(meta),
+                at: seen.at,
+                listed: Some(listed),
+                listed_weight,
+            },
+        );
     }
 
     /// Starts an observation of the store (see the module documentation).
     pub fn observe(&self) -> Observation {
         Observation {
             changes_at_start: *self.lock(),
+            at: Instant::now(),
         }
     }
 
@@ -183,6 +298,9 @@ impl MetaCache {
         let meta = meta.map(|m| self.enrich(key, m));
         self.remember(key, meta.as_ref());
         if self.enabled() {
+            if meta.is_some() {
+                self.note_in_listings(key);
+            }
             self.insert(key, meta);
         }
     }
@@ -193,6 +311,25 @@ impl MetaCache {
         *changes += 1;
         self.entries.retain(|k, _| !k.starts_with(key));
         self.known.retain(|k, _| !k.starts_with(key));
+        self.note_in_listings(key);
+    }
+
+    /// `key` may exist now: its name goes into the listing of its directory, and each ancestor's name into the
+    /// listing of its own (creating `a/b/c` makes an implicit `a/b` appear).
+    fn note_in_listings(&self, key: &Key) {
+        let mut child = key.clone();
+        while let Some(parent) = child.parent() {
+            if let Some(mut entry) = self.entries.get(&parent) {
+                if let Some(listed) = &entry.listed {
+                    if listed.add(child.name()) {
+                        // Stored again, to be weighed with the name.
+                        entry.listed_weight = listed.weight();
+                        self.entries.insert(parent.clone(), entry);
+                    }
+                }
+            }
+            child = parent;
+        }
     }
 
     /// This account added, removed or renamed an entry of the directory `dir` at `at`.
@@ -327,12 +464,22 @@ impl MetaCache {
         self.entries.weight()
     }
 
+    /// A directory keeps the listing it has (the listing of the root names the directory again, say).
     fn insert(&self, key: &Key, meta: Option<Metadata>) {
+        let (listed, listed_weight) = match &meta {
+            Some(m) if m.is_dir() => self
+                .entries
+                .get(key)
+                .map_or((None, 0), |e| (e.listed, e.listed_weight)),
+            _ => (None, 0),
+        };
         self.entries.insert(
             key.clone(),
             Entry {
                 meta,
                 at: Instant::now(),
+                listed,
+                listed_weight,
             },
         );
     }
@@ -412,6 +559,71 @@ mod tests {
         cache.forget_tree(&k("d"));
         assert_eq!(cache.get(&k("d/x")), Cached::Unknown);
         assert_eq!(cache.get(&k("dx")), Cached::Present(Metadata::directory()));
+    }
+
+    fn names(list: &[&str]) -> HashSet<Box<str>> {
+        list.iter().map(|n| Box::from(*n)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_complete_listing_proves_absence_for_the_ttl() {
+        let cache = MetaCache::new(Duration::from_secs(1), 1 << 20);
+        let seen = cache.observe();
+        cache.put_listing(&k("d"), names(&["a", "sub"]), seen);
+        assert_eq!(cache.get(&k("d/new")), Cached::Absent, "not in the listing");
+        assert_eq!(
+            cache.get(&k("d/a")),
+            Cached::Unknown,
+            "listed: its metadata is asked for"
+        );
+        assert_eq!(
+            cache.get(&k("d/sub/x")),
+            Cached::Unknown,
+            "d/sub was not listed"
+        );
+        assert_eq!(cache.get(&k("d")), Cached::Present(Metadata::directory()));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            cache.get(&k("d/new")),
+            Cached::Unknown,
+            "the listing is too old"
+        );
+    }
+
+    #[test]
+    fn a_listing_older_than_a_change_is_not_kept() {
+        let cache = MetaCache::new(Duration::from_secs(60), 1 << 20);
+        let seen = cache.observe();
+        // This account creates d/new while the listing of d is under way…
+        cache.put(&k("d/new"), Some(Metadata::file(1, None)));
+        cache.put_listing(&k("d"), names(&["a"]), seen);
+        // …and forgets it again (as a failed upload does): the listing must not say it does not exist.
+        cache.forget_tree(&k("d/new"));
+        assert_eq!(cache.get(&k("d/new")), Cached::Unknown);
+    }
+
+    #[test]
+    fn what_this_account_creates_after_a_listing_may_exist() {
+        let cache = MetaCache::new(Duration::from_secs(60), 1 << 20);
+        cache.put_listing(&k(""), names(&["d"]), cache.observe());
+        cache.put_listing(&k("d"), names(&[]), cache.observe());
+        // Created, then its own entry is gone (forgotten here; evicted would be the same)…
+        cache.put(&k("d/f"), Some(Metadata::file(1, None)));
+        cache.forget_tree(&k("d/f"));
+        assert_eq!(cache.get(&k("d/f")), Cached::Unknown);
+        // …a renamed tree that appears under a listed directory…
+        cache.forget_tree(&k("d/moved"));
+        assert_eq!(cache.get(&k("d/moved")), Cached::Unknown);
+        // …and ancestors that appear with a file deep below them.
+        cache.put(&k("e/g/h"), Some(Metadata::file(1, None)));
+        assert_eq!(cache.get(&k("e")), Cached::Unknown);
+        // Deleting leaves the name in the listing: it is asked for again, never wrongly "absent".
+        cache.put(&k("d/f"), None);
+        assert_eq!(cache.get(&k("d/f")), Cached::Absent);
+        assert_eq!(cache.get(&k("d/other")), Cached::Absent);
+        // The listing of d survives d being named again by the listing of its parent.
+        cache.put_observed(&k("d"), Some(Metadata::directory()), cache.observe());
+        assert_eq!(cache.get(&k("d/other")), Cached::Absent);
     }
 
     #[test]

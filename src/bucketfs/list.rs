@@ -13,6 +13,7 @@ use std::collections::{HashSet, VecDeque};
 use futures::TryStreamExt;
 use tracing::{instrument, warn};
 
+use super::cache::Observation;
 use super::error::{FsError, FsErrorKind, FsResult};
 use super::path::Key;
 use super::types::{DirEntry, Metadata};
@@ -35,7 +36,8 @@ pub struct ReadDir {
     fs: BucketFs,
     dir: Key,
     prefix: String,
-    lister: Option<opendal::Lister>,
+    /// Boxed: the lister is most of a `ReadDir`, which `Listing` holds by value.
+    lister: Option<Box<opendal::Lister>>,
     seen: HashSet<String>,
     /// Directories held back until no file of their name can follow, with the store entry count at arrival.
     held: VecDeque<(usize, DirEntry)>,
@@ -50,6 +52,11 @@ pub struct ReadDir {
     capped: bool,
     /// Only names matching this are returned (`list_matching`).
     pattern: Option<Box<glob::Pattern>>,
+    /// Taken before the first page was asked for: what the listing saw is cached only if this account changed
+    /// nothing meanwhile.
+    observation: Observation,
+    /// The listing has been read to its end (and, when complete, recorded in the cache).
+    finished: bool,
 }
 
 impl BucketFs {
@@ -131,13 +138,14 @@ impl BucketFs {
 
     pub(crate) async fn read_dir_key(&self, dir: Key, cap: usize) -> FsResult<ReadDir> {
         let prefix = dir.dir_prefix();
+        let observation = self.cache().observe();
         let list_path = if dir.is_root() {
             "/".to_string()
         } else {
             prefix.clone()
         };
         let lister = match self.op().lister(&list_path).await {
-            Ok(lister) => Some(lister),
+            Ok(lister) => Some(Box::new(lister)),
             // A local directory that vanished between stat and list lists as empty.
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => None,
             Err(e) => return Err(FsError::store(&format!("list {}", dir.display()), e)),
@@ -156,6 +164,8 @@ impl BucketFs {
             cap,
             capped: false,
             pattern: None,
+            observation,
+            finished: false,
         })
     }
 }
@@ -175,7 +185,9 @@ impl ReadDir {
                 if let Ok(key) = self.dir.join(&entry.name) {
                     // The stored attributes of a version this server has seen come back without a HEAD.
                     entry.meta = self.fs.cache().enrich(&key, entry.meta);
-                    self.fs.cache().put(&key, Some(entry.meta.clone()));
+                    self.fs
+                        .cache()
+                        .put_observed(&key, Some(entry.meta.clone()), self.observation);
                     entry.meta = self.fs.cache().with_local_times(&key, entry.meta);
                 }
                 if !self.wanted(&entry.name) {
@@ -187,14 +199,17 @@ impl ReadDir {
             match self.next_store_entry().await? {
                 Some(entry) => self.sort_in(entry),
                 None if !self.held.is_empty() => self.release_held(|_| true),
-                None => match self.partial.pop_front() {
-                    Some(entry) if !self.seen.contains(&entry.name) => {
-                        self.yielded += 1;
-                        return Ok(Some(entry));
+                None => {
+                    self.finish();
+                    match self.partial.pop_front() {
+                        Some(entry) if !self.seen.contains(&entry.name) => {
+                            self.yielded += 1;
+                            return Ok(Some(entry));
+                        }
+                        Some(_) => {}
+                        None => return Ok(None),
                     }
-                    Some(_) => {}
-                    None => return Ok(None),
-                },
+                }
             }
         }
     }
@@ -240,6 +255,19 @@ impl ReadDir {
                 self.make_ready(dir);
             }
         }
+    }
+
+    /// The whole directory has been read: every name it holds is in `seen`, so any other name does not exist
+    /// (the cache answers for it until the TTL ends).
+    fn finish(&mut self) {
+        if self.finished || self.capped {
+            return;
+        }
+        self.finished = true;
+        let names = self.seen.iter().map(|n| n.as_str().into()).collect();
+        self.fs
+            .cache()
+            .put_listing(&self.dir, names, self.observation);
     }
 
     /// Makes the held directories that `release` picks ready, in arrival order.

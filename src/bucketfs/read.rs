@@ -1,12 +1,25 @@
-//! Streaming reads: ranged GETs with a read-ahead window that starts small, doubles while reads stay sequential
-//! (tolerating the small reorders the kernel makes), resets on a seek, and is held against the memory budget.
+//! Streaming reads.
+//!
+//! FTP RETR reads a file from an offset to its end: one ranged stream with concurrent chunks ([`ByteStream`]).
+//!
+//! The mount reads at offsets the kernel chooses ([`ReadHandle`]): requests of its readahead size (128 KiB by
+//! default, up to `max_pages` = 1 MiB when `read_ahead_kb` is raised), roughly in order but reordered by the
+//! readahead requests it keeps in flight. The handle fetches ahead of the reader with ranged GETs that run as
+//! tasks of their own, so the next GET is under way while the bytes before it are still being read: the bytes
+//! requested ahead start at 256 KiB after an open or a seek and double as the reads stay sequential, up to
+//! 32 MiB in GETs of up to 8 MiB. Bytes already read are kept for a while, and a jump forward within reach reads
+//! through, so a reordered request is served from memory instead of starting over; how far a request may be out
+//! of order grows with the size of the kernel's requests (16 requests, between 2 and 16 MiB). Everything fetched
+//! or kept is held against the memory budget, except, when the budget is spent, one GET of 128 KiB per reader
+//! with nothing else on its way (so that a reader never waits for memory that idle open files hold).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
+use tokio::task::JoinHandle;
 use tracing::{debug, instrument};
 
 use super::budget::Reservation;
@@ -15,15 +28,21 @@ use super::path::Key;
 use super::types::Metadata;
 use super::BucketFs;
 
-const INITIAL_WINDOW: u64 = 256 * 1024;
-const MAX_WINDOW: u64 = 64 * 1024 * 1024;
-/// One GET request's chunk inside a window; chunks of one window are fetched concurrently.
+/// One ranged GET of a RETR stream; chunks of one stream are fetched concurrently.
 const CHUNK: u64 = 8 * 1024 * 1024;
 const MAX_CHUNKS_IN_FLIGHT: u64 = 4;
-/// Bytes kept behind the read position so that a slightly reordered read is served without a new request.
-const KEEP_BEHIND: u64 = 2 * 1024 * 1024;
-/// A forward jump up to this far is read through rather than treated as a seek.
-const SKIP_AHEAD: u64 = 2 * 1024 * 1024;
+
+/// Bytes requested ahead of the mount's reader right after an open or a seek.
+const FIRST_AHEAD: u64 = 256 * 1024;
+/// The most requested ahead of the reader (as for RETR: four GETs of 8 MiB).
+const MAX_AHEAD: u64 = MAX_CHUNKS_IN_FLIGHT * CHUNK;
+/// The smallest GET the reader makes; the bytes ahead are split in at least two GETs.
+const MIN_FETCH: u64 = 128 * 1024;
+/// How far out of order a request may come, in requests of the largest size seen so far…
+const REORDER_REQUESTS: u64 = 16;
+/// …but at least and at most this far.
+const MIN_REORDER: u64 = 2 * 1024 * 1024;
+const MAX_REORDER: u64 = 16 * 1024 * 1024;
 
 type InnerStream = Pin<Box<dyn Stream<Item = FsResult<Bytes>> + Send>>;
 
@@ -41,22 +60,69 @@ impl Stream for ByteStream {
     }
 }
 
-/// One ranged GET in progress: bytes from `pos` up to `end`.
-struct Window {
-    pos: u64,
+/// One ranged GET running as its own task, so that it proceeds while the reader is busy elsewhere. Dropping it
+/// cancels the GET.
+struct Fetch {
+    start: u64,
     end: u64,
-    len: u64,
-    stream: ByteStream,
+    task: JoinHandle<FsResult<Vec<Bytes>>>,
+    memory: Option<Reservation>,
 }
 
-/// An open file for random-access reads (the mount).
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The bytes of one GET that arrived, as the response's chunks (not copied together: a request within one chunk
+/// is answered with a slice of it), with the memory they hold.
+struct Piece {
+    start: u64,
+    end: u64,
+    /// Each chunk with its file offset, in order.
+    chunks: Vec<(u64, Bytes)>,
+    _memory: Option<Reservation>,
+}
+
+impl Piece {
+    fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The bytes at `cursor` (which lies in this piece) up to `end` or the end of their chunk.
+    fn slice(&self, cursor: u64, end: u64) -> Option<Bytes> {
+        let i = self.chunks.partition_point(|(start, _)| *start <= cursor);
+        let (start, bytes) = self.chunks.get(i.checked_sub(1)?)?;
+        let stop = start + bytes.len() as u64;
+        (cursor < stop)
+            .then(|| bytes.slice((cursor - start) as usize..(end.min(stop) - start) as usize))
+    }
+}
+
+/// An open file for random-access reads (the mount). See the module documentation.
 pub struct ReadHandle {
     fs: BucketFs,
     key: Key,
     meta: Metadata,
-    window: Option<Window>,
-    /// Recently read bytes, oldest first, ending at the window position: (offset, bytes).
-    behind: VecDeque<(u64, Bytes)>,
+    /// The end of the furthest bytes handed to the reader: where a sequential read continues.
+    pos: u64,
+    /// GETs that arrived, in file order: what the reader is about to read, and what it read a little while ago
+    /// (for requests that come late).
+    pieces: VecDeque<Piece>,
+    /// GETs in flight, contiguous up to `requested`, in order.
+    fetches: VecDeque<Fetch>,
+    /// The end of what was requested.
+    requested: u64,
+    /// How much to keep requested ahead of `pos`.
+    ahead: u64,
+    /// The largest request so far: how far requests may be reordered grows with it.
+    largest_request: u64,
+    /// Where a request that spans chunks is copied together.
+    scratch: BytesMut,
+    /// Bytes fetched from the store, for tests that check nothing is fetched twice.
+    #[cfg(test)]
+    fetched: u64,
 }
 
 impl BucketFs {
@@ -64,13 +130,19 @@ impl BucketFs {
     #[instrument(level = "debug", skip(self), fields(path = %key.display()))]
     pub async fn open_read(&self, key: &Key) -> FsResult<ReadHandle> {
         let meta = self.readable(key).await?;
-        let key = key.clone();
         Ok(ReadHandle {
             fs: self.clone(),
-            key,
+            key: key.clone(),
             meta,
-            window: None,
-            behind: VecDeque::new(),
+            pos: 0,
+            pieces: VecDeque::new(),
+            fetches: VecDeque::new(),
+            requested: 0,
+            ahead: FIRST_AHEAD,
+            largest_request: 0,
+            scratch: BytesMut::new(),
+            #[cfg(test)]
+            fetched: 0,
         })
     }
 
@@ -88,9 +160,7 @@ impl BucketFs {
                 ),
             ));
         }
-        let stream = self
-            .range_stream(key, offset, meta.size, meta.size - offset)
-            .await?;
+        let stream = self.range_stream(key, offset, meta.size).await?;
         Ok((meta, stream))
     }
 
@@ -115,7 +185,7 @@ impl BucketFs {
         }
         let end = range.end.min(meta.size);
         let start = range.start.min(end);
-        let stream = self.range_stream(key, start, end, end - start).await?;
+        let stream = self.range_stream(key, start, end).await?;
         Ok((end - start, stream))
     }
 
@@ -133,13 +203,7 @@ impl BucketFs {
     }
 
     /// A stream of `start..end`, fetched in chunks with up to four in flight, as the budget allows.
-    async fn range_stream(
-        &self,
-        key: &Key,
-        start: u64,
-        end: u64,
-        window: u64,
-    ) -> FsResult<ByteStream> {
+    async fn range_stream(&self, key: &Key, start: u64, end: u64) -> FsResult<ByteStream> {
         let len = end.saturating_sub(start);
         if len == 0 {
             return Ok(ByteStream {
@@ -147,8 +211,8 @@ impl BucketFs {
                 _memory: Vec::new(),
             });
         }
-        let chunk = window.clamp(1, CHUNK).min(len);
-        let wanted = (window.min(len).div_ceil(chunk)).clamp(1, MAX_CHUNKS_IN_FLIGHT) * chunk;
+        let chunk = len.min(CHUNK);
+        let wanted = len.div_ceil(chunk).min(MAX_CHUNKS_IN_FLIGHT) * chunk;
         let memory = self.budget().reserve_between(chunk, wanted, chunk).await;
         let concurrent = memory.len().max(1);
         let context = format!("read {}", key.display());
@@ -183,103 +247,190 @@ impl ReadHandle {
         if offset >= end {
             return Ok(Bytes::new());
         }
-        let mut out = BytesMut::with_capacity((end - offset) as usize);
-        let mut cursor = offset;
+        self.largest_request = self.largest_request.max(end - offset);
+        // A request within one chunk of a response is handed out without a copy.
+        let first = self.bytes_at(offset, end).await?;
+        if offset + first.len() as u64 == end {
+            return Ok(first);
+        }
+        // Copied together in the handle's scratch buffer, taken back once the previous answer has been sent
+        // (a fresh buffer for each request would cost page faults).
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.reserve((end - offset) as usize);
+        out.extend_from_slice(&first);
+        let mut cursor = offset + first.len() as u64;
         while cursor < end {
-            if let Some(bytes) = self.bytes_behind(cursor, end) {
-                cursor += bytes.len() as u64;
-                out.extend_from_slice(&bytes);
-                continue;
-            }
-            let chunk = self.next_chunk_at(cursor).await?;
-            let take = ((end - cursor) as usize).min(chunk.len());
-            out.extend_from_slice(&chunk[..take]);
-            cursor += take as u64;
+            let bytes = self.bytes_at(cursor, end).await?;
+            cursor += bytes.len() as u64;
+            out.extend_from_slice(&bytes);
         }
-        Ok(out.freeze())
+        let answer = out.split().freeze();
+        self.scratch = out;
+        Ok(answer)
     }
 
-    /// Bytes at `cursor` from the recently read data, if it holds them.
-    fn bytes_behind(&self, cursor: u64, end: u64) -> Option<Bytes> {
-        self.behind.iter().find_map(|(start, bytes)| {
-            let stop = start + bytes.len() as u64;
-            (cursor >= *start && cursor < stop)
-                .then(|| bytes.slice((cursor - start) as usize..((end.min(stop)) - start) as usize))
-        })
-    }
-
-    /// The next chunk starting exactly at `cursor`: continues the window, reads through a short skip, or opens a
-    /// new window (after a seek, or when the old window is used up — then twice as large).
-    async fn next_chunk_at(&mut self, cursor: u64) -> FsResult<Bytes> {
+    /// Some bytes at `cursor` (at most up to `end`): from what arrived, after waiting for what is on its way
+    /// (reading through a jump forward within reach), or from a new start after a seek.
+    async fn bytes_at(&mut self, cursor: u64, end: u64) -> FsResult<Bytes> {
+        let in_reach = self.pieces.front().map_or(self.pos, |p| p.start) <= cursor
+            && cursor <= self.requested.max(self.pos + self.reorder());
+        if !in_reach {
+            debug!(path = %self.key.display(), offset = cursor, pos = self.pos, "read restarts at a seek");
+            self.restart(cursor);
+        }
         loop {
-            let sequential = self
-                .window
-                .as_ref()
-                .map(|w| w.pos <= cursor && cursor - w.pos <= SKIP_AHEAD);
-            match sequential {
-                Some(true) => {
-                    #[allow(clippy::expect_used)] // `sequential` is Some only with a window
-                    let window = self.window.as_mut().expect("checked above");
-                    if window.pos == window.end {
-                        let (next_start, next_len) = (window.end, (window.len * 2).min(MAX_WINDOW));
-                        self.open_window(next_start, next_len).await?;
-                        continue;
-                    }
-                    let bytes = match window.stream.next().await {
-                        Some(Ok(bytes)) if !bytes.is_empty() => bytes,
-                        Some(Err(e)) => {
-                            self.window = None;
-                            return Err(e);
-                        }
-                        _ => {
-                            self.window = None;
-                            return Err(FsError::new(
-                                FsErrorKind::Store,
-                                format!(
-                                    "read {}: the object ended early (changed while open?)",
-                                    self.key.display()
-                                ),
-                            ));
-                        }
-                    };
-                    let start = window.pos;
-                    window.pos += bytes.len() as u64;
-                    self.remember(start, bytes.clone());
-                    if start + bytes.len() as u64 <= cursor {
-                        continue; // read through a short forward skip
-                    }
-                    return Ok(bytes.slice((cursor - start) as usize..));
+            if let Some(bytes) = self.arrived(cursor, end) {
+                self.pos = self.pos.max(cursor + bytes.len() as u64);
+                self.drop_behind();
+                self.top_up(cursor).await;
+                return Ok(bytes);
+            }
+            match self.fetches.front().map(|f| f.start) {
+                // Nothing on its way: continue at `cursor` rather than fetch the bytes before it.
+                None if cursor >= self.requested => self.requested = cursor,
+                // `cursor` lies in a gap left by a jump, which nothing on its way will fill.
+                None => self.restart(cursor),
+                Some(coming) if cursor < coming => self.restart(cursor),
+                Some(_) => {}
+            }
+            self.top_up(cursor).await;
+            self.arrive().await?;
+        }
+    }
+
+    /// The bytes at `cursor` (up to `end`, or the end of the chunk that holds them) if they arrived.
+    fn arrived(&self, cursor: u64, end: u64) -> Option<Bytes> {
+        self.pieces
+            .iter()
+            .rev()
+            .find(|p| p.start <= cursor && cursor < p.end())?
+            .slice(cursor, end)
+    }
+
+    /// Forgets everything fetched and continues from `offset`, fetching the least ahead again.
+    fn restart(&mut self, offset: u64) {
+        self.pieces.clear();
+        self.fetches.clear();
+        self.pos = offset;
+        self.requested = offset;
+        self.ahead = FIRST_AHEAD;
+    }
+
+    /// How far a request may come out of order and still be read through or served from memory.
+    fn reorder(&self) -> u64 {
+        (self.largest_request * REORDER_REQUESTS).clamp(MIN_REORDER, MAX_REORDER)
+    }
+
+    /// Releases the pieces the reader has left behind by more than a reorder.
+    fn drop_behind(&mut self) {
+        let oldest = self.pos.saturating_sub(self.reorder());
+        while self.pieces.front().is_some_and(|p| p.end() <= oldest) {
+            self.pieces.pop_front();
+        }
+    }
+
+    /// Starts GETs until `ahead` bytes past `pos` (and at least up to `cursor`) are requested, as the budget
+    /// allows. When the budget is spent, the reader goes on with what is on its way; with nothing on its way it
+    /// lets go of what it holds and fetches the bytes at `cursor` without a reservation.
+    async fn top_up(&mut self, cursor: u64) {
+        let size = self.meta.size;
+        let target = (self.pos + self.ahead).max(cursor + 1).min(size);
+        while self.requested < target {
+            let len = (self.ahead / 2)
+                .clamp(MIN_FETCH, CHUNK)
+                .min(size - self.requested);
+            match self.fs.budget().try_reserve(len) {
+                Some(memory) => self.start_fetch(len, Some(memory)),
+                None if self.fetches.is_empty() && self.requested <= cursor => {
+                    // Nothing on its way and the budget spent (other handles may hold it, idle, for as long as
+                    // their files stay open): the request's own bytes are fetched outside the budget rather
+                    // than waited for, so no reader waits on another. At most one small GET per reader.
+                    self.pieces.clear();
+                    self.start_fetch(MIN_FETCH.min(size - self.requested), None);
+                    break;
                 }
-                _ => {
-                    debug!(path = %self.key.display(), offset = cursor, "read window reset");
-                    self.behind.clear();
-                    self.open_window(cursor, INITIAL_WINDOW).await?;
-                }
+                None => break,
             }
         }
     }
 
-    async fn open_window(&mut self, start: u64, len: u64) -> FsResult<()> {
-        self.window = None; // release the old window's memory first
-        let end = (start + len).min(self.meta.size);
-        let stream = self.fs.range_stream(&self.key, start, end, len).await?;
-        self.window = Some(Window {
-            pos: start,
-            end,
-            len,
-            stream,
+    fn start_fetch(&mut self, len: u64, memory: Option<Reservation>) {
+        let (start, end) = (self.requested, self.requested + len);
+        let op = self.fs.op().clone();
+        let key = self.key.clone();
+        let task = tokio::spawn(async move {
+            let context = format!("read {}", key.display());
+            let buffer = op
+                .read_with(key.as_str())
+                .range(start..end)
+                .await
+                .map_err(|e| FsError::store(&context, e))?;
+            if buffer.len() as u64 != end - start {
+                return Err(FsError::new(
+                    FsErrorKind::Store,
+                    format!("{context}: the object ended early (changed while open?)"),
+                ));
+            }
+            Ok(buffer.collect())
         });
+        #[cfg(test)]
+        {
+            self.fetched += len;
+        }
+        self.fetches.push_back(Fetch {
+            start,
+            end,
+            task,
+            memory,
+        });
+        self.requested = end;
+    }
+
+    /// Waits for the oldest GET and keeps its bytes; a failed GET ends everything fetched ahead.
+    async fn arrive(&mut self) -> FsResult<()> {
+        let Some(mut fetch) = self.fetches.pop_front() else {
+            return Err(FsError::new(
+                FsErrorKind::Store,
+                format!("read {}: nothing is being fetched", self.key.display()),
+            ));
+        };
+        let received = match (&mut fetch.task).await {
+            Ok(Ok(received)) => received,
+            Ok(Err(e)) => {
+                self.restart(self.pos);
+                return Err(e);
+            }
+            Err(join) => {
+                self.restart(self.pos);
+                return Err(FsError::new(
+                    FsErrorKind::Store,
+                    format!("read {}: the fetch stopped: {join}", self.key.display()),
+                ));
+            }
+        };
+        let mut chunks = Vec::with_capacity(received.len());
+        let mut at = fetch.start;
+        for bytes in received.into_iter().filter(|b| !b.is_empty()) {
+            let len = bytes.len() as u64;
+            chunks.push((at, bytes));
+            at += len;
+        }
+        self.pieces.push_back(Piece {
+            start: fetch.start,
+            end: fetch.end,
+            chunks,
+            _memory: fetch.memory.take(),
+        });
+        // The reader keeps up: fetch further ahead.
+        self.ahead = (self.ahead * 2).min(MAX_AHEAD);
         Ok(())
     }
 
-    fn remember(&mut self, start: u64, bytes: Bytes) {
-        self.behind.push_back((start, bytes));
-        let mut kept: u64 = self.behind.iter().map(|(_, b)| b.len() as u64).sum();
-        while kept > KEEP_BEHIND && self.behind.len() > 1 {
-            if let Some((_, old)) = self.behind.pop_front() {
-                kept -= old.len() as u64;
-            }
-        }
+    /// Bytes fetched from the store so far.
+    #[cfg(test)]
+    pub(crate) fn fetched(&self) -> u64 {
+        self.fetched
     }
 }
 
@@ -288,6 +439,7 @@ impl std::fmt::Debug for ReadHandle {
         f.debug_struct("ReadHandle")
             .field("key", &self.key)
             .field("size", &self.meta.size)
+            .field("pos", &self.pos)
             .finish()
     }
 }

@@ -475,6 +475,148 @@ async fn cache_sees_own_writes_and_expires_for_others() {
 }
 
 #[tokio::test]
+async fn a_complete_listing_answers_for_names_it_did_not_find() {
+    let fs = memory_fs(
+        Policy::full(),
+        Settings {
+            metadata_ttl: Duration::from_millis(300),
+            ..small_parts()
+        },
+    );
+    fs.mkdir(&k("/d")).await.unwrap();
+    put(&fs, "/d/a", b"1").await;
+    assert_eq!(names(&fs, "/d").await, vec!["a"]);
+    // Another client creates d/b after the listing: for the TTL the listing answers, as a cached "not found"
+    // would (no HEAD, no listing of its own)…
+    fs.op().write("d/b", "xy").await.unwrap();
+    assert_eq!(
+        fs.stat(&k("/d/b")).await.unwrap_err().kind(),
+        FsErrorKind::NotFound
+    );
+    // …a name the listing found is asked for, and this account's own new files show at once…
+    assert_eq!(fs.stat(&k("/d/a")).await.unwrap().size, 1);
+    put(&fs, "/d/c", b"123").await;
+    assert_eq!(fs.stat(&k("/d/c")).await.unwrap().size, 3);
+    // …and so does a new directory.
+    fs.mkdir(&k("/d/sub")).await.unwrap();
+    assert!(fs.stat(&k("/d/sub")).await.unwrap().is_dir());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(fs.stat(&k("/d/b")).await.unwrap().size, 2);
+
+    // A listing cut short by the cap proves nothing.
+    let capped = memory_fs(
+        Policy::full(),
+        Settings {
+            max_list_file: 1,
+            metadata_ttl: Duration::from_secs(60),
+            ..small_parts()
+        },
+    );
+    capped.mkdir(&k("/e")).await.unwrap();
+    put(&capped, "/e/a", b"1").await;
+    put(&capped, "/e/b", b"1").await;
+    let mut dir = capped.read_dir(&k("/e")).await.unwrap();
+    while dir.next_entry().await.unwrap().is_some() {}
+    assert!(dir.capped());
+    capped.op().write("e/c", "x").await.unwrap();
+    assert!(capped.stat(&k("/e/c")).await.is_ok());
+}
+
+#[tokio::test]
+async fn reordered_reads_are_served_without_fetching_twice() {
+    let fs = rw();
+    let data: Vec<u8> = (0..32 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    fs.op().write("big", data.clone()).await.unwrap();
+    let mut r = fs.open_read(&k("/big")).await.unwrap();
+    let check = |offset: u64, got: &Bytes| {
+        assert_eq!(
+            &got[..],
+            &data[offset as usize..offset as usize + got.len()],
+            "at {offset}"
+        );
+    };
+    // What the kernel's readahead sends: requests of its readahead size, reordered. First 128 KiB requests with
+    // some pairs swapped…
+    const KIB: u64 = 1024;
+    let mut order: Vec<(u64, u64)> = (0..16).map(|i| (i * 128 * KIB, 128 * KIB)).collect();
+    order.swap(3, 4);
+    order.swap(10, 11);
+    // …then 1 MiB requests (read_ahead_kb raised), one 8 MiB ahead of the others, which come late.
+    const MIB: u64 = 1024 * KIB;
+    let mut big: Vec<(u64, u64)> = (2..32).map(|i| (i * MIB, MIB)).collect();
+    let late: Vec<(u64, u64)> = big.drain(2..10).collect();
+    big.splice(3..3, late);
+    order.extend(big);
+    for (offset, len) in order {
+        let got = r.read_at(offset, len as u32).await.unwrap();
+        assert_eq!(got.len() as u64, len);
+        check(offset, &got);
+    }
+    assert_eq!(
+        r.fetched(),
+        data.len() as u64,
+        "every byte fetched once, however the requests were reordered"
+    );
+    // A read across the end, and a real seek back, which fetches again.
+    let got = r.read_at(data.len() as u64 - 10, 100).await.unwrap();
+    check(data.len() as u64 - 10, &got);
+    let before = r.fetched();
+    let got = r.read_at(5, 300_000).await.unwrap();
+    check(5, &got);
+    assert!(r.fetched() > before, "a seek back fetches again");
+}
+
+/// A small deterministic generator (xorshift), so that a failing order can be replayed.
+fn shuffled_within(items: &mut [(u64, u64)], span: usize, mut seed: u64) {
+    for block in items.chunks_mut(span) {
+        for i in (1..block.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            block.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+    }
+}
+
+#[tokio::test]
+async fn reads_in_any_order_and_size_are_byte_exact_under_a_tight_budget() {
+    // Four 1 MiB GETs at most: the read-ahead runs into the budget all the time.
+    let fs = BucketFs::new(
+        memory_store(),
+        Policy::full(),
+        small_parts(),
+        MemoryBudget::new(4 * 1024 * 1024),
+    );
+    let size: u64 = 20 * 1024 * 1024 + 12_345;
+    let data: Vec<u8> = (0..size as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs.op().write("f", data.clone()).await.unwrap();
+    for (seed, request, span) in [
+        (1u64, 128 * 1024u64, 4usize),
+        (7, 1024 * 1024, 8),
+        (3, 77_777, 32),
+    ] {
+        let mut order: Vec<(u64, u64)> = (0..size.div_ceil(request))
+            .map(|i| (i * request, request))
+            .collect();
+        shuffled_within(&mut order, span, seed);
+        // Two readers of the same file in turn, both holding what they fetched: neither may wait forever.
+        let mut a = fs.open_read(&k("/f")).await.unwrap();
+        let mut b = fs.open_read(&k("/f")).await.unwrap();
+        for (i, (offset, len)) in order.iter().copied().enumerate() {
+            let r = if i % 2 == 0 { &mut a } else { &mut b };
+            let got = r.read_at(offset, len as u32).await.unwrap();
+            let want = &data[offset as usize..(offset + len).min(size) as usize];
+            assert!(
+                got[..] == *want,
+                "seed {seed}: {len} bytes at {offset} differ"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn policy_table_through_the_core() {
     for (authority, delete_enable) in [
         (Authority::Read, true),

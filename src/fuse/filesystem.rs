@@ -24,6 +24,7 @@ use tracing::{debug, Instrument, Span};
 use super::errno::{FuseError, FuseResult, Refusal};
 use super::metrics;
 use super::ops::{Creator, DirSink, Shared};
+use super::readahead::ReadAhead;
 use crate::bucketfs::AttrChange;
 
 /// Largest write request the kernel sends (and the unit `st_blksize` advertises).
@@ -88,13 +89,15 @@ const NOT_IMPLEMENTED: &str = "not implemented by this mount";
 pub(crate) struct FuseFs {
     shared: Arc<Shared>,
     runtime: Runtime,
+    read_ahead: ReadAhead,
 }
 
 impl FuseFs {
-    pub(crate) fn new(shared: Shared, runtime: Runtime) -> Self {
+    pub(crate) fn new(shared: Shared, runtime: Runtime, read_ahead: ReadAhead) -> Self {
         Self {
             shared: Arc::new(shared),
             runtime,
+            read_ahead,
         }
     }
 
@@ -115,6 +118,7 @@ impl FuseFs {
         T: Send + 'static,
         F: Future<Output = FuseResult<T>> + Send + 'static,
     {
+        self.read_ahead.ensure();
         self.runtime.spawn(
             async move {
                 match work.await {
@@ -148,6 +152,7 @@ impl FuseFs {
         R: ErrorReply + Finish,
         for<'a> Sink<'a, R>: DirSink + Send,
     {
+        self.read_ahead.ensure();
         let shared = Arc::clone(&self.shared);
         let ttl = self.ttl();
         self.runtime.spawn(

@@ -26,5 +26,6 @@ pub mod metrics;
 mod mount;
 mod mountinfo;
 mod ops;
+mod readahead;
 
 pub use mount::{mount, MountError, MountHandle, MountOptions};

@@ -18,6 +18,7 @@ use super::attr::AttrMaker;
 use super::filesystem::FuseFs;
 use super::mountinfo::{self, MountEntry};
 use super::ops::Shared;
+use super::readahead::ReadAhead;
 use crate::bucketfs::BucketFs;
 use crate::config::{Account, Config, StorageConfig};
 
@@ -25,7 +26,7 @@ const FUSE_DEVICE: &str = "/dev/fuse";
 /// The FUSE subtype of every cosftpd mount: the kernel lists it as type `fuse.cosftpd`, which is how a stale
 /// mount is known to be ours (and so safe to clear).
 const FS_SUBTYPE: &str = "cosftpd";
-const FS_TYPE: &str = "fuse.cosftpd";
+pub(crate) const FS_TYPE: &str = "fuse.cosftpd";
 /// Threads reading requests from the kernel. They only parse a request and hand it to the runtime, so a few
 /// are plenty; more than one keeps a large write's copy from delaying the next request.
 const DEFAULT_THREADS: usize = 2;
@@ -241,7 +242,7 @@ pub fn mount(
         fs.policy(),
         fs.settings().metadata_ttl,
     );
-    let filesystem = FuseFs::new(Shared::new(fs, attrs), runtime);
+    let filesystem = FuseFs::new(Shared::new(fs, attrs), runtime, ReadAhead::new(&mountpoint));
     let config = session_config(&options, read_only);
     let session = fuser::Session::new(filesystem, &mountpoint, &config)
         .and_then(fuser::Session::spawn)
@@ -307,7 +308,10 @@ fn clear_stale_mount(path: &Path) -> Result<(), MountError> {
             return Ok(());
         }
     };
-    let Some(MountEntry { fs_type, source }) = entry else {
+    let Some(MountEntry {
+        fs_type, source, ..
+    }) = entry
+    else {
         return Ok(());
     };
     if !fs_type.starts_with("fuse") || !is_disconnected(&point) {
@@ -377,13 +381,17 @@ fn usable_mount_point(path: &Path, nonempty: bool) -> Result<PathBuf, MountError
         return Err(bad("not a directory".to_string()));
     }
     match mountinfo::mounted_at(&canonical) {
-        Ok(Some(MountEntry { fs_type, source })) if fs_type == FS_TYPE => {
+        Ok(Some(MountEntry {
+            fs_type, source, ..
+        })) if fs_type == FS_TYPE => {
             return Err(MountError::AlreadyMounted {
                 path: canonical,
                 from: source,
             })
         }
-        Ok(Some(MountEntry { fs_type, source })) => {
+        Ok(Some(MountEntry {
+            fs_type, source, ..
+        })) => {
             return Err(MountError::ForeignMount {
                 path: canonical,
                 fs_type,

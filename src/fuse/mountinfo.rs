@@ -13,6 +13,8 @@ pub(crate) struct MountEntry {
     pub fs_type: String,
     /// The mount's source (`cosftpd:bucket`, a device, …), as `mount` shows it.
     pub source: String,
+    /// `major:minor` of the mounted filesystem: a FUSE mount's settings in `/sys/class/bdi/<device>/`.
+    pub device: String,
 }
 
 /// The mount on top at `path` (the last one listed there: later mounts hide earlier ones), if any.
@@ -30,11 +32,12 @@ fn find(mountinfo: &str, wanted: &[u8]) -> Option<MountEntry> {
         .map(|(_, entry)| entry)
 }
 
-/// `36 35 98:0 /root /mnt/point rw,noatime master:1 - ext3 /dev/root rw`: the mount point is the fifth field;
-/// after the optional fields and a lone `-` come the type and the source.
+/// `36 35 98:0 /root /mnt/point rw,noatime master:1 - ext3 /dev/root rw`: the device is the third field, the
+/// mount point the fifth; after the optional fields and a lone `-` come the type and the source.
 fn parse_line(line: &str) -> Option<(Vec<u8>, MountEntry)> {
     let mut fields = line.split(' ');
-    let point = fields.nth(4)?;
+    let device = fields.nth(2)?;
+    let point = fields.nth(1)?;
     let mut rest = fields.skip_while(|f| *f != "-").skip(1);
     let fs_type = rest.next()?;
     let source = rest.next().unwrap_or_default();
@@ -43,6 +46,7 @@ fn parse_line(line: &str) -> Option<(Vec<u8>, MountEntry)> {
         MountEntry {
             fs_type: String::from_utf8_lossy(&unescape(fs_type)).into_owned(),
             source: String::from_utf8_lossy(&unescape(source)).into_owned(),
+            device: device.to_string(),
         },
     ))
 }
@@ -99,6 +103,7 @@ mod tests {
         let own = find(SAMPLE, b"/srv/ftp/user 1").expect("listed");
         assert_eq!(own.fs_type, "fuse.cosftpd");
         assert_eq!(own.source, "cosftpd:bucket-1250000000");
+        assert_eq!(own.device, "0:38");
         // Two mounts on one point: the later one is on top.
         let top = find(SAMPLE, b"/srv/other").expect("listed");
         assert_eq!(top.fs_type, "tmpfs");
