@@ -273,6 +273,52 @@ fn serve_refuses_mount_enable_false_for_mount_and_reports_bad_store() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("mount_enable"));
 }
 
+/// Store errors are retried and reported, not bugs: with RUST_BACKTRACE=1 in the daemon's environment their log
+/// lines carry no backtrace (each was 5–8 KB, and symbolising the first cost ≈138 MiB of RSS).
+#[test]
+fn store_errors_log_no_backtrace_under_rust_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on the port a listener just gave back: every request is refused, retried, reported.
+    let refused = common::free_port();
+    let path = config_with(dir.path(), "", "");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "storage_type = fs\n",
+            &format!(
+                "storage_type = s3\ncos_endpoint = http://127.0.0.1:{refused}\ncos_bucket = b\n\
+                 cos_secretid = k\ncos_secretkey = s\n"
+            ),
+        )
+        .replace(
+            &format!("storage_root = {}/bucket\n", dir.path().display()),
+            "",
+        );
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "-c"])
+        .arg(&path)
+        .env("RUST_BACKTRACE", "full")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the start-up check must fail: {stderr}"
+    );
+    assert!(
+        stderr.contains("127.0.0.1") || stderr.contains("store"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Backtrace")
+            && !stderr.contains("stack backtrace")
+            && !stderr.contains("  0: "),
+        "{stderr}"
+    );
+}
+
 fn check_config(path: &Path) -> std::process::Output {
     Command::new(BIN)
         .args(["check-config", "-c"])

@@ -654,6 +654,31 @@ fn injected_store_failures_commit_nothing_and_leave_no_upload() {
     assert_eq!(m.pending_uploads(), 0, "the multipart upload was aborted");
     assert_eq!(errno(fs::metadata(m.path("new.bin"))), libc::ENOENT);
 
+    // A part fails and so does the abort that follows (the store is still failing): the abort is tried again in
+    // the background, and the parts do not stay in the bucket.
+    faults.add(FaultRule {
+        method: "PUT",
+        query_contains: "partNumber=2",
+        times: 1,
+    });
+    faults.add(FaultRule {
+        method: "DELETE",
+        query_contains: "uploadId=",
+        times: 1,
+    });
+    let result = write_and_close(&m.path("orphan.bin"), &pattern(11 * MIB, 5));
+    assert_eq!(errno(result), libc::EIO);
+    assert_eq!(faults.fired(), 3, "the part and the first abort failed");
+    assert_eq!(m.get("orphan.bin"), None, "no object");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while m.pending_uploads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the refused abort was never tried again: the upload stays in the bucket"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // Completion fails, on an overwrite: the old object stays.
     m.put("keep.bin", b"old contents");
     faults.add(FaultRule {
@@ -663,7 +688,7 @@ fn injected_store_failures_commit_nothing_and_leave_no_upload() {
     });
     let result = write_and_close(&m.path("keep.bin"), &pattern(6 * MIB, 7));
     assert_eq!(errno(result), libc::EIO);
-    assert_eq!(faults.fired(), 2);
+    assert_eq!(faults.fired(), 4);
     assert_eq!(m.get("keep.bin").as_deref(), Some(&b"old contents"[..]));
     assert_eq!(m.pending_uploads(), 0);
     assert_eq!(fs::read(m.path("keep.bin")).expect("read"), b"old contents");

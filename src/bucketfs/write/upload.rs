@@ -163,16 +163,27 @@ impl MultipartUpload {
             .await
     }
 
-    /// Abandons the upload: parts in flight are cancelled and the store drops what it has.
+    /// Abandons the upload: parts in flight are cancelled and the store drops what it has. An abort the store
+    /// refuses now (it is down, or the failure that ended the upload is still going on) is retried in the
+    /// background, so that the parts do not stay in the bucket (billed) with nothing to clean them.
     pub(super) async fn abort(mut self) {
         self.in_flight.shutdown().await;
-        match self.objects.abort_upload(&self.key, &self.id).await {
-            Ok(()) => debug!(key = %self.key, upload_id = %self.id.0, "multipart upload aborted"),
-            // Already gone: nothing is left behind.
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
-            Err(e) => {
-                warn!(key = %self.key, upload_id = %self.id.0, error = %e, "aborting the upload failed; the start-up sweep will retry")
-            }
+        if let Err(e) = abort_once(&self.objects, &self.key, &self.id).await {
+            warn!(key = %self.key, upload_id = %self.id.0, error = %e, "aborting the upload failed; retried in the background");
+            let (objects, key, id) = (self.objects.clone(), self.key.clone(), self.id.clone());
+            tokio::spawn(
+                async move {
+                    for delay in ABORT_RETRY_DELAYS {
+                        tokio::time::sleep(delay).await;
+                        match abort_once(&objects, &key, &id).await {
+                            Ok(()) => return,
+                            Err(e) => debug!(error = %e, "aborting the upload failed again"),
+                        }
+                    }
+                    warn!("gave up aborting the upload: the bucket keeps its parts until the sweep of pending uploads (upload_resume_ttl) or a lifecycle rule removes them");
+                }
+                .instrument(tracing::info_span!("abort_retry", key = %self.key, upload_id = %self.id.0)),
+            );
         }
     }
 
@@ -257,5 +268,31 @@ impl PartCheck {
             }
             _ => Ok(part),
         }
+    }
+}
+
+/// When an abort the store refused is tried again: soon (a blip), then for about an hour (an outage).
+const ABORT_RETRY_DELAYS: [std::time::Duration; 7] = {
+    use std::time::Duration;
+    [
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+        Duration::from_secs(120),
+        Duration::from_secs(600),
+        Duration::from_secs(1200),
+        Duration::from_secs(1800),
+    ]
+};
+
+/// One abort; an upload already gone counts as aborted.
+async fn abort_once(objects: &ObjectStore, key: &str, id: &UploadId) -> opendal::Result<()> {
+    match objects.abort_upload(key, id).await {
+        Ok(()) => {
+            debug!(%key, upload_id = %id.0, "multipart upload aborted");
+            Ok(())
+        }
+        Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
