@@ -45,6 +45,16 @@ class CosftpdDigests(B.CosftpdFtp):
         B.wait_port(self.port, self.proc)
 
 
+def show_log_tail(name, lines=40):
+    path = os.path.join(B.WORK_DIR, "logs", name + ".log")
+    try:
+        with open(path, errors="replace") as f:
+            tail = f.readlines()[-lines:]
+    except OSError as e:
+        tail = [f"(no log: {e})\n"]
+    sys.stderr.write(f"--- last lines of {path}\n" + "".join(tail))
+
+
 def main():
     size_mb = B.env_int("BENCH_SIZE_MB", 1024)
     runs = B.env_int("BENCH_RUNS", 3)
@@ -73,6 +83,9 @@ def main():
                     B.curl_stor(tool, src, f"digests/{digests.replace(',', '-')}-{run}.bin")
                     took = time.monotonic() - t
                     used = B.proc_cpu(tool.proc.pid) - before
+                except Exception:
+                    show_log_tail("cosftpd-digests")  # the work directory (and the log) goes at cleanup
+                    raise
                 finally:
                     tool.stop()
                 results.setdefault(name, []).append(size_mb * B.MIB / took / B.MB)

@@ -70,12 +70,7 @@ impl BucketFs {
         if meta.attrs.is_some() || key.is_root() {
             return Ok(meta);
         }
-        let seen = self.cache().observe();
-        let found = self.stat_store(key).await?;
-        self.cache().put_observed(key, found.clone(), seen);
-        found
-            .map(|meta| self.cache().with_local_times(key, meta))
-            .ok_or_else(|| FsError::not_found(&key.display()))
+        self.stat_from_store(key).await
     }
 
     /// Looks at what the store holds under `key`: a HEAD of the object and a one-key listing of `key/`

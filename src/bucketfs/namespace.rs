@@ -48,12 +48,7 @@ impl BucketFs {
             Cached::Absent => return Err(FsError::not_found(&key.display())),
             Cached::Unknown => {}
         }
-        let seen = self.cache().observe();
-        let found = self.stat_store(key).await?;
-        self.cache().put_observed(key, found.clone(), seen);
-        found
-            .map(|meta| self.cache().with_local_times(key, meta))
-            .ok_or_else(|| FsError::not_found(&key.display()))
+        self.stat_from_store(key).await
     }
 
     /// An entry of `key`'s directory was added, removed or renamed now: the directory's times move.
@@ -62,6 +57,17 @@ impl BucketFs {
             self.cache()
                 .dir_changed(&parent, std::time::SystemTime::now());
         }
+    }
+
+    /// Asks the store (not the cache) and records the answer as an observation, so that a change this account
+    /// made meanwhile is not overwritten by an older answer.
+    pub(crate) async fn stat_from_store(&self, key: &Key) -> FsResult<Metadata> {
+        let seen = self.cache().observe();
+        let found = self.stat_store(key).await?;
+        self.cache().put_observed(key, found.clone(), seen);
+        found
+            .map(|meta| self.cache().with_local_times(key, meta))
+            .ok_or_else(|| FsError::not_found(&key.display()))
     }
 
     /// Asks the store: a HEAD of the object and a one-key listing of the prefix, concurrently (and a HEAD of
