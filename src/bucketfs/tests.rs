@@ -954,3 +954,38 @@ async fn writer_leases_are_taken_renewed_and_given_back() {
         renewals
     );
 }
+
+#[tokio::test]
+async fn the_sweep_leaves_an_expired_upload_another_node_is_still_writing() {
+    let leases = Arc::new(FakeLeases::default());
+    let fs = memory_fs(
+        Policy::full(),
+        Settings {
+            writer_leases: Some(Arc::clone(&leases) as Arc<dyn WriterLeases>),
+            upload_resume_ttl: Duration::from_millis(1),
+            ..small_parts()
+        },
+    );
+    fs.objects()
+        .create_upload("long.bin", &crate::storage::objects::ObjectMeta::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Older than the TTL, but another node holds the name: that node is still sending it.
+    leases
+        .held_elsewhere
+        .lock()
+        .unwrap()
+        .push("/long.bin".into());
+    let report = fs.sweep_uploads().await.unwrap();
+    assert_eq!((report.expired, report.kept), (0, 1));
+    assert_eq!(fs.objects().list_uploads("").await.unwrap().len(), 1);
+
+    // Nobody holds it any more: abandoned, aborted, and the lease taken for the abort is given back.
+    leases.held_elsewhere.lock().unwrap().clear();
+    let report = fs.sweep_uploads().await.unwrap();
+    assert_eq!((report.expired, report.kept), (1, 0));
+    assert!(fs.objects().list_uploads("").await.unwrap().is_empty());
+    leases.wait_for("release /long.bin").await;
+}

@@ -201,7 +201,16 @@ impl BucketFs {
                 continue; // being written right now
             }
             if self.expired(upload.initiated) {
-                match self.objects().abort_upload(&upload.key, &upload.id).await {
+                // Taken as a writer while aborting: another node of a cluster may still be sending this very
+                // upload (one that outlived the TTL); its lease says so, and then it is left alone.
+                let Ok(writer) = self.writers().register(&key, 0).await else {
+                    debug!(key = %upload.key, "an expired upload is being written elsewhere: left alone");
+                    report.kept += 1;
+                    continue;
+                };
+                let aborted = self.objects().abort_upload(&upload.key, &upload.id).await;
+                self.writers().unregister(&writer);
+                match aborted {
                     Ok(()) => report.expired += 1,
                     Err(e) if e.kind() == opendal::ErrorKind::NotFound => report.expired += 1,
                     Err(e) => {
