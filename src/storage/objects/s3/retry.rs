@@ -5,7 +5,9 @@
 //! * a connection attempt gives up after [`RetryPolicy::connect_timeout`] (3 s);
 //! * an attempt that makes no progress (sends or receives nothing, or waits for an answer) for
 //!   [`RetryPolicy::stall_timeout`] (4 s; 15 s for CompleteMultipartUpload and copies, which work on the
-//!   server before answering) is abandoned;
+//!   server before answering, and for the answer to a large body once all of it is sent: the store still reads
+//!   what the socket buffers hold, stores and hashes it — a loaded S3-compatible server took over 4 s for a
+//!   20 MiB part, and the upload failed after three attempts) is abandoned;
 //! * a temporary failure is retried after 200 ms, 400 ms, 800 ms, 1.6 s (doubling, up to 2 s, each plus up to
 //!   100 % jitter), at most 4 times, and only while a new attempt can start with at least 1 s of the budget
 //!   left;
@@ -16,7 +18,7 @@
 //! keeps moving is never cut, however long it takes.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::ExponentialBuilder;
@@ -94,6 +96,8 @@ pub(super) struct Liveness {
     alive: AtomicU64,
     /// Microseconds since `origin` of the current attempt's last progress (or of its start).
     progress: AtomicU64,
+    /// The current attempt has handed its whole (large) body over: the store works before it answers.
+    body_sent: AtomicBool,
 }
 
 /// Why an attempt was abandoned.
@@ -111,6 +115,7 @@ impl Liveness {
             origin: Instant::now(),
             alive: AtomicU64::new(0),
             progress: AtomicU64::new(0),
+            body_sent: AtomicBool::new(false),
         }
     }
 
@@ -123,7 +128,14 @@ impl Liveness {
     }
 
     pub(super) fn begin_attempt(&self) {
+        self.body_sent.store(false, Ordering::Relaxed);
         self.progress.store(self.now_micros(), Ordering::Relaxed);
+    }
+
+    /// The last bytes of the request's body were handed over (a progress too).
+    pub(super) fn body_sent(&self) {
+        self.touch();
+        self.body_sent.store(true, Ordering::Relaxed);
     }
 
     /// Bytes moved or an answer arrived.
@@ -140,16 +152,22 @@ impl Liveness {
             .saturating_sub(Duration::from_micros(self.alive.load(Ordering::Relaxed)))
     }
 
-    /// Runs `attempt` until it finishes, makes no progress for `stall`, or the store has been silent for
-    /// `budget`.
+    /// Runs `attempt` until it finishes, makes no progress for `stall` (`after_body` once the whole body was
+    /// sent), or the store has been silent for `budget`.
     pub(super) async fn watch<F: Future>(
         &self,
         stall: Duration,
+        after_body: Duration,
         budget: Duration,
         attempt: F,
     ) -> Result<F::Output, Stalled> {
         tokio::pin!(attempt);
         loop {
+            let stall = if self.body_sent.load(Ordering::Relaxed) {
+                after_body.max(stall)
+            } else {
+                stall
+            };
             let stall_at = self.at(self.progress.load(Ordering::Relaxed)) + stall;
             let budget_at = self.at(self.alive.load(Ordering::Relaxed)) + budget;
             tokio::select! {
@@ -199,7 +217,12 @@ mod tests {
         live.begin_attempt();
         let never = std::future::pending::<()>();
         let r = live
-            .watch(Duration::from_secs(4), Duration::from_secs(15), never)
+            .watch(
+                Duration::from_secs(4),
+                Duration::from_secs(4),
+                Duration::from_secs(15),
+                never,
+            )
             .await;
         assert_eq!(r, Err(Stalled::NoProgress(Duration::from_secs(4))));
     }
@@ -216,7 +239,12 @@ mod tests {
             "done"
         };
         let r = live
-            .watch(Duration::from_secs(4), Duration::from_secs(15), transfer)
+            .watch(
+                Duration::from_secs(4),
+                Duration::from_secs(4),
+                Duration::from_secs(15),
+                transfer,
+            )
             .await;
         assert_eq!(r, Ok("done"));
     }
@@ -228,9 +256,47 @@ mod tests {
         live.begin_attempt();
         let never = std::future::pending::<()>();
         let r = live
-            .watch(Duration::from_secs(4), Duration::from_secs(15), never)
+            .watch(
+                Duration::from_secs(4),
+                Duration::from_secs(4),
+                Duration::from_secs(15),
+                never,
+            )
             .await;
         assert_eq!(r, Err(Stalled::OutOfBudget(Duration::from_secs(15))));
         assert_eq!(live.idle(), Duration::from_secs(15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_working_on_a_sent_body_gets_the_server_work_time() {
+        let live = Liveness::new();
+        live.begin_attempt();
+        live.body_sent();
+        let answer = async {
+            tokio::time::sleep(Duration::from_secs(9)).await;
+            "stored"
+        };
+        let r = live
+            .watch(
+                Duration::from_secs(4),
+                Duration::from_secs(15),
+                Duration::from_secs(15),
+                answer,
+            )
+            .await;
+        assert_eq!(r, Ok("stored"));
+
+        // Still bounded: a store that never answers is given up after the server-work time.
+        live.begin_attempt();
+        live.body_sent();
+        let r = live
+            .watch(
+                Duration::from_secs(4),
+                Duration::from_secs(15),
+                Duration::from_secs(15),
+                std::future::pending::<()>(),
+            )
+            .await;
+        assert!(r.is_err());
     }
 }

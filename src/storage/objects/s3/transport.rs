@@ -176,6 +176,12 @@ impl Transport {
             Wait::Prompt => self.policy.stall_timeout,
             Wait::ServerWork => self.policy.server_work_timeout,
         };
+        // A large body is stored and hashed before the answer: the store works as for a copy.
+        let after_body = if req.body.len() > UPLOAD_SLICE {
+            self.policy.server_work_timeout
+        } else {
+            stall
+        };
         live.begin_attempt();
         let exchange = async {
             let mut response = self
@@ -207,7 +213,10 @@ impl Transport {
                 body: body.freeze(),
             })
         };
-        let response = match live.watch(stall, self.policy.budget, exchange).await {
+        let response = match live
+            .watch(stall, after_body, self.policy.budget, exchange)
+            .await
+        {
             Ok(result) => result?,
             Err(stalled) => return Err(stall_error(req.op, stalled)),
         };
@@ -239,10 +248,15 @@ fn progress_body(body: Bytes, live: &Arc<Liveness>) -> reqwest::Body {
         .step_by(UPLOAD_SLICE)
         .map(|start| body.slice(start..(start + UPLOAD_SLICE).min(body.len())))
         .collect();
+    let last = slices.len() - 1;
     let live = Arc::clone(live);
-    reqwest::Body::wrap_stream(futures::stream::iter(slices.into_iter().map(
-        move |slice| {
-            live.touch();
+    reqwest::Body::wrap_stream(futures::stream::iter(slices.into_iter().enumerate().map(
+        move |(i, slice)| {
+            if i == last {
+                live.body_sent();
+            } else {
+                live.touch();
+            }
             Ok::<Bytes, std::io::Error>(slice)
         },
     )))
