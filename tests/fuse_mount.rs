@@ -743,6 +743,72 @@ fn fuse_connection_of(root: &Path) -> u32 {
     libc::minor(fs::symlink_metadata(root).expect("stat the mount").dev())
 }
 
+/// Reads through a descriptor after it was fsync'ed, as fsx -y does (its failures, reduced): the descriptor
+/// must see the file as it is now, not as the version its fsync committed, and an unlinked file's bytes must stay
+/// readable after an fsync.
+#[test]
+fn reads_after_fsync_see_later_truncates_and_unlinked_bytes() {
+    use std::os::unix::fs::FileExt;
+    let Some(m) = mount_memory(Policy::full()) else {
+        return;
+    };
+    let open_rw = |name: &str| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(m.path(name))
+            .expect("open")
+    };
+    let read_at = |f: &File, len: usize, at: u64| {
+        let mut buf = vec![0xAA; len];
+        let mut got = 0;
+        while got < len {
+            match f.read_at(&mut buf[got..], at + got as u64).expect("pread") {
+                0 => break,
+                n => got += n,
+            }
+        }
+        buf.truncate(got);
+        buf
+    };
+
+    // Grown by a truncate after an fsync: the new bytes read as zeros (they read as nothing: 0 bytes).
+    let f = open_rw("grown");
+    f.write_all_at(&pattern(0xde9, 1), 0x15d85).expect("pwrite");
+    f.sync_all().expect("fsync");
+    assert_eq!(read_at(&f, 0xc03c, 0x8b64).len(), 0xc03c);
+    f.set_len(0x2f147).expect("ftruncate up");
+    assert_eq!(read_at(&f, 0x95fb, 0x1d339), vec![0; 0x95fb]);
+
+    // Cut twice after an fsync: reads of what is left return it (they failed with EIO: the reader expected the
+    // committed version's length).
+    let data = pattern(0x38425a, 2);
+    let f = open_rw("cut");
+    f.write_all_at(&data, 0).expect("write");
+    f.sync_all().expect("fsync");
+    f.set_len(0x1befc3).expect("ftruncate down");
+    assert_eq!(
+        read_at(&f, 0xd08a, 0xd5f4b),
+        &data[0xd5f4b..0xd5f4b + 0xd08a]
+    );
+    f.set_len(0x9f26d).expect("ftruncate down again");
+    assert_eq!(
+        read_at(&f, 0x8430, 0x8e459),
+        &data[0x8e459..0x8e459 + 0x8430]
+    );
+
+    // Unlinked, written, fsync'ed: still readable through the descriptor (it was ENOENT), and never stored.
+    let f = open_rw("gone");
+    fs::remove_file(m.path("gone")).expect("unlink");
+    f.write_all_at(b"hello", 0).expect("write");
+    f.sync_all().expect("fsync");
+    assert_eq!(read_at(&f, 5, 0), b"hello");
+    drop(f);
+    assert!(!m.store_has("gone"));
+}
+
 /// Aborts a FUSE connection through the fusectl filesystem, which fails every request waiting on it: the way out
 /// of a hung mount. No program is started (its exec would close our descriptors on the mount and hang too).
 fn abort_fuse_connection(connection: u32) {

@@ -137,6 +137,12 @@ impl WriteState {
         result.map_err(|e| self.spent(e))
     }
 
+    /// The committed file was changed through another upload (a truncate without an open upload): what this
+    /// descriptor read of the old version must not be served again.
+    pub(crate) fn forget_reader(&mut self) {
+        self.reader = None;
+    }
+
     /// Reads through the descriptor that writes: from the open upload, or (after a commit) from the store.
     pub(crate) async fn read(
         &mut self,
@@ -195,6 +201,11 @@ impl WriteState {
     /// Commits now (`fsync`, and `flush` from the opener); the descriptor stays usable.
     pub(crate) async fn commit(&mut self) -> FuseResult<()> {
         self.failure()?;
+        // An unlinked file has no name to commit to: its bytes stay in the upload, readable through this
+        // descriptor until the last reference goes (then nothing is stored).
+        if self.writer.as_ref().is_some_and(WriteHandle::is_unlinked) {
+            return Ok(());
+        }
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };

@@ -197,6 +197,17 @@ impl Shared {
             return Err(e.into());
         }
         writer.close().await?;
+        // Descriptors that committed earlier (fsync) read the old version through their own reader.
+        let committed: Vec<_> = fh
+            .and_then(|fh| self.handles.get(fh).ok())
+            .into_iter()
+            .chain(self.handles.writers_of(ino))
+            .collect();
+        for handle in committed {
+            if let Handle::Write(file) = handle.as_ref() {
+                file.state.lock().await.forget_reader();
+            }
+        }
         Ok(())
     }
 

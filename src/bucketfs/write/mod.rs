@@ -612,6 +612,12 @@ impl WriteHandle {
         }
     }
 
+    /// Whether the name was unlinked while this file was open: it will never be committed, and its bytes live
+    /// only here (a reader through the same descriptor must be served from this handle).
+    pub fn is_unlinked(&self) -> bool {
+        self.entry.unlinked.load(Ordering::Relaxed)
+    }
+
     /// Marks the writer as closed without writing by its owner, waiting only for its last reference: another open
     /// for writing may take the name over (then this one commits nothing). Writing again clears it.
     pub fn set_idle(&self, idle: bool) {
