@@ -223,6 +223,13 @@ impl WriteState {
     /// The last reference is gone: commit whatever is still open. Nobody can be told of an error any more, so
     /// it is logged.
     pub(crate) async fn release(&mut self) {
+        // Unlinked while open: nothing to commit, and now nobody can read it any more either.
+        if let Some(writer) = self.writer.take_if(|w| w.is_unlinked()) {
+            if let Err(e) = writer.close().await {
+                debug!(error = %e, "closing an unlinked upload");
+            }
+            return;
+        }
         if self.writer.is_some() {
             if let Err(e) = self.commit().await {
                 warn!(error = %e, "upload failed when the file was released");
