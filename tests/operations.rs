@@ -136,7 +136,19 @@ fn metrics_follow_transfers_and_healthz_follows_the_store() {
     ctl.login("alice", "pw-alice");
     let body = pattern(300_000, 7);
     ctl.stor("up.bin", &body);
-    let (_, after) = http_get(metrics, "/metrics");
+    // The session marks itself idle just after its 226 reached the client: wait for that (by then the
+    // transfer's counters are final too).
+    let after = {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let (_, text) = http_get(metrics, "/metrics");
+            let idle = series(&text, r#"cosftpd_ftp_sessions{state="idle"}"#);
+            if idle == 1.0 || Instant::now() >= deadline {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
     let upload_ok = r#"{direction="upload",result="ok"}"#;
     let grew = |name: &str, labels: &str| {
         let series_name = format!("{name}{labels}");
