@@ -29,6 +29,8 @@ struct Mounted {
     dir: TempDir,
     op: Operator,
     rt: Runtime,
+    /// The directory of an `fs` store, removed after the mount (fields drop in order).
+    backing: Option<TempDir>,
 }
 
 impl Mounted {
@@ -106,6 +108,7 @@ fn mount_with(store: AccountStore, policy: Policy) -> Option<Mounted> {
             dir,
             op,
             rt,
+            backing: None,
         }),
         Err(e @ (MountError::NoFuseDevice | MountError::NotPermitted { .. })) if !required() => {
             eprintln!("skipping: FUSE is not available here: {e}");
@@ -117,6 +120,20 @@ fn mount_with(store: AccountStore, policy: Policy) -> Option<Mounted> {
 
 fn mount_memory(policy: Policy) -> Option<Mounted> {
     mount_with(memory_store(), policy)
+}
+
+/// A mount of an `fs` store in a directory of its own, and that store's root (to look behind the mount).
+fn mount_fs(policy: Policy) -> Option<(Mounted, PathBuf)> {
+    let backing = tempfile::tempdir().expect("backing dir");
+    let root = backing.path().join("data");
+    let store = build_store(
+        &StorageConfig::Fs { root: root.clone() },
+        &StorageOptions::default(),
+    )
+    .expect("fs store");
+    let mut m = mount_with(store, policy)?;
+    m.backing = Some(backing);
+    Some((m, root))
 }
 
 /// Runs a shell command line; panics with its output unless it succeeds.
@@ -569,14 +586,7 @@ fn writes_before_the_part_in_memory_are_refused_and_commit_nothing() {
 
 #[test]
 fn the_fs_service_in_a_directory() {
-    let backing = tempfile::tempdir().expect("backing dir");
-    let root = backing.path().join("data");
-    let store = build_store(
-        &StorageConfig::Fs { root: root.clone() },
-        &StorageOptions::default(),
-    )
-    .expect("fs store");
-    let Some(m) = mount_with(store, Policy::full()) else {
+    let Some((m, root)) = mount_fs(Policy::full()) else {
         return;
     };
     let data = pattern(2 * MIB + 1, 3);
@@ -610,14 +620,7 @@ fn the_fs_service_in_a_directory() {
 /// nested under it or lost, in every round.
 #[test]
 fn a_directory_renamed_while_a_file_in_it_is_written() {
-    let backing = tempfile::tempdir().expect("backing dir");
-    let root = backing.path().join("data");
-    let store = build_store(
-        &StorageConfig::Fs { root: root.clone() },
-        &StorageOptions::default(),
-    )
-    .expect("fs store");
-    let Some(m) = mount_with(store, Policy::full()) else {
+    let Some((m, root)) = mount_fs(Policy::full()) else {
         return;
     };
     for round in 0..70 {
@@ -686,19 +689,10 @@ fn a_program_started_while_a_file_is_open_for_writing() {
     let path = m.path("open-across-exec.txt");
     let mut file = File::create(&path).expect("create");
     file.write_all(b"before\n").expect("write");
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let status = Command::new("true").status().map(|s| s.success());
-        let _ = done.send(status);
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(status) => assert!(status.expect("spawn true"), "true failed"),
-        Err(_) => {
-            // Free the stuck exec so the test binary can end, then report.
-            abort_fuse_connection(connection);
-            panic!("a child's exec hung on the mount (its close-on-exec flush was never answered)");
-        }
-    }
+    assert!(
+        succeeds_unless_hung(Command::new("true"), connection),
+        "a child's exec hung on the mount (its close-on-exec flush was never answered)"
+    );
     file.write_all(b"after\n")
         .expect("write after the child ran");
     close(file).expect("close commits");
@@ -711,30 +705,41 @@ fn a_program_started_while_a_file_is_open_for_writing() {
     // The opener itself exec's with the file open (Python opens close-on-exec): its exec's close is its close,
     // and it commits, though the kernel holds the opener mid-exec while it waits for the answer.
     let own = m.path("opener-execs.txt");
-    let (done, finished) = std::sync::mpsc::channel();
     let script = format!(
         "import os; fd = os.open({:?}, os.O_WRONLY | os.O_CREAT); os.write(fd, b'written, then exec'); \
          os.execv('/bin/true', ['true'])",
         own.display().to_string()
     );
-    std::thread::spawn(move || {
-        let status = Command::new("python3")
-            .args(["-c", &script])
-            .status()
-            .map(|s| s.success());
-        let _ = done.send(status);
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(status) => assert!(status.expect("spawn python3"), "python3 failed"),
-        Err(_) => {
-            abort_fuse_connection(connection);
-            panic!("a program's exec hung on the mount (its own close-on-exec flush was never answered)");
-        }
-    }
+    let mut python = Command::new("python3");
+    python.args(["-c", &script]);
+    assert!(
+        succeeds_unless_hung(python, connection),
+        "a program's exec hung on the mount (its own close-on-exec flush was never answered)"
+    );
     assert_eq!(
         fs::read_to_string(&own).expect("read back"),
         "written, then exec"
     );
+}
+
+/// Runs `command` and says whether it succeeded; false when it did not end within a minute, after aborting the
+/// FUSE `connection` so that the stuck program (and the test binary) can end.
+fn succeeds_unless_hung(mut command: Command, connection: u32) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let status = command.status().map(|s| s.success());
+        let _ = done.send(status);
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(status) => {
+            assert!(status.expect("spawn"), "the program failed");
+            true
+        }
+        Err(_) => {
+            abort_fuse_connection(connection);
+            false
+        }
+    }
 }
 
 /// The FUSE connection number of the mount at `root` (its device's minor number).
