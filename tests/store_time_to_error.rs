@@ -2,9 +2,9 @@
 //! core's callers and through a kernel mount, instead of hanging; a permanent error of a local store (a path
 //! through a file, a name the filesystem cannot hold) is not retried.
 //!
-//! What is asserted is that each operation FAILS (with the store error: EIO on the mount); how long that takes
-//! is printed (`--nocapture`) as a measurement, never asserted. The budget the defaults aim at is ≤ 15 s
-//! (`src/storage/mod.rs`); the test harness's own timeout is what bounds these tests.
+//! What is asserted is that each operation FAILS (with the store error: EIO on the mount), and, on the mount, within
+//! the store's time-to-error budget (15 s, `storage::silence`) plus a scheduling allowance: the bound is a promise
+//! of the product, counted by its own timers, not a speed. How long each took is printed (`--nocapture`).
 //!
 //! Stalled stores come in two kinds: a TCP listener that never accepts (the kernel completes the handshake and
 //! queues the connection; nothing answers), and moto frozen with SIGSTOP mid-test.
@@ -22,7 +22,7 @@ use cosftpd::bucketfs::{
 };
 use cosftpd::config::{Secret, StorageConfig};
 use cosftpd::fuse::{mount, MountError, MountOptions};
-use cosftpd::storage::{build_store, StorageOptions};
+use cosftpd::storage::{build_store, silence, StorageOptions};
 use tokio::runtime::Runtime;
 
 const BUCKET: &str = "tte";
@@ -106,7 +106,13 @@ async fn a_stalled_store_fails_stat_list_and_read() {
     drop(listener);
 }
 
-/// moto frozen with SIGSTOP after the objects exist: `stat`, `cat` and `mv` on the mount each fail with EIO.
+/// What a command on the mount may take beyond the store's budget: process start-up and a loaded machine's
+/// scheduling. Before the store's budget was shared by its requests, `cat` took 27 s and `mv` 40–55 s.
+const SCHEDULING_ALLOWANCE: Duration = Duration::from_secs(3);
+
+/// moto frozen with SIGSTOP after the objects exist: `stat`, `cat`, `mv` and `ls` on the mount each fail with EIO
+/// within the store's budget, however many requests and syscalls each makes; once moto runs again, the mount
+/// answers again within the silence's hold.
 #[test]
 fn a_frozen_store_fails_stat_cat_and_mv_on_the_mount() {
     let Some(mut server) = S3Server::start_with_buckets(ServerMode::S3, &[BUCKET]) else {
@@ -168,12 +174,40 @@ fn a_frozen_store_fails_stat_cat_and_mv_on_the_mount() {
         if out.status.success() || !stderr.contains("Input/output error") {
             failures.push(format!("{name}: {:?} {stderr}", out.status));
         }
+        if took > silence::BUDGET + SCHEDULING_ALLOWANCE {
+            failures.push(format!("{name}: failed only after {took:.2?}"));
+        }
     }
     server.resume();
+
+    // The store answers again: within the hold, commands work again (a readiness loop, not a timing).
+    let resumed = Instant::now();
+    let back = loop {
+        let out = Command::new("cat")
+            .arg(root.join("a.txt"))
+            .output()
+            .expect("run cat");
+        if out.status.success() {
+            break Some(out.stdout);
+        }
+        if resumed.elapsed() > silence::HOLD + silence::BUDGET {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!(
+        "frozen store: the mount answered again {:.2?} after the store resumed",
+        resumed.elapsed()
+    );
     drop(handle);
     assert!(
         failures.is_empty(),
-        "commands that did not fail with EIO: {failures:?}"
+        "commands on a frozen store: {failures:?}"
+    );
+    assert_eq!(
+        back.as_deref(),
+        Some(&b"bytes\n"[..]),
+        "the mount did not answer again once the store did"
     );
 }
 

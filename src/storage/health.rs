@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::metrics;
+use super::silence::StoreSilence;
 use crate::logging::ErrorChain;
 
 /// How often every store is probed while nothing fails.
@@ -47,6 +48,8 @@ struct Inner {
     /// The operator probes go through (the account's, without OpenDAL's metrics); set once the store is built,
     /// which needs this value first (its retries report here).
     probe: OnceLock<Operator>,
+    /// The time-to-error clock both of the store's clients share.
+    silence: StoreSilence,
 }
 
 impl StoreHealth {
@@ -57,6 +60,7 @@ impl StoreHealth {
                 status: Mutex::new((StoreStatus::Unknown, None)),
                 probe_now: Notify::new(),
                 probe: OnceLock::new(),
+                silence: StoreSilence::new(),
             }),
         }
     }
@@ -68,6 +72,11 @@ impl StoreHealth {
 
     pub fn user(&self) -> &str {
         &self.inner.user
+    }
+
+    /// The store's silence clock: every request of either client counts its signs of life there.
+    pub fn silence(&self) -> &StoreSilence {
+        &self.inner.silence
     }
 
     /// The last probe's result, and when it answered.

@@ -8,6 +8,7 @@ mod fault;
 pub mod health;
 pub mod metrics;
 pub mod objects;
+pub mod silence;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use crate::config::{Account, StorageConfig};
 pub use fault::{FaultInjector, FaultRule};
 pub use health::{StoreHealth, StoreStatus};
 pub use objects::{build_object_store, ObjectStore};
+use silence::{Role, SilenceTransport, StoreSilence};
 
 /// Why a store could not be built or reached.
 #[derive(Debug, thiserror::Error)]
@@ -148,9 +150,12 @@ fn build_watched_operator(
     }
     .map_err(|e| StorageError::Invalid(e.to_string()))?;
 
-    let op = with_http_transport(op, options)?;
+    // The probe has a transport of its own that is sent while the store is silent (and whose answer ends the
+    // silence): a store that comes back is used again at the next probe, not only when the hold is over.
+    let probe = with_http_transport(op.clone(), options, health.silence(), Role::Probe)?;
+    let op = with_http_transport(op, options, health.silence(), Role::Requests)?;
     // The probe's retries are its own business: not counted, not logged, and they do not call for another probe.
-    let probe = with_layers(op.clone(), config, |_: RetryEvent<'_>| {});
+    let probe = with_layers(probe, config, |_: RetryEvent<'_>| {});
     let observer = metrics::RetryObserver {
         health: health.clone(),
     };
@@ -210,9 +215,14 @@ pub(crate) fn http_client(
         .map_err(|e| StorageError::Invalid(format!("HTTP client: {e}")))
 }
 
-fn with_http_transport(op: Operator, options: &StorageOptions) -> Result<Operator, StorageError> {
+fn with_http_transport(
+    op: Operator,
+    options: &StorageOptions,
+    silence: &StoreSilence,
+    role: Role,
+) -> Result<Operator, StorageError> {
     let client = http_client(options, Duration::from_secs(10))?;
-    let transport = ReqwestTransport::new(client);
+    let transport = SilenceTransport::new(ReqwestTransport::new(client), silence.clone(), role);
     #[cfg(feature = "fault-injection")]
     let transporter = match &options.faults {
         Some(faults) => HttpTransporter::new(faults.wrap(transport)),

@@ -24,6 +24,8 @@ use std::time::Duration;
 use backon::ExponentialBuilder;
 use tokio::time::Instant;
 
+use crate::storage::silence::{Silent, StoreSilence, Waiting};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RetryPolicy {
     pub connect_timeout: Duration,
@@ -91,6 +93,8 @@ impl RetryPolicy {
 /// Signs of life of the store during one request, over all its attempts.
 #[derive(Debug)]
 pub(super) struct Liveness {
+    /// The store's clock, told of every sign of life too.
+    store: StoreSilence,
     origin: Instant,
     /// Microseconds since `origin` of the last sign of life (or of the request's start).
     alive: AtomicU64,
@@ -107,11 +111,14 @@ pub(super) enum Stalled {
     NoProgress(Duration),
     /// The store has shown no sign of life for the whole budget.
     OutOfBudget(Duration),
+    /// The store has shown no sign of life to any request for its budget (see `storage::silence`).
+    StoreSilent(Silent),
 }
 
 impl Liveness {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(store: StoreSilence) -> Self {
         Liveness {
+            store,
             origin: Instant::now(),
             alive: AtomicU64::new(0),
             progress: AtomicU64::new(0),
@@ -143,6 +150,7 @@ impl Liveness {
         let now = self.now_micros();
         self.progress.store(now, Ordering::Relaxed);
         self.alive.store(now, Ordering::Relaxed);
+        self.store.life();
     }
 
     /// How long the store has shown no sign of life.
@@ -153,12 +161,14 @@ impl Liveness {
     }
 
     /// Runs `attempt` until it finishes, makes no progress for `stall` (`after_body` once the whole body was
-    /// sent), or the store has been silent for `budget`.
+    /// sent), or the store has been silent for `budget` — to this request, or (while `store` is given and the
+    /// body is not all sent) to every request.
     pub(super) async fn watch<F: Future>(
         &self,
         stall: Duration,
         after_body: Duration,
         budget: Duration,
+        store: Option<&Waiting>,
         attempt: F,
     ) -> Result<F::Output, Stalled> {
         tokio::pin!(attempt);
@@ -170,9 +180,19 @@ impl Liveness {
             };
             let stall_at = self.at(self.progress.load(Ordering::Relaxed)) + stall;
             let budget_at = self.at(self.alive.load(Ordering::Relaxed)) + budget;
+            let store_silent = async {
+                match store {
+                    // A store working on a body it has taken may be silent as long as `after_body`.
+                    Some(waiting) if !self.body_sent.load(Ordering::Relaxed) => {
+                        waiting.silent().await
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 out = &mut attempt => return Ok(out),
+                silent = store_silent => return Err(Stalled::StoreSilent(silent)),
                 _ = tokio::time::sleep_until(stall_at.min(budget_at)) => {
                     let now = Instant::now();
                     if now >= self.at(self.alive.load(Ordering::Relaxed)) + budget {
@@ -213,7 +233,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn watch_abandons_an_attempt_without_progress() {
-        let live = Liveness::new();
+        let live = Liveness::new(StoreSilence::new());
         live.begin_attempt();
         let never = std::future::pending::<()>();
         let r = live
@@ -221,6 +241,7 @@ mod tests {
                 Duration::from_secs(4),
                 Duration::from_secs(4),
                 Duration::from_secs(15),
+                None,
                 never,
             )
             .await;
@@ -229,7 +250,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn watch_lets_a_moving_transfer_run_past_every_timeout() {
-        let live = Liveness::new();
+        let live = Liveness::new(StoreSilence::new());
         live.begin_attempt();
         let transfer = async {
             for _ in 0..30 {
@@ -243,6 +264,7 @@ mod tests {
                 Duration::from_secs(4),
                 Duration::from_secs(4),
                 Duration::from_secs(15),
+                None,
                 transfer,
             )
             .await;
@@ -251,7 +273,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn watch_counts_silence_across_attempts() {
-        let live = Liveness::new();
+        let live = Liveness::new(StoreSilence::new());
         tokio::time::sleep(Duration::from_secs(13)).await;
         live.begin_attempt();
         let never = std::future::pending::<()>();
@@ -260,6 +282,7 @@ mod tests {
                 Duration::from_secs(4),
                 Duration::from_secs(4),
                 Duration::from_secs(15),
+                None,
                 never,
             )
             .await;
@@ -269,7 +292,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_store_working_on_a_sent_body_gets_the_server_work_time() {
-        let live = Liveness::new();
+        let live = Liveness::new(StoreSilence::new());
         live.begin_attempt();
         live.body_sent();
         let answer = async {
@@ -281,6 +304,7 @@ mod tests {
                 Duration::from_secs(4),
                 Duration::from_secs(15),
                 Duration::from_secs(15),
+                None,
                 answer,
             )
             .await;
@@ -294,6 +318,7 @@ mod tests {
                 Duration::from_secs(4),
                 Duration::from_secs(15),
                 Duration::from_secs(15),
+                None,
                 std::future::pending::<()>(),
             )
             .await;

@@ -15,6 +15,7 @@ use super::retry::{Liveness, RetryPolicy, Stalled};
 use super::sign::StoreSigner;
 use crate::storage::metrics;
 use crate::storage::objects::faults::FaultHook;
+use crate::storage::silence::Silent;
 use crate::storage::StoreHealth;
 
 /// Bodies are handed to the connection in slices of this size, each a sign of progress.
@@ -106,7 +107,7 @@ impl Transport {
     /// Sends `req`, retrying temporary failures; also says how many attempts were made (an error after more
     /// than one may hide an earlier attempt that succeeded without its answer arriving).
     pub(super) async fn send_counted(&self, req: &Request) -> (opendal::Result<Response>, u32) {
-        let live = Arc::new(Liveness::new());
+        let live = Arc::new(Liveness::new(self.health.silence().clone()));
         let attempts = AtomicU32::new(0);
         let started = std::time::Instant::now();
         let result = (|| {
@@ -143,6 +144,17 @@ impl Transport {
 
     async fn attempt(&self, req: &Request, live: &Arc<Liveness>) -> opendal::Result<Response> {
         self.faults.check(req.method.as_str(), req.query())?;
+        // A store working on a copy or a completion may take its time without being silent to others: such a
+        // request is refused while the store is silent, but is not on the store's clock.
+        let silence = self.health.silence();
+        let on_clock = match req.wait {
+            Wait::Prompt => silence.before_send().map(Some),
+            Wait::ServerWork => silence.before_long_request().map(|()| None),
+        }
+        .map_err(|silent| {
+            self.health.probe_soon();
+            silent_error(req.op, silent)
+        })?;
 
         let mut builder = http::Request::builder()
             .method(req.method.clone())
@@ -214,7 +226,13 @@ impl Transport {
             })
         };
         let response = match live
-            .watch(stall, after_body, self.policy.budget, exchange)
+            .watch(
+                stall,
+                after_body,
+                self.policy.budget,
+                on_clock.as_ref(),
+                exchange,
+            )
             .await
         {
             Ok(result) => result?,
@@ -262,10 +280,16 @@ fn progress_body(body: Bytes, live: &Arc<Liveness>) -> reqwest::Body {
     )))
 }
 
+/// The store has been silent to every request for its budget: not retried (the next attempt would be refused).
+fn silent_error(op: &'static str, silent: Silent) -> Error {
+    silent.into_error().with_operation(op)
+}
+
 fn stall_error(op: &'static str, stalled: Stalled) -> Error {
     let what = match stalled {
         Stalled::NoProgress(d) => format!("{op}: the store made no progress for {d:?}"),
         Stalled::OutOfBudget(d) => format!("{op}: the store has not answered for {d:?}"),
+        Stalled::StoreSilent(silent) => return silent_error(op, silent),
     };
     error::with_retry(
         Error::new(ErrorKind::Unexpected, what).with_operation(op),
