@@ -65,9 +65,23 @@ impl BucketFs {
     pub async fn read_dir(&self, dir: &Key) -> FsResult<ReadDir> {
         self.check_name(dir)?;
         self.policy().check_read("list", &dir.display())?;
-        self.require_dir(dir).await?;
-        self.read_dir_key(dir.clone(), self.settings().max_list_file)
-            .await
+        let cap = self.settings().max_list_file;
+        if self.stat_is_known(dir) {
+            self.require_dir(dir).await?;
+            return self.read_dir_key(dir.clone(), cap).await;
+        }
+        // Only the store can say whether the directory exists: its first page is asked for at the same time, so
+        // that the first entry costs one round trip, not two.
+        let (exists, listing) = tokio::join!(self.require_dir(dir), self.first_page(dir, cap));
+        exists?;
+        listing
+    }
+
+    /// A listing of `dir` whose first store entry has arrived.
+    async fn first_page(&self, dir: &Key, cap: usize) -> FsResult<ReadDir> {
+        let mut listing = self.read_dir_key(dir.clone(), cap).await?;
+        listing.prefetch().await?;
+        Ok(listing)
     }
 
     /// `list`, with the uploads of this account kept for resume shown as partial entries (FTP LIST and NLST).
@@ -105,12 +119,21 @@ impl BucketFs {
     pub async fn list(&self, key: &Key) -> FsResult<Listing> {
         self.check_name(key)?;
         self.policy().check_read("list", &key.display())?;
-        let meta = self.stat_key(key).await?;
+        let cap = self.settings().max_list_file;
+        // As in `read_dir`: when the store must say what `key` is, its first page is asked for at the same time
+        // (and dropped if `key` is a file or nothing).
+        let (meta, listing) = if self.stat_is_known(key) {
+            (self.stat_key(key).await?, None)
+        } else {
+            let (meta, listing) = tokio::join!(self.stat_key(key), self.first_page(key, cap));
+            (meta?, Some(listing))
+        };
         if meta.is_dir() {
-            let cap = self.settings().max_list_file;
-            return Ok(Listing::Directory(
-                self.read_dir_key(key.clone(), cap).await?,
-            ));
+            let listing = match listing {
+                Some(listing) => listing?,
+                None => self.read_dir_key(key.clone(), cap).await?,
+            };
+            return Ok(Listing::Directory(listing));
         }
         Ok(Listing::File(DirEntry {
             name: key.name().to_string(),
@@ -312,6 +335,16 @@ impl ReadDir {
 
     pub fn dir(&self) -> &Key {
         &self.dir
+    }
+
+    /// Waits for the store's first entry (the first page), so that it is under way while something else is.
+    async fn prefetch(&mut self) -> FsResult<()> {
+        match self.next_store_entry().await? {
+            Some(entry) => self.sort_in(entry),
+            // The listing is empty: nothing more to ask the store.
+            None => self.lister = None,
+        }
+        Ok(())
     }
 
     async fn next_store_entry(&mut self) -> FsResult<Option<opendal::Entry>> {

@@ -51,6 +51,13 @@ impl BucketFs {
         self.stat_from_store(key).await
     }
 
+    /// Whether `stat_key` answers without asking the store (the root, a file being written, a cached answer).
+    pub(crate) fn stat_is_known(&self, key: &Key) -> bool {
+        key.is_root()
+            || self.writers().get(key).is_some()
+            || !matches!(self.cache().get(key), Cached::Unknown)
+    }
+
     /// An entry of `key`'s directory was added, removed or renamed now: the directory's times move.
     pub(crate) fn entry_changed(&self, key: &Key) {
         if let Some(parent) = key.parent() {

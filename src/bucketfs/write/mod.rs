@@ -1024,19 +1024,27 @@ impl WriteHandle {
         let committed = match self.upload.take() {
             None => {
                 let (bytes, _memory) = self.buffer.take();
-                let (digests, md5) =
-                    digests_of(&bytes, self.fs.digest_set(), self.crc64_wanted()).await;
+                let md5_wanted = self.fs.objects().checks_content_md5();
+                let (digests, md5) = digests_of(
+                    &bytes,
+                    self.fs.digest_set(),
+                    self.crc64_wanted(),
+                    md5_wanted,
+                )
+                .await;
                 // The attributes and the digests share the object's user metadata.
                 let mut meta = meta.clone();
                 meta.user.extend(digests.to_user_meta());
                 let committed = self
                     .fs
                     .objects()
-                    .put_checked(key.as_str(), bytes, &meta, self.overwrite, Some(md5))
+                    .put_checked(key.as_str(), bytes, &meta, self.overwrite, md5)
                     .await
                     .map_err(|e| self.commit_error(&context, e))?;
                 // A store that ignores Content-MD5 still names the MD5 of what it stored in the ETag.
-                if committed.checksums.md5.is_some_and(|theirs| theirs != md5) {
+                if md5.is_some_and(|ours| {
+                    committed.checksums.md5.is_some_and(|theirs| theirs != ours)
+                }) {
                     return Err(self
                         .damaged(&key, "its ETag is not the MD5 of what was sent")
                         .await);
@@ -1262,15 +1270,21 @@ impl WriteHandle {
     }
 }
 
-/// The digests of a whole file in one buffer, and its MD5 (sent as Content-MD5 and compared with the ETag). A
-/// buffer of more than a MiB is hashed off the async runtime.
-async fn digests_of(bytes: &Bytes, set: AlgorithmSet, crc64: bool) -> (Digests, [u8; 16]) {
+/// The digests of a whole file in one buffer, and, when `md5` (a store whose bytes travel: S3, COS), its MD5
+/// (sent as Content-MD5 and compared with the ETag). A buffer of more than a MiB is hashed off the async runtime.
+async fn digests_of(
+    bytes: &Bytes,
+    set: AlgorithmSet,
+    crc64: bool,
+    md5: bool,
+) -> (Digests, Option<[u8; 16]>) {
+    let md5_of = move |bytes: &Bytes| md5.then(|| super::digest::md5(bytes));
     let hash = {
         let bytes = bytes.clone();
         move || {
             let mut hasher = Hasher::new(set, crc64);
             hasher.update(&bytes);
-            (hasher.finish(), super::digest::md5(&bytes))
+            (hasher.finish(), md5_of(&bytes))
         }
     };
     if bytes.len() <= 1024 * 1024 {
@@ -1279,7 +1293,7 @@ async fn digests_of(bytes: &Bytes, set: AlgorithmSet, crc64: bool) -> (Digests, 
     let fallback = bytes.clone();
     match tokio::task::spawn_blocking(hash).await {
         Ok(done) => done,
-        Err(_) => (Digests::default(), super::digest::md5(&fallback)),
+        Err(_) => (Digests::default(), md5_of(&fallback)),
     }
 }
 

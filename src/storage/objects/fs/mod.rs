@@ -7,9 +7,10 @@
 //! (it is, unless the root itself is a mount point): rename(2) cannot cross filesystems, and such a write fails
 //! with a message saying so.
 //!
-//! ETags: a part's is the MD5 of its bytes (as on S3, so a resumed upload can check what is stored); an
-//! object's is made of its inode, change time and size, which change with every write and metadata change
-//! (reading whole files to hash them on each HEAD would cost too much).
+//! ETags are made of a file's inode, change time and size, which change with every write and metadata change:
+//! an object's (reading whole files to hash them on each HEAD would cost too much) and a part's (so that joining
+//! the parts checks each is the one uploaded, without reading it twice; the bytes never leave the machine, so an
+//! MD5 would check nothing a local write can get wrong).
 //!
 //! Errors: OS errors map to the kinds the core knows (ENOENT → `NotFound`, ENOTDIR → `NotADirectory`, EISDIR →
 //! `IsADirectory`, EACCES/EPERM/EROFS → `PermissionDenied`, ENAMETOOLONG → `Unsupported`: the name is longer
@@ -28,7 +29,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use opendal::{Error, ErrorKind};
 use tracing::warn;
 
@@ -40,9 +40,6 @@ use super::{
     LOCAL_LIMITS,
 };
 use crate::storage::StorageError;
-
-/// Files are copied and hashed in blocks of this size.
-const BLOCK: usize = 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub(super) struct FsObjects {
@@ -135,9 +132,7 @@ impl FsObjects {
         let query = part_query(&id, number);
         self.run("PUT", query, move |fs| {
             fs.store_part(&key, &id, number, |out| {
-                out.write_all(&body)
-                    .map_err(|e| io_error("UploadPart", e))?;
-                Ok(hex::encode(Md5::digest(&body)))
+                out.write_all(&body).map_err(|e| io_error("UploadPart", e))
             })
         })
         .await
@@ -370,14 +365,16 @@ impl Inner {
         }
     }
 
-    /// Writes part `number` with `fill` (which returns the part's MD5) into a temporary name, then renames it
-    /// over any earlier part of that number.
+    /// Writes part `number` with `fill` into a temporary name, then renames it over any earlier part of that
+    /// number. The part's ETag is its file's identity (see `etag_of`), not a hash of its bytes: the bytes never
+    /// leave this machine, so there is nothing to check them against, and hashing cost more CPU than the rest of
+    /// an upload (an MD5 when the part was stored and again when the parts were joined).
     fn store_part(
         &self,
         key: &str,
         id: &UploadId,
         number: u32,
-        fill: impl FnOnce(&mut File) -> opendal::Result<String>,
+        fill: impl FnOnce(&mut File) -> opendal::Result<()>,
     ) -> opendal::Result<UploadedPart> {
         const OP: &str = "UploadPart";
         check_part_number(OP, number)?;
@@ -386,14 +383,15 @@ impl Inner {
         let temp = final_path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
         let result = (|| {
             let mut file = File::create_new(&temp).map_err(|e| upload_io_error(OP, e))?;
-            let etag = fill(&mut file)?;
+            fill(&mut file)?;
             file.sync_data().map_err(|e| io_error(OP, e))?;
-            let size = file.metadata().map_err(|e| io_error(OP, e))?.len();
             std::fs::rename(&temp, &final_path).map_err(|e| upload_io_error(OP, e))?;
+            // After the rename, which moves the change time the ETag is made of.
+            let md = file.metadata().map_err(|e| io_error(OP, e))?;
             Ok(UploadedPart {
                 number,
-                etag,
-                size,
+                etag: etag_of(&md),
+                size: md.len(),
                 checksums: Default::default(),
             })
         })();
@@ -433,7 +431,11 @@ impl Inner {
             .seek(SeekFrom::Start(range.start))
             .map_err(|e| io_error(OP, e))?;
         let mut reader = input.0.take(range.end - range.start);
-        self.store_part(key, id, number, |out| copy_hashing(OP, &mut reader, out))
+        self.store_part(key, id, number, |out| {
+            io::copy(&mut reader, out)
+                .map(drop)
+                .map_err(|e| io_error(OP, e))
+        })
     }
 
     fn list_parts(&self, key: &str, id: &UploadId) -> opendal::Result<Vec<UploadedPart>> {
@@ -446,17 +448,16 @@ impl Inner {
             let Some(number) = entry.file_name().to_str().and_then(part_number) else {
                 continue;
             };
-            let mut file = match File::open(entry.path()) {
-                Ok(f) => f,
+            let md = match std::fs::metadata(entry.path()) {
+                Ok(md) => md,
                 // Replaced or aborted meanwhile.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_error(OP, e)),
             };
-            let (etag, size) = hash_file(OP, &mut file)?;
             parts.push(UploadedPart {
                 number,
-                etag,
-                size,
+                etag: etag_of(&md),
+                size: md.len(),
                 checksums: Default::default(),
             });
         }
@@ -517,9 +518,8 @@ impl Inner {
                     }
                     Err(e) => return Err(io_error(OP, e)),
                 };
-                let before = out.stream_position().map_err(|e| io_error(OP, e))?;
-                let etag = copy_hashing(OP, &mut input, &mut out)?;
-                let size = out.stream_position().map_err(|e| io_error(OP, e))? - before;
+                let md = input.metadata().map_err(|e| io_error(OP, e))?;
+                let (etag, size) = (etag_of(&md), md.len());
                 if etag != part.etag {
                     return Err(refused(
                         OP,
@@ -535,6 +535,18 @@ impl Inner {
                         OP,
                         ErrorKind::Unexpected,
                         format!("EntityTooSmall: part {} is empty", part.number),
+                    ));
+                }
+                // copy_file_range: the kernel copies (or shares the extents, on filesystems that can).
+                let copied = io::copy(&mut input, &mut out).map_err(|e| io_error(OP, e))?;
+                if copied != size {
+                    return Err(refused(
+                        OP,
+                        ErrorKind::Unexpected,
+                        format!(
+                            "InvalidPart: part {} changed while it was joined",
+                            part.number
+                        ),
                     ));
                 }
             }
@@ -652,44 +664,6 @@ fn create_parents(op: &'static str, path: &Path) -> opendal::Result<()> {
 fn etag_of(md: &Metadata) -> String {
     let ctime = i128::from(md.ctime()) * 1_000_000_000 + i128::from(md.ctime_nsec());
     format!("{:x}-{:x}-{:x}", md.ino(), ctime, md.size())
-}
-
-fn copy_hashing(
-    op: &'static str,
-    input: &mut impl Read,
-    out: &mut impl Write,
-) -> opendal::Result<String> {
-    let mut hasher = Md5::new();
-    let mut buf = vec![0; BLOCK];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_error(op, e)),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| io_error(op, e))?;
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-fn hash_file(op: &'static str, file: &mut File) -> opendal::Result<(String, u64)> {
-    let mut counted = CountingSink(0);
-    let etag = copy_hashing(op, file, &mut counted)?;
-    Ok((etag, counted.0))
-}
-
-struct CountingSink(u64);
-
-impl Write for CountingSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 fn check_part_number(op: &'static str, number: u32) -> opendal::Result<()> {
