@@ -370,7 +370,7 @@ impl BucketFs {
                 attrs.overlay(pending);
                 Ok(())
             };
-            match self.change_stored(key, &overlay).await {
+            match self.change_stored(key, &overlay, None).await {
                 Err(e) if e.kind() == FsErrorKind::Conflict && attempt < CHANGE_ATTEMPTS => {}
                 result => return result,
             }
@@ -402,7 +402,11 @@ impl BucketFs {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.change_stored(key, &change).await {
+            // An object this gateway has just written needs no look at the store (see `recent`); a retry always looks.
+            let written = (attempt == 1)
+                .then(|| self.recent_writes().take(key))
+                .flatten();
+            match self.change_stored(key, &change, written).await {
                 Err(e) if e.kind() == FsErrorKind::Conflict && attempt < CHANGE_ATTEMPTS => {
                     debug!(attempt, "changed by another client meanwhile; trying again");
                 }
@@ -411,12 +415,21 @@ impl BucketFs {
         }
     }
 
-    async fn change_stored<F>(&self, key: &Key, change: &F) -> FsResult<Metadata>
+    async fn change_stored<F>(
+        &self,
+        key: &Key,
+        change: &F,
+        written: Option<ObjectHead>,
+    ) -> FsResult<Metadata>
     where
         F: Fn(&mut FileAttrs) -> FsResult<()>,
     {
         let context = || format!("set the attributes of {}", key.display());
-        let (object_key, head, directory) = match self.probe(key).await? {
+        let probe = match written {
+            Some(head) => Probe::Object(head),
+            None => self.probe(key).await?,
+        };
+        let (object_key, head, directory) = match probe {
             Probe::Object(head) => (key.as_str().to_string(), head, false),
             Probe::Marker(head) => (key.dir_prefix(), head, true),
             Probe::Implicit => {

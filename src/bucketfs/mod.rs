@@ -14,6 +14,7 @@ pub mod object_meta;
 mod path;
 mod policy;
 mod read;
+mod recent;
 mod types;
 mod write;
 
@@ -128,6 +129,8 @@ struct Inner {
     writers: write::WriterTable,
     /// Uploads kept for resume that this process knows of (for listings).
     pending: write::PendingIndex,
+    /// The headers of the objects this gateway just wrote (see `recent`).
+    recent: recent::RecentWrites,
     /// Longest name (one path segment) the store can hold, where it is shorter than a key may be.
     max_name_bytes: Option<usize>,
 }
@@ -159,6 +162,7 @@ impl BucketFs {
                 cache,
                 writers,
                 pending: write::PendingIndex::default(),
+                recent: recent::RecentWrites::default(),
                 max_name_bytes,
             }),
         }
@@ -214,6 +218,10 @@ impl BucketFs {
 
     pub(crate) fn writers(&self) -> &write::WriterTable {
         &self.inner.writers
+    }
+
+    pub(crate) fn recent_writes(&self) -> &recent::RecentWrites {
+        &self.inner.recent
     }
 
     pub(crate) fn pending(&self) -> &write::PendingIndex {

@@ -276,6 +276,7 @@ impl BucketFs {
     pub async fn remove_file(&self, key: &Key) -> FsResult<()> {
         self.check_name(key)?;
         self.policy().check_destroy("delete", &key.display())?;
+        self.recent_writes().forget(key);
         if self.writers().unlink(key).await {
             // Open for writing: the name goes away now and what is being written goes nowhere (unlink of an open
             // file); a version of it already in the store goes too.
@@ -340,6 +341,8 @@ impl BucketFs {
             self.stat_key(from).await?;
             return Ok(());
         }
+        self.recent_writes().forget(from);
+        self.recent_writes().forget(to);
         if to.starts_with(from) {
             return Err(FsError::new(
                 FsErrorKind::InvalidName,

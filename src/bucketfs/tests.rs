@@ -989,3 +989,87 @@ async fn the_sweep_leaves_an_expired_upload_another_node_is_still_writing() {
     assert!(fs.objects().list_uploads("").await.unwrap().is_empty());
     leases.wait_for("release /long.bin").await;
 }
+
+/// lftp sends MFMT and SITE CHMOD after every STOR: an attribute change right after this gateway's own upload
+/// needs no look at the store (a HEAD here fails: the change must not make one).
+#[tokio::test]
+async fn an_attribute_change_right_after_an_own_upload_needs_no_head() {
+    let faults = crate::storage::FaultInjector::new();
+    let store = crate::storage::build_store(
+        &crate::config::StorageConfig::Memory,
+        &crate::storage::StorageOptions {
+            faults: Some(faults.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("memory store");
+    let fs = BucketFs::new(
+        store,
+        Policy::full(),
+        small_parts(),
+        MemoryBudget::new(64 * 1024 * 1024),
+    );
+    put(&fs, "f.txt", b"bytes").await;
+    faults.add(crate::storage::FaultRule {
+        method: "HEAD",
+        query_contains: "",
+        times: 1,
+    });
+    let mtime = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let changed = fs
+        .set_attributes(
+            &k("f.txt"),
+            &AttrChange {
+                mtime: Some(mtime),
+                ..AttrChange::default()
+            },
+        )
+        .await
+        .expect("MFMT after STOR");
+    assert_eq!(changed.mtime, Some(mtime));
+    assert_eq!(faults.fired(), 0, "the change made a HEAD");
+    assert_eq!(get(&fs, "f.txt").await, b"bytes");
+}
+
+/// The head remembered from an own upload is only a hint: when another gateway wrote the name meanwhile, the
+/// change lands on that newer version (its bytes and its other attributes kept), never on a copy of the old one.
+#[tokio::test]
+async fn an_attribute_change_after_an_own_upload_keeps_another_gateways_newer_version() {
+    let store = memory_store();
+    let gateway = |store| {
+        BucketFs::new(
+            store,
+            Policy::full(),
+            small_parts(),
+            MemoryBudget::new(64 * 1024 * 1024),
+        )
+    };
+    let (a, b) = (gateway(store.clone()), gateway(store.clone()));
+    put(&a, "f.txt", b"from a").await;
+    put(&b, "f.txt", b"from b, newer").await;
+    let mode = AttrChange {
+        mode: Some(0o600),
+        ..AttrChange::default()
+    };
+    b.set_attributes(&k("f.txt"), &mode)
+        .await
+        .expect("chmod on b");
+
+    let mtime = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    a.set_attributes(
+        &k("f.txt"),
+        &AttrChange {
+            mtime: Some(mtime),
+            ..AttrChange::default()
+        },
+    )
+    .await
+    .expect("MFMT on a");
+
+    let fresh = gateway(store);
+    assert_eq!(get(&fresh, "f.txt").await, b"from b, newer");
+    let meta = fresh.stat(&k("f.txt")).await.expect("stat");
+    let attrs = meta.attrs.clone().expect("stored attributes");
+    assert_eq!(attrs.mode.map(|m| m & 0o777), Some(0o600), "b's mode kept");
+    assert_eq!(meta.mtime, Some(mtime), "a's time set");
+}

@@ -1051,6 +1051,16 @@ impl WriteHandle {
                 }
                 self.check_crc64(&key, committed.checksums.crc64ecma, digests.crc64)
                     .await?;
+                self.fs.recent_writes().remember(
+                    &key,
+                    ObjectHead {
+                        size,
+                        etag: committed.etag.clone(),
+                        last_modified: committed.last_modified,
+                        meta,
+                        checksums: committed.checksums.clone(),
+                    },
+                );
                 committed
             }
             Some(upload) => {
@@ -1080,6 +1090,7 @@ impl WriteHandle {
                     self.move_committed(&upload_key, &key).await?;
                 }
                 // A multipart upload's metadata was fixed when it began: the digests are added afterwards.
+                self.fs.recent_writes().forget(&key);
                 keep_digests_later(&self.fs, &key, committed.etag.clone(), digests);
                 committed
             }
