@@ -234,6 +234,22 @@ impl MetaCache {
         }
     }
 
+    /// Whether a complete listing of `key`'s directory made within `window` (which may be longer than the TTL)
+    /// did not find `key`: good enough to create the name without a look, when the create is conditional.
+    pub fn listed_absent_within(&self, key: &Key, window: Duration) -> bool {
+        if !self.enabled() {
+            return false;
+        }
+        let Some(listed) = key
+            .parent()
+            .and_then(|parent| self.entries.get(&parent))
+            .and_then(|entry| entry.listed)
+        else {
+            return false;
+        };
+        listed.at.elapsed() < window && !listed.may_exist(key.name())
+    }
+
     /// A fresh complete listing of `key`'s directory.
     fn listing_of_parent(&self, key: &Key) -> Option<Arc<Listed>> {
         let parent = key.parent()?;

@@ -1073,3 +1073,131 @@ async fn an_attribute_change_after_an_own_upload_keeps_another_gateways_newer_ve
     assert_eq!(attrs.mode.map(|m| m & 0o777), Some(0o600), "b's mode kept");
     assert_eq!(meta.mtime, Some(mtime), "a's time set");
 }
+
+async fn list_all(fs: &BucketFs, dir: &str) {
+    let mut listing = fs.read_dir(&k(dir)).await.expect("read_dir");
+    while listing.next_entry().await.expect("entry").is_some() {}
+}
+
+fn gateway(store: crate::storage::AccountStore, policy: Policy) -> BucketFs {
+    BucketFs::new(
+        store,
+        policy,
+        small_parts(),
+        MemoryBudget::new(64 * 1024 * 1024),
+    )
+}
+
+/// lftp's `mirror -R` lists the directory once and then uploads for as long as it takes: a name the listing did
+/// not find is created without a HEAD or a listing of its own, also after `metadata_ttl` (a HEAD fails here).
+#[tokio::test(start_paused = true)]
+async fn a_name_a_recent_listing_did_not_find_is_created_without_a_look() {
+    let faults = crate::storage::FaultInjector::new();
+    let store = crate::storage::build_store(
+        &crate::config::StorageConfig::Memory,
+        &crate::storage::StorageOptions {
+            faults: Some(faults.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("memory store");
+    let fs = gateway(store, Policy::full());
+    fs.mkdir(&k("d")).await.expect("mkdir");
+    put(&fs, "d/old.txt", b"old").await;
+    list_all(&fs, "d").await;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    faults.add(crate::storage::FaultRule {
+        method: "HEAD",
+        query_contains: "",
+        times: 1,
+    });
+    put(&fs, "d/new.txt", b"new").await;
+    assert_eq!(faults.fired(), 0, "the new name was looked up");
+    assert_eq!(get(&fs, "d/new.txt").await, b"new");
+}
+
+/// …and when another gateway created the name after the listing, the create finds out: a STOR replaces it as it
+/// would have after a look (keeping its mode), single PUT or multipart.
+#[tokio::test(start_paused = true)]
+async fn a_name_created_elsewhere_after_the_listing_is_replaced_as_after_a_look() {
+    let store = memory_store();
+    let (a, b) = (
+        gateway(store.clone(), Policy::full()),
+        gateway(store.clone(), Policy::full()),
+    );
+    a.mkdir(&k("d")).await.expect("mkdir");
+    put(&a, "d/keep.txt", b"k").await;
+    list_all(&a, "d").await;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    for (name, size) in [("d/small.txt", 10), ("d/large.bin", 3 * 1024 * 1024 + 7)] {
+        put(&b, name, b"from b").await;
+        let mode = AttrChange {
+            mode: Some(0o600),
+            ..AttrChange::default()
+        };
+        b.set_attributes(&k(name), &mode).await.expect("chmod");
+        let body = vec![7u8; size];
+        put(&a, name, &body).await;
+        let fresh = gateway(store.clone(), Policy::full());
+        assert_eq!(get(&fresh, name).await, body, "{name}");
+        let attrs = fresh
+            .stat(&k(name))
+            .await
+            .expect("stat")
+            .attrs
+            .expect("attrs");
+        assert_eq!(
+            attrs.mode.map(|m| m & 0o777),
+            Some(0o600),
+            "{name}: mode kept"
+        );
+    }
+}
+
+/// Without `delete_enable`, a file another gateway created after the listing is not replaced; a directory
+/// created meanwhile refuses a multipart upload as it would at open.
+#[tokio::test(start_paused = true)]
+async fn a_name_created_elsewhere_after_the_listing_is_not_replaced_without_delete_enable() {
+    let store = memory_store();
+    let no_delete = Policy::new(Authority::ReadWrite, false);
+    let (a, b) = (
+        gateway(store.clone(), no_delete),
+        gateway(store.clone(), Policy::full()),
+    );
+    a.mkdir(&k("d")).await.expect("mkdir");
+    put(&a, "d/keep.txt", b"k").await;
+    list_all(&a, "d").await;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    put(&b, "d/x.txt", b"from b").await;
+    let mut w = a
+        .open_write(&k("d/x.txt"), WriteIntent::Replace)
+        .await
+        .expect("open: the name looks new");
+    w.write(Bytes::from_static(b"from a")).await.expect("write");
+    let err = w.close().await.expect_err("b's file must not be replaced");
+    assert!(
+        matches!(
+            err.kind(),
+            FsErrorKind::DeleteDenied | FsErrorKind::Conflict
+        ),
+        "{err:?}"
+    );
+    assert_eq!(get(&b, "d/x.txt").await, b"from b");
+
+    b.mkdir(&k("d/sub")).await.expect("mkdir");
+    let full = gateway(store.clone(), Policy::full());
+    list_all(&full, "d").await;
+    let b2 = gateway(store.clone(), Policy::full());
+    b2.mkdir(&k("d/later")).await.expect("mkdir");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let mut w = full
+        .open_write(&k("d/later"), WriteIntent::Replace)
+        .await
+        .expect("open: the name looks new");
+    let big = Bytes::from(vec![1u8; 3 * 1024 * 1024]);
+    let refused = match w.write(big).await {
+        Err(e) => e,
+        Ok(()) => w.close().await.expect_err("a directory is there"),
+    };
+    assert_eq!(refused.kind(), FsErrorKind::IsADirectory, "{refused:?}");
+}

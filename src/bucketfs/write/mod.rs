@@ -46,6 +46,9 @@ const MAX_COPY_PART: u64 = 5 * 1024 * 1024 * 1024;
 
 /// How many names `create_unique` tries before giving up (FTP STOU).
 const UNIQUE_ATTEMPTS: u32 = 100;
+/// How long a complete listing of a directory is trusted to say that a name in it is new, for a conditional
+/// create (longer than `metadata_ttl`: lftp's `mirror -R` lists once, then uploads for as long as it takes).
+const NEW_NAME_TRUST: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the writer means to do; the core decides whether it may and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,6 +382,9 @@ pub struct WriteHandle {
     hashes_whole_file: bool,
     /// Set by a failed or refused operation and by close/abort: nothing more happens.
     finished: bool,
+    /// The file was opened (with this intent) as new on the word of a listing older than `metadata_ttl`: the
+    /// store has not been asked whether the name exists (see `verify_new`).
+    unverified_new: Option<WriteIntent>,
 }
 
 impl BucketFs {
@@ -390,18 +396,20 @@ impl BucketFs {
             return Err(FsError::new(FsErrorKind::IsADirectory, "/: is a directory"));
         }
         self.policy().check_write("write", &key.display())?;
-        if let Some(parent) = key.parent() {
+        // A name that a recent listing of its directory did not find is created without a look at the store
+        // (FTP clients list a directory before they upload into it): the listing also showed the directory. The
+        // create is then conditional, and the look is made after all if the name turns out to exist
+        // (`verify_new`).
+        let unverified_new = matches!(intent, WriteIntent::Replace | WriteIntent::CreateNew)
+            && !self.stat_is_known(key)
+            && self.cache().listed_absent_within(key, NEW_NAME_TRUST);
+        if let Some(parent) = key.parent().filter(|_| !unverified_new) {
             self.require_dir(&parent).await?;
         }
-        let (existing, inherited) = match self.lookup_key(key).await? {
-            Some(meta) if meta.is_dir() => {
-                return Err(FsError::new(
-                    FsErrorKind::IsADirectory,
-                    format!("{}: is a directory", key.display()),
-                ))
-            }
-            Some(meta) => (Some(meta.size), self.inherited_attrs(key, meta).await?),
-            None => (None, FileAttrs::default()),
+        let (existing, inherited) = if unverified_new {
+            (None, FileAttrs::default())
+        } else {
+            self.existing_file(key).await?
         };
         // An upload kept for resume is continued by REST n + STOR at its durable size, or by APPE.
         let resumable = match intent {
@@ -465,6 +473,7 @@ impl BucketFs {
         // Creating must never replace: with delete_enable = false (or O_EXCL) a file that appears before the
         // commit is not overwritten (a conditional write where the store has one).
         let overwrite = if intent == WriteIntent::CreateNew
+            || unverified_new
             || (existing.is_none() && !self.policy().delete_enable)
         {
             Overwrite::Forbid
@@ -498,7 +507,21 @@ impl BucketFs {
             hasher: None,
             hashes_whole_file: true,
             finished: false,
+            unverified_new: unverified_new.then_some(intent),
         })
+    }
+
+    /// The size and inheritable attributes of the file at `key`, if one is there; a directory there refuses the
+    /// write.
+    async fn existing_file(&self, key: &Key) -> FsResult<(Option<u64>, FileAttrs)> {
+        match self.lookup_key(key).await? {
+            Some(meta) if meta.is_dir() => Err(FsError::new(
+                FsErrorKind::IsADirectory,
+                format!("{}: is a directory", key.display()),
+            )),
+            Some(meta) => Ok((Some(meta.size), self.inherited_attrs(key, meta).await?)),
+            None => Ok((None, FileAttrs::default())),
+        }
     }
 
     /// Continues an upload kept for resume at its durable size (REST n + STOR with n the durable size, or APPE).
@@ -560,6 +583,7 @@ impl BucketFs {
             hasher: None,
             hashes_whole_file: false,
             finished: false,
+            unverified_new: None,
         })
     }
 
@@ -965,9 +989,59 @@ impl WriteHandle {
         self.upload_key.clone().unwrap_or_else(|| self.key())
     }
 
+    /// The file was opened as new on a listing's word (`unverified_new`), and now the store must be asked after
+    /// all: a conditional create found the name taken, or a multipart upload is about to begin (a look costs
+    /// nothing next to a part). Decides as `open_write` would have: a directory refuses the write, as does a file
+    /// for a create-only open or, without `delete_enable`, a non-empty file; otherwise the file is replaced and its
+    /// attributes inherited.
+    async fn verify_new(&mut self) -> FsResult<()> {
+        let Some(intent) = self.unverified_new.take() else {
+            return Ok(());
+        };
+        let key = self.key();
+        // The store, not the cache: the listing that said "new" may still be fresh there.
+        let found = self.fs.stat_store(&key).await?;
+        let Some(found) = found else {
+            self.overwrite = if intent == WriteIntent::CreateNew || !self.fs.policy().delete_enable
+            {
+                Overwrite::Forbid
+            } else {
+                Overwrite::Allow
+            };
+            return Ok(());
+        };
+        if found.is_dir() {
+            return Err(FsError::new(
+                FsErrorKind::IsADirectory,
+                format!("{}: is a directory", key.display()),
+            ));
+        }
+        if intent == WriteIntent::CreateNew {
+            return Err(FsError::new(
+                FsErrorKind::AlreadyExists,
+                format!("{}: already exists", key.display()),
+            ));
+        }
+        if found.size > 0 {
+            self.fs
+                .policy()
+                .check_destroy("overwrite", &key.display())?;
+        }
+        let inherited = self.fs.inherited_attrs(&key, found).await?;
+        let mut merged = inherited.clone();
+        merged.overlay(&self.entry.attrs());
+        self.entry.update_attrs(|attrs| *attrs = merged);
+        let mut at_open = inherited;
+        at_open.overlay(&self.attrs_at_open);
+        self.attrs_at_open = at_open;
+        self.overwrite = Overwrite::Allow;
+        Ok(())
+    }
+
     /// The multipart upload, created on first use under the current name.
     async fn start_upload(&mut self) -> FsResult<&mut MultipartUpload> {
         if self.upload.is_none() {
+            self.verify_new().await?;
             let key = self.key();
             let meta = self.object_meta(&key);
             self.upload_meta = Some(meta.clone());
@@ -1020,7 +1094,7 @@ impl WriteHandle {
         }
         let size = self.size();
         let context = format!("close {}", key.display());
-        let meta = self.object_meta(&key);
+        let mut meta = self.object_meta(&key);
         let committed = match self.upload.take() {
             None => {
                 let (bytes, _memory) = self.buffer.take();
@@ -1033,14 +1107,35 @@ impl WriteHandle {
                 )
                 .await;
                 // The attributes and the digests share the object's user metadata.
-                let mut meta = meta.clone();
-                meta.user.extend(digests.to_user_meta());
-                let committed = self
+                let with_digests = |meta: &ObjectMeta| {
+                    let mut meta = meta.clone();
+                    meta.user.extend(digests.to_user_meta());
+                    meta
+                };
+                let mut put_meta = with_digests(&meta);
+                let mut result = self
                     .fs
                     .objects()
-                    .put_checked(key.as_str(), bytes, &meta, self.overwrite, md5)
-                    .await
-                    .map_err(|e| self.commit_error(&context, e))?;
+                    .put_checked(key.as_str(), bytes.clone(), &put_meta, self.overwrite, md5)
+                    .await;
+                let taken = |r: &opendal::Result<Committed>| {
+                    r.as_ref()
+                        .is_err_and(|e| e.kind() == opendal::ErrorKind::ConditionNotMatch)
+                };
+                if self.unverified_new.is_some() && taken(&result) {
+                    // Taken for new on a listing's word, and the name exists: decide as a look at open would
+                    // have, then store again.
+                    self.verify_new().await?;
+                    meta = self.object_meta(&key);
+                    put_meta = with_digests(&meta);
+                    result = self
+                        .fs
+                        .objects()
+                        .put_checked(key.as_str(), bytes, &put_meta, self.overwrite, md5)
+                        .await;
+                }
+                let meta = put_meta;
+                let committed = result.map_err(|e| self.commit_error(&context, e))?;
                 // A store that ignores Content-MD5 still names the MD5 of what it stored in the ETag.
                 if md5.is_some_and(|ours| {
                     committed.checksums.md5.is_some_and(|theirs| theirs != ours)
