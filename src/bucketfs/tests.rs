@@ -994,21 +994,8 @@ async fn the_sweep_leaves_an_expired_upload_another_node_is_still_writing() {
 /// needs no look at the store (a HEAD here fails: the change must not make one).
 #[tokio::test]
 async fn an_attribute_change_right_after_an_own_upload_needs_no_head() {
-    let faults = crate::storage::FaultInjector::new();
-    let store = crate::storage::build_store(
-        &crate::config::StorageConfig::Memory,
-        &crate::storage::StorageOptions {
-            faults: Some(faults.clone()),
-            ..Default::default()
-        },
-    )
-    .expect("memory store");
-    let fs = BucketFs::new(
-        store,
-        Policy::full(),
-        small_parts(),
-        MemoryBudget::new(64 * 1024 * 1024),
-    );
+    let (store, faults) = memory_store_with_faults();
+    let fs = gateway(store, Policy::full());
     put(&fs, "f.txt", b"bytes").await;
     faults.add(crate::storage::FaultRule {
         method: "HEAD",
@@ -1036,15 +1023,10 @@ async fn an_attribute_change_right_after_an_own_upload_needs_no_head() {
 #[tokio::test]
 async fn an_attribute_change_after_an_own_upload_keeps_another_gateways_newer_version() {
     let store = memory_store();
-    let gateway = |store| {
-        BucketFs::new(
-            store,
-            Policy::full(),
-            small_parts(),
-            MemoryBudget::new(64 * 1024 * 1024),
-        )
-    };
-    let (a, b) = (gateway(store.clone()), gateway(store.clone()));
+    let (a, b) = (
+        gateway(store.clone(), Policy::full()),
+        gateway(store.clone(), Policy::full()),
+    );
     put(&a, "f.txt", b"from a").await;
     put(&b, "f.txt", b"from b, newer").await;
     let mode = AttrChange {
@@ -1066,7 +1048,7 @@ async fn an_attribute_change_after_an_own_upload_keeps_another_gateways_newer_ve
     .await
     .expect("MFMT on a");
 
-    let fresh = gateway(store);
+    let fresh = gateway(store, Policy::full());
     assert_eq!(get(&fresh, "f.txt").await, b"from b, newer");
     let meta = fresh.stat(&k("f.txt")).await.expect("stat");
     let attrs = meta.attrs.clone().expect("stored attributes");
@@ -1077,6 +1059,20 @@ async fn an_attribute_change_after_an_own_upload_keeps_another_gateways_newer_ve
 async fn list_all(fs: &BucketFs, dir: &str) {
     let mut listing = fs.read_dir(&k(dir)).await.expect("read_dir");
     while listing.next_entry().await.expect("entry").is_some() {}
+}
+
+/// A memory store whose requests fail as the returned injector's rules say.
+fn memory_store_with_faults() -> (crate::storage::AccountStore, crate::storage::FaultInjector) {
+    let faults = crate::storage::FaultInjector::new();
+    let store = crate::storage::build_store(
+        &crate::config::StorageConfig::Memory,
+        &crate::storage::StorageOptions {
+            faults: Some(faults.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("memory store");
+    (store, faults)
 }
 
 fn gateway(store: crate::storage::AccountStore, policy: Policy) -> BucketFs {
@@ -1092,15 +1088,7 @@ fn gateway(store: crate::storage::AccountStore, policy: Policy) -> BucketFs {
 /// not find is created without a HEAD or a listing of its own, also after `metadata_ttl` (a HEAD fails here).
 #[tokio::test(start_paused = true)]
 async fn a_name_a_recent_listing_did_not_find_is_created_without_a_look() {
-    let faults = crate::storage::FaultInjector::new();
-    let store = crate::storage::build_store(
-        &crate::config::StorageConfig::Memory,
-        &crate::storage::StorageOptions {
-            faults: Some(faults.clone()),
-            ..Default::default()
-        },
-    )
-    .expect("memory store");
+    let (store, faults) = memory_store_with_faults();
     let fs = gateway(store, Policy::full());
     fs.mkdir(&k("d")).await.expect("mkdir");
     put(&fs, "d/old.txt", b"old").await;
