@@ -34,28 +34,34 @@ impl BucketFs {
     }
 
     pub(crate) async fn stat_key(&self, key: &Key) -> FsResult<Metadata> {
+        match self.local_stat(key) {
+            Some(answer) => answer,
+            None => self.stat_from_store(key).await,
+        }
+    }
+
+    /// `stat_key`'s answer when it needs no request: the root, a file being written, a cached answer.
+    fn local_stat(&self, key: &Key) -> Option<FsResult<Metadata>> {
         if key.is_root() {
             // No object keeps the root's attributes: it shows the times this account moved, if any.
             let root = Metadata::directory().with_attrs(Arc::new(FileAttrs::default()));
-            return Ok(self.cache().with_local_times(key, root));
+            return Some(Ok(self.cache().with_local_times(key, root)));
         }
         if let Some(entry) = self.writers().get(key) {
             let now = std::time::SystemTime::now();
-            return Ok(Metadata::file(entry.size(), Some(now)).with_attrs(Arc::new(entry.attrs())));
+            let meta = Metadata::file(entry.size(), Some(now)).with_attrs(Arc::new(entry.attrs()));
+            return Some(Ok(meta));
         }
         match self.cache().get(key) {
-            Cached::Present(meta) => return Ok(self.cache().with_local_times(key, meta)),
-            Cached::Absent => return Err(FsError::not_found(&key.display())),
-            Cached::Unknown => {}
+            Cached::Present(meta) => Some(Ok(self.cache().with_local_times(key, meta))),
+            Cached::Absent => Some(Err(FsError::not_found(&key.display()))),
+            Cached::Unknown => None,
         }
-        self.stat_from_store(key).await
     }
 
-    /// Whether `stat_key` answers without asking the store (the root, a file being written, a cached answer).
+    /// Whether `stat_key` answers without asking the store.
     pub(crate) fn stat_is_known(&self, key: &Key) -> bool {
-        key.is_root()
-            || self.writers().get(key).is_some()
-            || !matches!(self.cache().get(key), Cached::Unknown)
+        self.local_stat(key).is_some()
     }
 
     /// An entry of `key`'s directory was added, removed or renamed now: the directory's times move.

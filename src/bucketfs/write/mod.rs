@@ -409,7 +409,8 @@ impl BucketFs {
         let (existing, inherited) = if unverified_new {
             (None, FileAttrs::default())
         } else {
-            self.existing_file(key).await?
+            let found = self.lookup_key(key).await?;
+            self.existing_file(key, found).await?
         };
         // An upload kept for resume is continued by REST n + STOR at its durable size, or by APPE.
         let resumable = match intent {
@@ -470,15 +471,10 @@ impl BucketFs {
             }
             (_, Some(_) | None) => Base::Empty,
         };
-        // Creating must never replace: with delete_enable = false (or O_EXCL) a file that appears before the
-        // commit is not overwritten (a conditional write where the store has one).
-        let overwrite = if intent == WriteIntent::CreateNew
-            || unverified_new
-            || (existing.is_none() && !self.policy().delete_enable)
-        {
+        let overwrite = if unverified_new {
             Overwrite::Forbid
         } else {
-            Overwrite::Allow
+            self.overwrite_for(intent, existing.is_some())
         };
         let start = match base {
             Base::Old(n) => n,
@@ -511,10 +507,25 @@ impl BucketFs {
         })
     }
 
-    /// The size and inheritable attributes of the file at `key`, if one is there; a directory there refuses the
-    /// write.
-    async fn existing_file(&self, key: &Key) -> FsResult<(Option<u64>, FileAttrs)> {
-        match self.lookup_key(key).await? {
+    /// Whether the commit may replace an object at `key`. Creating must never replace: with delete_enable =
+    /// false (or O_EXCL) a file that appears before the commit is not overwritten (a conditional write where the
+    /// store has one).
+    fn overwrite_for(&self, intent: WriteIntent, exists: bool) -> Overwrite {
+        if intent == WriteIntent::CreateNew || (!exists && !self.policy().delete_enable) {
+            Overwrite::Forbid
+        } else {
+            Overwrite::Allow
+        }
+    }
+
+    /// The size and inheritable attributes of the file `found` at `key`, if one is there; a directory there
+    /// refuses the write.
+    async fn existing_file(
+        &self,
+        key: &Key,
+        found: Option<Metadata>,
+    ) -> FsResult<(Option<u64>, FileAttrs)> {
+        match found {
             Some(meta) if meta.is_dir() => Err(FsError::new(
                 FsErrorKind::IsADirectory,
                 format!("{}: is a directory", key.display()),
@@ -1001,40 +1012,28 @@ impl WriteHandle {
         let key = self.key();
         // The store, not the cache: the listing that said "new" may still be fresh there.
         let found = self.fs.stat_store(&key).await?;
-        let Some(found) = found else {
-            self.overwrite = if intent == WriteIntent::CreateNew || !self.fs.policy().delete_enable
-            {
-                Overwrite::Forbid
-            } else {
-                Overwrite::Allow
-            };
+        let (existing, inherited) = self.fs.existing_file(&key, found).await?;
+        self.overwrite = self.fs.overwrite_for(intent, existing.is_some());
+        let Some(size) = existing else {
             return Ok(());
         };
-        if found.is_dir() {
-            return Err(FsError::new(
-                FsErrorKind::IsADirectory,
-                format!("{}: is a directory", key.display()),
-            ));
-        }
         if intent == WriteIntent::CreateNew {
             return Err(FsError::new(
                 FsErrorKind::AlreadyExists,
                 format!("{}: already exists", key.display()),
             ));
         }
-        if found.size > 0 {
+        if size > 0 {
             self.fs
                 .policy()
                 .check_destroy("overwrite", &key.display())?;
         }
-        let inherited = self.fs.inherited_attrs(&key, found).await?;
         let mut merged = inherited.clone();
         merged.overlay(&self.entry.attrs());
         self.entry.update_attrs(|attrs| *attrs = merged);
         let mut at_open = inherited;
         at_open.overlay(&self.attrs_at_open);
         self.attrs_at_open = at_open;
-        self.overwrite = Overwrite::Allow;
         Ok(())
     }
 

@@ -211,6 +211,17 @@ impl Liveness {
 mod tests {
     use super::*;
 
+    /// `watch` with the default stall (4 s) and budget (15 s), and `after_body` once the body is sent.
+    async fn watch<F: Future>(
+        live: &Liveness,
+        after_body: Duration,
+        attempt: F,
+    ) -> Result<F::Output, Stalled> {
+        let p = RetryPolicy::DEFAULT;
+        live.watch(p.stall_timeout, after_body, p.budget, None, attempt)
+            .await
+    }
+
     #[test]
     fn a_lifeless_store_fails_within_the_budget() {
         let p = RetryPolicy::DEFAULT;
@@ -236,15 +247,7 @@ mod tests {
         let live = Liveness::new(StoreSilence::new());
         live.begin_attempt();
         let never = std::future::pending::<()>();
-        let r = live
-            .watch(
-                Duration::from_secs(4),
-                Duration::from_secs(4),
-                Duration::from_secs(15),
-                None,
-                never,
-            )
-            .await;
+        let r = watch(&live, Duration::from_secs(4), never).await;
         assert_eq!(r, Err(Stalled::NoProgress(Duration::from_secs(4))));
     }
 
@@ -259,15 +262,7 @@ mod tests {
             }
             "done"
         };
-        let r = live
-            .watch(
-                Duration::from_secs(4),
-                Duration::from_secs(4),
-                Duration::from_secs(15),
-                None,
-                transfer,
-            )
-            .await;
+        let r = watch(&live, Duration::from_secs(4), transfer).await;
         assert_eq!(r, Ok("done"));
     }
 
@@ -277,15 +272,7 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(13)).await;
         live.begin_attempt();
         let never = std::future::pending::<()>();
-        let r = live
-            .watch(
-                Duration::from_secs(4),
-                Duration::from_secs(4),
-                Duration::from_secs(15),
-                None,
-                never,
-            )
-            .await;
+        let r = watch(&live, Duration::from_secs(4), never).await;
         assert_eq!(r, Err(Stalled::OutOfBudget(Duration::from_secs(15))));
         assert_eq!(live.idle(), Duration::from_secs(15));
     }
@@ -299,29 +286,13 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(9)).await;
             "stored"
         };
-        let r = live
-            .watch(
-                Duration::from_secs(4),
-                Duration::from_secs(15),
-                Duration::from_secs(15),
-                None,
-                answer,
-            )
-            .await;
+        let r = watch(&live, Duration::from_secs(15), answer).await;
         assert_eq!(r, Ok("stored"));
 
         // Still bounded: a store that never answers is given up after the server-work time.
         live.begin_attempt();
         live.body_sent();
-        let r = live
-            .watch(
-                Duration::from_secs(4),
-                Duration::from_secs(15),
-                Duration::from_secs(15),
-                None,
-                std::future::pending::<()>(),
-            )
-            .await;
+        let r = watch(&live, Duration::from_secs(15), std::future::pending::<()>()).await;
         assert!(r.is_err());
     }
 }
