@@ -163,6 +163,13 @@ impl StoreSilence {
         })
     }
 
+    /// Whether requests are being refused now.
+    pub fn is_silent(&self) -> bool {
+        self.state()
+            .failing
+            .is_some_and(|(until, _)| Instant::now() < until)
+    }
+
     /// The store answered, or took bytes: whatever silence there was is over.
     pub fn life(&self) {
         let mut state = self.state();
@@ -273,8 +280,9 @@ impl<T> SilenceTransport<T> {
 }
 
 impl Silent {
-    /// As the error of a request: permanent, since the store's budget is spent and a retry now would only be
-    /// refused again.
+    /// As the error of a request of the OpenDAL client: permanent, because its retry layer retries every
+    /// temporary error, and a retry now would only be refused again (the S3 client's own error for this is
+    /// temporary and not retried: `objects::s3::transport`).
     pub fn into_error(self) -> opendal::Error {
         opendal::Error::new(opendal::ErrorKind::Unexpected, self.to_string()).set_permanent()
     }
@@ -323,6 +331,7 @@ mod tests {
         assert_eq!(silent.silent_for, BUDGET);
         drop(first);
 
+        assert!(silence.is_silent());
         let refused = silence.before_send().expect_err("the store is silent");
         assert_eq!(refused.retry_in, HOLD);
         assert_eq!(started.elapsed(), BUDGET, "refused without waiting");
@@ -348,6 +357,7 @@ mod tests {
         assert!(silence.before_send().is_err());
         // A request sent before the silence gets its answer.
         silence.life();
+        assert!(!silence.is_silent());
         let next = silence.before_send().expect("the store answers again");
         let started = Instant::now();
         next.silent().await;

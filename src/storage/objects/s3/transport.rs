@@ -115,7 +115,8 @@ impl Transport {
             self.attempt(req, &live)
         })
         .retry(self.policy.backoff())
-        .when(|e: &Error| e.is_temporary())
+        // While the store is silent another attempt would only be refused.
+        .when(|e: &Error| e.is_temporary() && !self.health.silence().is_silent())
         .adjust(|_, delay| delay.filter(|d| self.policy.may_retry(live.idle(), *d)))
         .notify(|e, delay| {
             warn!(op = req.op, error = %e, ?delay, "store request failed; retrying");
@@ -280,9 +281,13 @@ fn progress_body(body: Bytes, live: &Arc<Liveness>) -> reqwest::Body {
     )))
 }
 
-/// The store has been silent to every request for its budget: not retried (the next attempt would be refused).
+/// The store has been silent to every request for its budget: a temporary failure like any stall (a start-up
+/// check reports the store unreachable), but not retried while the silence lasts (see `send_counted`).
 fn silent_error(op: &'static str, silent: Silent) -> Error {
-    silent.into_error().with_operation(op)
+    error::with_retry(
+        Error::new(ErrorKind::Unexpected, silent.to_string()).with_operation(op),
+        Retry::Temporary,
+    )
 }
 
 fn stall_error(op: &'static str, stalled: Stalled) -> Error {
