@@ -36,6 +36,9 @@ Environment (defaults in brackets):
   BENCH_MANY_SESSIONS [1000]  sessions of the many-sessions section: all log in (1 ms apart), then all at once
                               upload one file of each of BENCH_MANY_SIZES [4096,65536] bytes and download them back
   BENCH_MANY_TOOLS [cosftpd FTP,vsftpd + tmpfs dir,rclone serve ftp]  FTP servers of that section
+  BENCH_PIN [off]             "on": the store runs on CPU 0 and everything else (the tool under test, the clients,
+                              this script) on the other CPUs, as when the store is another machine; by default all
+                              share every CPU, and on 2 cores the store takes half of them
   BENCH_MISSING_NAMES [500000]  the memory section asks SIZE of this many distinct names that do not exist
                               (cosftpd over the fs backend, 8 sessions, commands pipelined) and reports RSS after
 """
@@ -101,6 +104,8 @@ CLUSTER_OPS = env_int("BENCH_CLUSTER_OPS", 300)
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 TOOLS = os.environ.get("BENCH_TOOLS", "all")
+PIN = os.environ.get("BENCH_PIN", "off") == "on"
+STORE_CPUS = {0}
 OUT = os.environ.get("BENCH_OUT", os.path.join(REPO, "bench/results/latest"))
 
 CLK = os.sysconf("SC_CLK_TCK")
@@ -282,7 +287,8 @@ class Store:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         # --etag-hash "": rclone would otherwise read the whole file to MD5 it on every GET and HEAD.
-        self.proc = spawn([RCLONE, "serve", "s3", STORE_DIR, "--addr", f"127.0.0.1:{self.port}",
+        pin = ["taskset", "-c", ",".join(map(str, sorted(STORE_CPUS)))] if PIN else []
+        self.proc = spawn([*pin, RCLONE, "serve", "s3", STORE_DIR, "--addr", f"127.0.0.1:{self.port}",
                            "--auth-key", f"{AK},{SK}", "--etag-hash", "", "--log-level", "ERROR"], "store")
         wait_port(self.port, self.proc)
         self.pid = self.proc.pid
@@ -1393,6 +1399,7 @@ def machine():
         "git": subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip(),
         "env": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")},
+        "pinned": PIN,
     }
 
 
@@ -1611,7 +1618,9 @@ def report(meta, elapsed):
         f"git {meta['git']})", "",
         f"Store: {meta['rclone']} `serve s3` on 127.0.0.1 over `{meta['store_dir']}` ({meta['store_fs']}). "
         f"Load average at start: {', '.join(f'{v:.2f}' for v in meta['loadavg_at_start'])}. "
-        f"Medians of {RUNS} runs; bench.py took {elapsed:.0f} s. "
+        + ("The store ran on CPU 0 and everything else on the other CPUs (`BENCH_PIN=on`). "
+           if meta.get("pinned") else "")
+        + f"Medians of {RUNS} runs; bench.py took {elapsed:.0f} s. "
         "CPU columns are cores busy during the measurement (CPU seconds / wall seconds): *store* is the rclone "
         "S3 server, *tool* the server or mount under test (cosftpd, rclone, s3fs, vsftpd with its session "
         "processes), *client* curl / lftp / dd / ls / the Python FTP client / direct_s3.", "",
@@ -1654,6 +1663,12 @@ def main():
     for binary in (COSFTPD, DIRECT, RCLONE):
         if not os.path.exists(binary):
             sys.exit(f"{binary} is missing: run bench/run.sh (it builds and installs what is needed)")
+    if PIN:
+        others = set(range(os.cpu_count() or 1)) - STORE_CPUS
+        if not others:
+            sys.exit("BENCH_PIN=on needs at least 2 CPUs")
+        # Inherited by everything this script starts; the store is started through taskset.
+        os.sched_setaffinity(0, others)
     t0 = time.monotonic()
     meta = machine()
     log(f"machine: {meta}")
