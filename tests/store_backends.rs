@@ -310,12 +310,161 @@ async fn s3_append_uses_part_copy_and_rest_offsets_read_from_there() {
         Some(&expected[..])
     );
 
-    let (meta, tail) = fs
+    let (len, tail) = fs
         .read_stream(&key("/log.bin"), 5 * MIB as u64)
         .await
         .unwrap();
-    assert_eq!(meta.size, expected.len() as u64);
+    assert_eq!(len, (expected.len() - 5 * MIB) as u64);
     let tail: Vec<Bytes> = tail.try_collect().await.unwrap();
     assert_eq!(tail.concat(), &expected[5 * MIB..]);
     assert_eq!(pending_uploads(&server, "append"), 0);
+}
+
+/// A RETR of a name this gateway has not looked at (lftp's `mirror` after the listing's `metadata_ttl`, any
+/// first download) is one GET: no HEAD and no listing before it (both fail here). The answer's size stitches the
+/// first GET to the chunks after it, from any offset.
+#[tokio::test]
+async fn a_read_of_a_name_the_cache_does_not_know_is_one_get() {
+    let Some(server) = S3Server::start_with_buckets(ServerMode::S3, &["firstget"]) else {
+        return;
+    };
+    let writer = fs_over(
+        storage::build_store(&s3_config(&server, "firstget"), &StorageOptions::default()).unwrap(),
+        5 * MIB as u64,
+    );
+    let small = pattern(4096, 1);
+    let large = pattern(3 * MIB + 7, 2);
+    writer.mkdir(&key("/d")).await.unwrap();
+    write_file(&writer, "/d/small.txt", &small, WriteIntent::Replace)
+        .await
+        .unwrap();
+    write_file(&writer, "/d/large.bin", &large, WriteIntent::Replace)
+        .await
+        .unwrap();
+
+    for (path, body, offset) in [
+        ("/d/small.txt", &small, 0),
+        ("/d/small.txt", &small, 4000),
+        ("/d/large.bin", &large, 0),
+        ("/d/large.bin", &large, MIB + MIB / 2),
+    ] {
+        let faults = FaultInjector::new();
+        for (method, query) in [("HEAD", ""), ("GET", "list-type")] {
+            faults.add(FaultRule {
+                method,
+                query_contains: query,
+                times: 1,
+            });
+        }
+        let options = StorageOptions {
+            faults: Some(faults.clone()),
+            ..Default::default()
+        };
+        let reader = fs_over(
+            storage::build_store(&s3_config(&server, "firstget"), &options).unwrap(),
+            5 * MIB as u64,
+        );
+        let (len, stream) = reader
+            .read_stream(&key(path), offset as u64)
+            .await
+            .unwrap_or_else(|e| panic!("{path} at {offset}: {e}"));
+        assert_eq!(len, (body.len() - offset) as u64, "{path} at {offset}");
+        let got: Vec<Bytes> = stream.try_collect().await.expect("read");
+        assert_eq!(got.concat(), &body[offset..], "{path} at {offset}");
+        assert_eq!(
+            faults.fired(),
+            0,
+            "{path} at {offset}: a HEAD or a listing was made"
+        );
+    }
+}
+
+/// When that GET finds nothing to read, the name is looked at and the answer is the one a stat gives: no such
+/// file, a directory, an empty transfer at the end (also of an empty file), an offset past the end.
+#[tokio::test]
+async fn a_read_the_first_get_cannot_serve_answers_as_after_a_look() {
+    let Some(server) = S3Server::start_with_buckets(ServerMode::S3, &["nofirst"]) else {
+        return;
+    };
+    let store = || {
+        fs_over(
+            storage::build_store(&s3_config(&server, "nofirst"), &StorageOptions::default())
+                .unwrap(),
+            5 * MIB as u64,
+        )
+    };
+    let writer = store();
+    write_file(&writer, "/f.txt", b"four", WriteIntent::Replace)
+        .await
+        .unwrap();
+    write_file(&writer, "/empty", b"", WriteIntent::Replace)
+        .await
+        .unwrap();
+    writer.mkdir(&key("/dir")).await.unwrap();
+    write_file(&writer, "/dir/inside.txt", b"x", WriteIntent::Replace)
+        .await
+        .unwrap();
+
+    let kind = |r: Result<(u64, _), cosftpd::bucketfs::FsError>| r.err().map(|e| e.kind());
+    assert_eq!(
+        kind(store().read_stream(&key("/missing"), 0).await),
+        Some(FsErrorKind::NotFound)
+    );
+    assert_eq!(
+        kind(store().read_stream(&key("/dir"), 0).await),
+        Some(FsErrorKind::IsADirectory)
+    );
+    assert_eq!(
+        kind(store().read_stream(&key("/f.txt"), 5).await),
+        Some(FsErrorKind::InvalidOffset)
+    );
+    for (path, offset) in [("/f.txt", 4), ("/empty", 0)] {
+        let (len, stream) = store()
+            .read_stream(&key(path), offset)
+            .await
+            .unwrap_or_else(|e| panic!("{path} at {offset}: {e}"));
+        assert_eq!(len, 0, "{path} at {offset}");
+        let got: Vec<Bytes> = stream.try_collect().await.expect("read");
+        assert!(got.concat().is_empty(), "{path} at {offset}");
+    }
+}
+
+/// The bytes after the first GET are asked for on condition that the object is still the one it found: a file
+/// replaced between the two ends the read with `Conflict` instead of a mix of two versions.
+#[tokio::test]
+async fn a_file_replaced_after_the_first_get_ends_the_read_with_a_conflict() {
+    let Some(server) = S3Server::start_with_buckets(ServerMode::S3, &["replaced"]) else {
+        return;
+    };
+    let store = || {
+        fs_over(
+            storage::build_store(&s3_config(&server, "replaced"), &StorageOptions::default())
+                .unwrap(),
+            5 * MIB as u64,
+        )
+    };
+    let writer = store();
+    let old = pattern(3 * MIB, 3);
+    write_file(&writer, "/f.bin", &old, WriteIntent::Replace)
+        .await
+        .unwrap();
+    let (_, mut stream) = store().read_stream(&key("/f.bin"), 0).await.unwrap();
+    // The first GET's bytes; the chunks after them are asked for when the stream is polled past them.
+    let mut read = 0;
+    while read < MIB {
+        let bytes = stream.try_next().await.expect("first bytes").expect("more");
+        assert_eq!(&bytes[..], &old[read..read + bytes.len()]);
+        read += bytes.len();
+    }
+    write_file(
+        &writer,
+        "/f.bin",
+        &pattern(3 * MIB, 4),
+        WriteIntent::Replace,
+    )
+    .await
+    .unwrap();
+    let rest: Result<Vec<Bytes>, _> = stream.try_collect().await;
+    let err = rest.expect_err("the replaced file read on");
+    assert_eq!(err.kind(), FsErrorKind::Conflict, "{err}");
 }

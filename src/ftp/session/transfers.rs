@@ -33,11 +33,7 @@ impl Session {
         }
         let opened = match self.range.take() {
             Some(range) => account.fs.read_stream_range(&target, range).await,
-            None => account
-                .fs
-                .read_stream(&target, offset)
-                .await
-                .map(|(meta, stream)| (meta.size - offset, stream)),
+            None => account.fs.read_stream(&target, offset).await,
         };
         let (bytes, stream) = match opened {
             Ok(found) => found,
