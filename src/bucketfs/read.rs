@@ -45,6 +45,9 @@ const REORDER_REQUESTS: u64 = 16;
 /// …but at least and at most this far.
 const MIN_REORDER: u64 = 2 * 1024 * 1024;
 const MAX_REORDER: u64 = 16 * 1024 * 1024;
+/// How far into a file, in requests of its size, the first request after an open may be and still be taken for
+/// the kernel's first readahead requests arriving out of order (its first window is 2 to 4 times its first read).
+const FIRST_REORDER_REQUESTS: u64 = 4;
 
 type InnerStream = Pin<Box<dyn Stream<Item = FsResult<Bytes>> + Send>>;
 
@@ -415,6 +418,9 @@ impl ReadHandle {
                 return Ok(bytes);
             }
             match self.fetches.front().map(|f| f.start) {
+                // The first request of an open file, a little way in: the kernel's first readahead requests,
+                // in flight together, came out of order, and the ones before it follow. Fetch from the start.
+                None if self.is_fresh() && cursor <= FIRST_REORDER_REQUESTS * (end - cursor) => {}
                 // Nothing on its way: continue at `cursor` rather than fetch the bytes before it.
                 None if cursor >= self.requested => self.requested = cursor,
                 // `cursor` lies in a gap left by a jump, which nothing on its way will fill.
@@ -443,6 +449,11 @@ impl ReadHandle {
         self.pos = offset;
         self.requested = offset;
         self.ahead = FIRST_AHEAD;
+    }
+
+    /// Nothing read or fetched since the open.
+    fn is_fresh(&self) -> bool {
+        self.pos == 0 && self.requested == 0 && self.pieces.is_empty()
     }
 
     /// How far a request may come out of order and still be read through or served from memory.

@@ -566,6 +566,40 @@ async fn reordered_reads_are_served_without_fetching_twice() {
     assert!(r.fetched() > before, "a seek back fetches again");
 }
 
+/// With `read_ahead_kb` 4096 the kernel's first requests of a file are in flight together and the one at 1 MiB can
+/// arrive before the one at 0: the read starts at the beginning rather than skip it and start over when it comes.
+#[tokio::test]
+async fn the_first_requests_of_a_file_out_of_order_are_fetched_once() {
+    let fs = rw();
+    const MIB: u64 = 1024 * 1024;
+    let data: Vec<u8> = (0..8 * MIB as u32).map(|i| (i % 251) as u8).collect();
+    fs.op().write("big", data.clone()).await.unwrap();
+    let mut r = fs.open_read(&k("/big")).await.unwrap();
+    let mut order: Vec<u64> = (0..8).collect();
+    order.swap(0, 1);
+    for i in order {
+        let got = r.read_at(i * MIB, MIB as u32).await.unwrap();
+        assert_eq!(
+            &got[..],
+            &data[(i * MIB) as usize..((i + 1) * MIB) as usize]
+        );
+    }
+    assert_eq!(r.fetched(), data.len() as u64, "every byte fetched once");
+
+    // A first read further in is a seek: nothing before it is fetched.
+    let mut r = fs.open_read(&k("/big")).await.unwrap();
+    let got = r.read_at(6 * MIB, 128 * 1024).await.unwrap();
+    assert_eq!(
+        &got[..],
+        &data[6 * MIB as usize..6 * MIB as usize + 128 * 1024]
+    );
+    assert!(
+        r.fetched() <= 2 * MIB,
+        "fetched {} before a first read at 6 MiB",
+        r.fetched()
+    );
+}
+
 /// A small deterministic generator (xorshift), so that a failing order can be replayed.
 fn shuffled_within(items: &mut [(u64, u64)], span: usize, mut seed: u64) {
     for block in items.chunks_mut(span) {
