@@ -33,7 +33,9 @@ Environment (defaults in brackets):
   BENCH_FS_MB [300]           the file of the fs section (cosftpd's fs backend vs vsftpd and pyftpdlib serving
                               the same local directory)
   BENCH_FS_DIR [<work dir>/fs-root]  that directory (tmpfs by default; a disk directory measures the disk too)
-  BENCH_MANY_SESSIONS [1000]  sessions of the many-sessions section: all log in (1 ms apart), then all at once
+  BENCH_MANY_SESSIONS [1000]  sessions of the many-sessions section: all log in (BENCH_MANY_RAMP_MS [5] apart:
+                              vsftpd, which forks and runs PAM for each login, times out some of 1,000 logins
+                              1 ms apart), then all at once
                               upload one file of each of BENCH_MANY_SIZES [4096,65536] bytes and download them back
   BENCH_MANY_TOOLS [cosftpd FTP,vsftpd + tmpfs dir,rclone serve ftp]  FTP servers of that section
   BENCH_PIN [off]             "on": the store runs on CPU 0 and everything else (the tool under test, the clients,
@@ -97,6 +99,7 @@ READ_AHEAD_KB = [int(v) for v in os.environ.get("BENCH_READ_AHEAD_KB", "128,1024
 FS_MB = env_int("BENCH_FS_MB", 300)
 FS_DIR = os.environ.get("BENCH_FS_DIR", "")
 MANY_SESSIONS = env_int("BENCH_MANY_SESSIONS", 1000)
+MANY_RAMP = env_int("BENCH_MANY_RAMP_MS", 5) / 1000
 MANY_SIZES = [int(v) for v in os.environ.get("BENCH_MANY_SIZES", "4096,65536").split(",")]
 MANY_TOOLS = os.environ.get("BENCH_MANY_TOOLS", "cosftpd FTP,vsftpd + tmpfs dir,rclone serve ftp")
 MISSING_NAMES = env_int("BENCH_MISSING_NAMES", 500000)
@@ -1241,7 +1244,7 @@ def section_many():
             with running(tool):
                 with Meter(STORE.pid, tool.pids()) as m:
                     moved, wall, errors, samples, login = many_sessions(tool, prefix + "/", MANY_SESSIONS,
-                                                                       MANY_SIZES)
+                                                                       MANY_SIZES, ramp=MANY_RAMP)
                 rec = m.record(bytes=moved, errors=errors, error_samples=samples, login_s=login,
                                peak_rss_mib=tool.peak_rss())
                 # CPU over the whole measurement, throughput over the transfers (after the last login)
@@ -1643,7 +1646,8 @@ def report(meta, elapsed):
                             "aggregate MB/s over the wall time of all sessions (Python ftplib threads, connections "
                             "5 ms apart). × floor: against vsftpd over a tmpfs directory (no store).")
     lines += sessions_table("many", MANY_SESSIONS, MANY_SIZES,
-                            "all sessions log in first (1 ms apart, asyncio client in one process), then all "
+                            f"all sessions log in first ({MANY_RAMP * 1000:g} ms apart, asyncio client in one "
+                            "process), then all "
                             "transfer at once; aggregate MB/s from the last login to the end of the last session. "
                             "× floor: against vsftpd over a tmpfs directory (no store).")
     lines += throughput_table("fs", "upload", f"fs backend: upload of a {FS_MB} MiB file",
