@@ -56,6 +56,12 @@ fn fs_over(store: storage::AccountStore, part_size: u64) -> BucketFs {
     )
 }
 
+/// A gateway of its own (fresh cache) over `bucket`, with 5 MiB parts.
+fn s3_fs(server: &S3Server, bucket: &str) -> BucketFs {
+    let store = storage::build_store(&s3_config(server, bucket), &StorageOptions::default());
+    fs_over(store.expect("s3 store"), 5 * MIB as u64)
+}
+
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     common::pattern(len, u64::from(seed))
 }
@@ -328,10 +334,7 @@ async fn a_read_of_a_name_the_cache_does_not_know_is_one_get() {
     let Some(server) = S3Server::start_with_buckets(ServerMode::S3, &["firstget"]) else {
         return;
     };
-    let writer = fs_over(
-        storage::build_store(&s3_config(&server, "firstget"), &StorageOptions::default()).unwrap(),
-        5 * MIB as u64,
-    );
+    let writer = s3_fs(&server, "firstget");
     let small = pattern(4096, 1);
     let large = pattern(3 * MIB + 7, 2);
     writer.mkdir(&key("/d")).await.unwrap();
@@ -386,13 +389,7 @@ async fn a_read_the_first_get_cannot_serve_answers_as_after_a_look() {
     let Some(server) = S3Server::start_with_buckets(ServerMode::S3, &["nofirst"]) else {
         return;
     };
-    let store = || {
-        fs_over(
-            storage::build_store(&s3_config(&server, "nofirst"), &StorageOptions::default())
-                .unwrap(),
-            5 * MIB as u64,
-        )
-    };
+    let store = || s3_fs(&server, "nofirst");
     let writer = store();
     write_file(&writer, "/f.txt", b"four", WriteIntent::Replace)
         .await
@@ -436,13 +433,7 @@ async fn a_file_replaced_after_the_first_get_ends_the_read_with_a_conflict() {
     let Some(server) = S3Server::start_with_buckets(ServerMode::S3, &["replaced"]) else {
         return;
     };
-    let store = || {
-        fs_over(
-            storage::build_store(&s3_config(&server, "replaced"), &StorageOptions::default())
-                .unwrap(),
-            5 * MIB as u64,
-        )
-    };
+    let store = || s3_fs(&server, "replaced");
     let writer = store();
     let old = pattern(3 * MIB, 3);
     write_file(&writer, "/f.bin", &old, WriteIntent::Replace)
