@@ -386,13 +386,10 @@ impl Shared {
     /// The value of an extended attribute; the kernel's own namespaces are not kept, so such a name is answered
     /// at once (the kernel asks for `security.capability` before writes, `ls` for ACLs).
     pub(crate) async fn getxattr(&self, ino: u64, name: &OsStr) -> FuseResult<Vec<u8>> {
-        let name = xattr_name(name)?;
-        if !crate::bucketfs::object_meta::is_kept_xattr(name) {
-            return Err(FuseError::refused(
-                Refusal::NoXattr,
-                format!("no extended attribute {name:?} (the kernel's namespaces are not kept)"),
-            ));
+        if let Some(refusal) = getxattr_refusal(name) {
+            return Err(refusal);
         }
+        let name = xattr_name(name)?;
         Ok(self.fs.get_xattr(&self.key_of(ino)?, name).await?)
     }
 
@@ -663,6 +660,19 @@ impl Shared {
 }
 
 /// Extended attribute names are kept as text.
+/// The answer to a getxattr that needs no look at the file: a name that is not UTF-8, or one of the kernel's
+/// namespaces (`ls -l` asks `security.selinux` and `system.posix_acl_access` of every entry it shows).
+pub(crate) fn getxattr_refusal(name: &OsStr) -> Option<FuseError> {
+    match xattr_name(name) {
+        Err(refusal) => Some(refusal),
+        Ok(name) if !crate::bucketfs::object_meta::is_kept_xattr(name) => Some(FuseError::refused(
+            Refusal::NoXattr,
+            format!("no extended attribute {name:?} (the kernel's namespaces are not kept)"),
+        )),
+        Ok(_) => None,
+    }
+}
+
 fn xattr_name(name: &OsStr) -> FuseResult<&str> {
     name.to_str().ok_or_else(|| {
         FuseError::refused(
