@@ -331,15 +331,26 @@ impl S3Server {
     }
 
     /// Reads an object directly: `Some(bytes)`, `None` on 404; panics on anything else.
+    ///
+    /// moto answers 500 ("read of closed file") to a GET that meets a replacement of the same key — here the
+    /// copy onto itself that stores a multipart upload's digests just after its commit, which a real store
+    /// serves as the old or the new version (same bytes). Such a GET is asked again.
     pub fn get_object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
-        let r = self
-            .request("GET", bucket, key, "", &[], b"")
-            .expect("GET object");
-        match r.status {
-            200 => Some(r.body),
-            404 => None,
-            s => panic!("get {bucket}/{key}: HTTP {s}: {}", r.text()),
+        const ATTEMPTS: u32 = 5;
+        for attempt in 1..=ATTEMPTS {
+            let r = self
+                .request("GET", bucket, key, "", &[], b"")
+                .expect("GET object");
+            match r.status {
+                200 => return Some(r.body),
+                404 => return None,
+                500 if attempt < ATTEMPTS => {
+                    std::thread::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)))
+                }
+                s => panic!("get {bucket}/{key}: HTTP {s}: {}", r.text()),
+            }
         }
+        unreachable!("the last attempt returns or panics")
     }
 
     /// Deletes an object directly; panics unless 204/200.
