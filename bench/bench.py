@@ -1135,6 +1135,8 @@ def section_list(tools):
         for tool in tools:
             if getattr(tool, "local_root", None) or isinstance(tool, LocalDir):
                 continue  # the objects are in the store
+            if getattr(tool, "download_only", False):
+                continue  # read_ahead_kb changes reads, not listings
             with running(tool):
                 with Meter(STORE.pid, tool.pids()) as m:
                     if tool.kind == "ftp":
