@@ -151,7 +151,7 @@ impl BucketFs {
         let cache = MetaCache::new(settings.metadata_ttl, settings.metadata_cache_bytes);
         let writers = write::WriterTable::new(settings.writer_leases.clone());
         // A local directory holds names of at most NAME_MAX bytes; object stores only limit whole keys.
-        let max_name_bytes = (op.info().scheme() == "fs").then_some(LOCAL_NAME_MAX);
+        let max_name_bytes = is_local_directory(&op).then_some(LOCAL_NAME_MAX);
         Self {
             policy,
             inner: Arc::new(Inner {
@@ -212,6 +212,11 @@ impl BucketFs {
         &self.inner.op
     }
 
+    /// Whether the account's store is a local directory (the `fs` backend) rather than an object store.
+    pub(crate) fn is_local_directory(&self) -> bool {
+        is_local_directory(self.op())
+    }
+
     pub(crate) fn objects(&self) -> &ObjectStore {
         &self.inner.objects
     }
@@ -231,6 +236,10 @@ impl BucketFs {
     pub(crate) fn cache(&self) -> &MetaCache {
         &self.inner.cache
     }
+}
+
+fn is_local_directory(op: &Operator) -> bool {
+    op.info().scheme() == "fs"
 }
 
 #[cfg(test)]

@@ -232,7 +232,7 @@ impl BucketFs {
     /// Whether a GET's answer tells the object's size (object stores do; reads of the `fs` backend, which are
     /// positioned reads of a local file, do not).
     fn reads_report_size(&self) -> bool {
-        self.op().info().scheme() != "fs"
+        !self.is_local_directory()
     }
 
     /// A stream of bytes `range` of the file (FTP `RANG` + `RETR`, digests of a range), and how many bytes that

@@ -1038,13 +1038,7 @@ async fn an_attribute_change_right_after_an_own_upload_needs_no_head() {
     });
     let mtime = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     let changed = fs
-        .set_attributes(
-            &k("f.txt"),
-            &AttrChange {
-                mtime: Some(mtime),
-                ..AttrChange::default()
-            },
-        )
+        .set_attributes(&k("f.txt"), &mtime_only(mtime))
         .await
         .expect("MFMT after STOR");
     assert_eq!(changed.mtime, Some(mtime));
@@ -1072,15 +1066,9 @@ async fn an_attribute_change_after_an_own_upload_keeps_another_gateways_newer_ve
         .expect("chmod on b");
 
     let mtime = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-    a.set_attributes(
-        &k("f.txt"),
-        &AttrChange {
-            mtime: Some(mtime),
-            ..AttrChange::default()
-        },
-    )
-    .await
-    .expect("MFMT on a");
+    a.set_attributes(&k("f.txt"), &mtime_only(mtime))
+        .await
+        .expect("MFMT on a");
 
     let fresh = gateway(store, Policy::full());
     assert_eq!(get(&fresh, "f.txt").await, b"from b, newer");
@@ -1088,6 +1076,14 @@ async fn an_attribute_change_after_an_own_upload_keeps_another_gateways_newer_ve
     let attrs = meta.attrs.clone().expect("stored attributes");
     assert_eq!(attrs.mode.map(|m| m & 0o777), Some(0o600), "b's mode kept");
     assert_eq!(meta.mtime, Some(mtime), "a's time set");
+}
+
+/// What FTP `MFMT` asks: the modification time, nothing else.
+fn mtime_only(mtime: std::time::SystemTime) -> AttrChange {
+    AttrChange {
+        mtime: Some(mtime),
+        ..AttrChange::default()
+    }
 }
 
 async fn list_all(fs: &BucketFs, dir: &str) {
